@@ -1,0 +1,59 @@
+# portdocs: every command a developer or CI needs. Each target installs what it uses.
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+
+.PHONY: demo test lint template unit integration e2e bench sandbox clean
+
+## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
+demo: $(VENV)/.installed
+	$(BIN)/portdocs demo
+
+## sandbox: start the local sandbox and keep it running
+sandbox: $(VENV)/.installed
+	$(BIN)/portdocs sandbox
+
+## test: lint, template checks, then the whole test suite (what CI runs)
+test: lint template
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+template: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(BIN)/cfn-lint
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+	SAM_CLI_TELEMETRY=0 $(SAM) build --cached
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(BIN)/pytest tests/integration
+
+e2e: $(VENV)/.installed
+	$(BIN)/pytest tests/e2e
+
+## bench: streaming upload of a 200 MiB document vs a naive requests files= upload
+bench: $(VENV)/.installed
+	$(BIN)/python bench/upload_memory.py
+
+$(VENV)/.installed: requirements-dev.txt layers/portdocs/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	touch $@
+
+# aws-sam-cli pins versions the app's dependencies conflict with: it lives in its own venv.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""portdocs runtime: gets number-porting documents onto Telnyx draft port requests."""

@@ -1,0 +1,47 @@
+"""Shared by the AWS adapters: client construction and the mapping of botocore errors onto the
+project's error classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
+
+# botocore's standard retry mode already retries throttling and 5xx with backoff; the endpoint
+# comes from boto3's own AWS_ENDPOINT_URL support (the local sandbox sets it).
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket", "PreconditionFailed"}
+_DENIED = {
+    "403",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ResourceNotFoundException",
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "KMS.AccessDeniedException",
+}
+
+
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=CLIENT_CONFIG)
+
+
+def translate(error: BotoCoreError | ClientError, action: str) -> PortdocsError:
+    """Missing objects are the document's problem; denied or missing infrastructure is the
+    deployment's; anything else (throttling that outlived botocore's retries, 5xx, network) may
+    pass."""
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _MISSING:
+            return PermanentError(f"{action}: the object does not exist (or changed since it was announced)")
+        if code in _DENIED:
+            return ConfigurationError(f"{action}: {code} (check the stack's resources and permissions)")
+        return TransientError(f"{action}: {code or 'AWS error'}")
+    return TransientError(f"{action}: {type(error).__name__}")

@@ -1,0 +1,95 @@
+"""One frozen settings object, read from the environment once and validated at cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_API_BASE_URL = "https://api.telnyx.com"
+DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
+DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+DEFAULT_ALLOWED_CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/tiff")
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    """Credentials read straight from the environment, for runs with no Secrets Manager ARN."""
+
+    api_user: str | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    telnyx_api_base_url: str
+    telnyx_credentials_secret_arn: str | None
+    local_credentials: LocalCredentials
+    association_queue_url: str
+    intake_bucket: str
+    documents_table: str
+    idempotency_table: str
+    allowed_upload_hosts: tuple[str, ...]
+    max_document_bytes: int
+    allowed_content_types: tuple[str, ...]
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        base_url = env.get("TELNYX_API_BASE_URL", DEFAULT_API_BASE_URL).rstrip("/")
+        if not base_url.startswith(("https://", "http://")):
+            raise SettingsError(f"TELNYX_API_BASE_URL must be an http(s) URL, got {base_url!r}")
+        return cls(
+            telnyx_api_base_url=base_url,
+            telnyx_credentials_secret_arn=env.get("TELNYX_CREDENTIALS_SECRET_ARN") or None,
+            local_credentials=LocalCredentials(
+                api_user=env.get("TELNYX_API_USER") or None,
+                api_token=env.get("TELNYX_API_TOKEN") or None,
+                api_key=env.get("TELNYX_API_KEY") or None,
+            ),
+            association_queue_url=_required(env, "ASSOCIATION_QUEUE_URL"),
+            intake_bucket=_required(env, "INTAKE_BUCKET"),
+            documents_table=_required(env, "DOCUMENTS_TABLE"),
+            idempotency_table=_required(env, "IDEMPOTENCY_TABLE"),
+            allowed_upload_hosts=_csv(env, "ALLOWED_UPLOAD_HOSTS", DEFAULT_ALLOWED_UPLOAD_HOSTS),
+            max_document_bytes=_positive_int(env, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
+            allowed_content_types=_csv(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
+            idempotency_ttl_seconds=_positive_int(env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required and is not set")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    values = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    if not values:
+        raise SettingsError(f"environment variable {name} must list at least one value")
+    return values
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"environment variable {name} must be positive, got {value}")
+    return value

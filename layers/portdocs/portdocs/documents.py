@@ -1,0 +1,206 @@
+"""Domain rules for a supporting document: types, intake key layout, content checks (pure).
+
+Nothing here touches the network; adapters call these rules and the services act on the result.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import filetype
+
+from portdocs.errors import PermanentError
+
+# Telnyx ids are UUIDs; anything that could leave the URL path segment it is put into is refused.
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# filetype needs the first 261 bytes to recognise every format it knows.
+SNIFF_BYTES = 261
+# S3 object tags allow letters, digits, white space and + - = . _ : / @, at most 256 characters.
+_TAG_FORBIDDEN = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
+TAG_VALUE_MAX = 256
+
+
+class DocumentType(enum.StrEnum):
+    LOA = "loa"
+    CSR = "csr"
+    INVOICE = "invoice"
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, raw: str) -> DocumentType:
+        try:
+            return cls(raw.strip().lower())
+        except ValueError:
+            allowed = ", ".join(t.value for t in cls)
+            raise PermanentError(f"unknown document type {raw!r}: use one of {allowed}") from None
+
+
+class State(enum.StrEnum):
+    """A document's state in the ledger; associated and rejected are terminal."""
+
+    RECEIVED = "received"
+    UPLOADED = "uploaded"
+    ASSOCIATED = "associated"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (State.ASSOCIATED, State.REJECTED)
+
+
+@dataclass(frozen=True)
+class DraftTarget:
+    """Where a document goes on Telnyx's side."""
+
+    draft_port_request_id: str
+    draft_sub_request_id: str
+    document_type: DocumentType
+
+    def __post_init__(self) -> None:
+        for name in ("draft_port_request_id", "draft_sub_request_id"):
+            value = getattr(self, name)
+            if not _ID_PATTERN.match(value):
+                raise PermanentError(
+                    f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)"
+                )
+
+
+@dataclass(frozen=True)
+class IntakeKey:
+    """`{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name}`."""
+
+    target: DraftTarget
+    file_name: str
+
+    @classmethod
+    def parse(cls, key: str) -> IntakeKey:
+        parts = key.split("/")
+        if len(parts) != 4 or not all(parts):
+            raise PermanentError(
+                f"object key {key!r} does not follow the intake layout "
+                "{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name}"
+            )
+        port_request, sub_request, document_type, file_name = parts
+        target = DraftTarget(port_request, sub_request, DocumentType.parse(document_type))
+        return cls(target=target, file_name=file_name)
+
+
+def is_folder_placeholder(key: str, size: int) -> bool:
+    """Consoles create empty `folder/` objects; they are not documents."""
+    return key.endswith("/") and size == 0
+
+
+def file_name_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """The intake object a document came from; its identity is what makes a delivery a duplicate."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def identity(self) -> str:
+        # A version id names one immutable object; without versioning the ETag stands in for it.
+        revision = self.version_id or (self.etag or "").strip('"') or "unversioned"
+        return f"s3://{self.bucket}/{self.key}#{revision}"
+
+    def as_message(self) -> dict[str, str]:
+        message = {"bucket": self.bucket, "key": self.key}
+        if self.version_id:
+            message["version_id"] = self.version_id
+        if self.etag:
+            message["etag"] = self.etag.strip('"')
+        return message
+
+
+def document_id(source: SourceObject, target: DraftTarget | None) -> str:
+    """Ledger id of an intake object sent to a target: the same object asked for twice for the
+    same sub-request and type is one document, whether by S3 event or upload request."""
+    if target is None:
+        return source.identity
+    return f"{source.identity} -> {target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}"
+
+
+def association_document_id(target: DraftTarget, url: str) -> str:
+    """Ledger id of a document that arrived as an association request with no intake object."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
+    return f"association:{target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}/{digest}"
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """The content type the bytes really are (from magic numbers, never from the file name)."""
+    kind = filetype.guess(head)
+    return kind.mime if kind else None
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    if size == 0:
+        raise PermanentError("the file is empty")
+    if size > max_bytes:
+        raise PermanentError(f"the file is {size} bytes, over the limit of {max_bytes} bytes")
+
+
+def check_content_type(head: bytes, allowed_content_types: tuple[str, ...]) -> str:
+    """Validates the document's real type; returns the content type to declare to Telnyx."""
+    content_type = sniff_content_type(head)
+    allowed = ", ".join(allowed_content_types)
+    if content_type is None:
+        raise PermanentError(f"the file's type could not be recognised; allowed types: {allowed}")
+    if content_type not in allowed_content_types:
+        raise PermanentError(f"the file is {content_type}, which is not allowed; allowed: {allowed}")
+    return content_type
+
+
+def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
+    """Refuses URLs outside the allow-list; plain http only for loopback hosts (local runs)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise PermanentError(f"URL {url!r} has an invalid port") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise PermanentError(f"URL {url!r} has no host")
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        raise PermanentError(f"URL {url!r} must use https")
+    if parts.username or parts.password:
+        raise PermanentError("URL must not carry user credentials")
+    candidates = {host} if port is None else {f"{host}:{port}"}
+    if port is None or port == {"https": 443, "http": 80}.get(parts.scheme):
+        candidates.add(host)
+    if not candidates & set(allowed_hosts):
+        raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
+
+
+def sanitise_tag_value(value: str) -> str:
+    """Maps free text onto S3's tag alphabet so a reason can always be stored as a tag."""
+    return _TAG_FORBIDDEN.sub("_", value)[:TAG_VALUE_MAX]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One intake object on its way to a draft sub-request."""
+
+    source: SourceObject
+    target: DraftTarget
+    description: str
+    size: int
+
+    @property
+    def document_id(self) -> str:
+        return document_id(self.source, self.target)
+
+    @property
+    def file_name(self) -> str:
+        return file_name_of(self.source.key)

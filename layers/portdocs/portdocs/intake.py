@@ -1,0 +1,88 @@
+"""Intake bucket adapter: describe, read and tag the objects users drop in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portdocs import aws
+from portdocs.documents import SourceObject, sanitise_tag_value
+
+STATUS_TAG = "portdocs:status"
+REASON_TAG = "portdocs:reason"
+S3_MAX_TAGS = 10
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    source: SourceObject  # with the version id and ETag the bucket reported
+    size: int
+    description: str | None
+
+
+class IntakeStore:
+    def __init__(self, s3_client: Any) -> None:
+        self._s3 = s3_client
+
+    def describe(self, source: SourceObject) -> ObjectInfo:
+        try:
+            head = self._s3.head_object(**_locate(source))
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
+        resolved = replace(
+            source,
+            version_id=source.version_id or _real_version(head.get("VersionId")),
+            etag=(head.get("ETag") or source.etag or "").strip('"') or None,
+        )
+        description = (head.get("Metadata") or {}).get("description") or None
+        return ObjectInfo(source=resolved, size=int(head["ContentLength"]), description=description)
+
+    def read_head(self, source: SourceObject, length: int) -> bytes:
+        with self.open(source, byte_range=f"bytes=0-{length - 1}") as body:
+            return body.read()
+
+    @contextmanager
+    def open(self, source: SourceObject, byte_range: str | None = None) -> Iterator[IO[bytes]]:
+        """The object's body as a stream, pinned to the exact version (or ETag) announced."""
+        extra = {"Range": byte_range} if byte_range else {}
+        try:
+            body = self._s3.get_object(**_locate(source), **extra)["Body"]
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
+        try:
+            yield body
+        finally:
+            body.close()
+
+    def tag(self, source: SourceObject, status: str, reason: str | None = None) -> None:
+        """Sets portdocs:status (and portdocs:reason) while keeping the object's other tags."""
+        location = _locate(source, pin_etag=False)
+        try:
+            existing = self._s3.get_object_tagging(**location)["TagSet"]
+            tags = {t["Key"]: t["Value"] for t in existing if t["Key"] not in (STATUS_TAG, REASON_TAG)}
+            tags[STATUS_TAG] = status
+            if reason:
+                tags[REASON_TAG] = sanitise_tag_value(reason)
+            # S3 allows ten tags; ours win over the oldest of the user's when the set is full.
+            kept = list(tags.items())[-S3_MAX_TAGS:]
+            self._s3.put_object_tagging(**location, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in kept]})
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, f"tagging s3://{source.bucket}/{source.key}") from None
+
+
+def _locate(source: SourceObject, pin_etag: bool = True) -> dict[str, str]:
+    location = {"Bucket": source.bucket, "Key": source.key}
+    if source.version_id:
+        location["VersionId"] = source.version_id
+    elif source.etag and pin_etag:
+        location["IfMatch"] = f'"{source.etag.strip(chr(34))}"'
+    return location
+
+
+def _real_version(version_id: str | None) -> str | None:
+    # Unversioned buckets report the literal "null" version.
+    return None if version_id in (None, "", "null") else version_id

@@ -1,0 +1,82 @@
+"""Retries of transient faults inside one invocation, bounded by the Lambda's remaining time.
+
+tenacity rather than urllib3's Retry: a retried unit here spans several requests (a fresh upload
+form, then the upload), must stop before the invocation times out, and must honour Telnyx's
+x-ratelimit-reset as well as Retry-After; urllib3 retries single requests and knows neither.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+
+from portdocs.errors import TransientError
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+# Backoff as Telnyx's own SDK does it: 0.5 s growing to 8 s, with full jitter.
+BACKOFF = wait_random_exponential(multiplier=0.5, max=8)
+# Time kept back for recording the outcome once retries are given up.
+RESERVE_SECONDS = 5.0
+# Without a Lambda context (direct calls), give a retried unit this long.
+DEFAULT_BUDGET_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The moment by which retries must have given up (monotonic clock)."""
+
+    at: float
+
+    @classmethod
+    def from_context(cls, context: Any | None) -> Deadline:
+        if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+            return cls(time.monotonic() + DEFAULT_BUDGET_SECONDS)
+        remaining = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+        return cls(time.monotonic() + max(0.0, remaining))
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+def wait_for(retry_state: RetryCallState) -> float:
+    """The server's word (Retry-After / x-ratelimit-reset) when it gave one, else jittered backoff."""
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    backoff = BACKOFF(retry_state)
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        # A little jitter on top keeps a fleet of functions from retrying in lockstep.
+        return error.retry_after + backoff / 4
+    return backoff
+
+
+def with_retries(
+    unit: Callable[[], T],
+    deadline: Deadline,
+    on_retry: Callable[[TransientError, float], None] = lambda error, wait: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Runs `unit`, retrying TransientError until it succeeds, MAX_ATTEMPTS is reached or the
+    next wait would pass the deadline; then the last TransientError is raised."""
+
+    def give_up(retry_state: RetryCallState) -> bool:
+        return retry_state.attempt_number >= MAX_ATTEMPTS or retry_state.upcoming_sleep >= deadline.remaining()
+
+    def before_sleep(retry_state: RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(error, TransientError):
+            on_retry(error, retry_state.upcoming_sleep)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait_for,
+        stop=give_up,
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(unit)

@@ -1,0 +1,278 @@
+"""Telnyx adapter: upload request, presigned form upload, association.
+
+Every HTTP outcome is mapped here onto the project's error classes (`portdocs.errors`); callers
+never see a requests exception or a status code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import quote_plus
+from xml.etree import ElementTree
+
+import requests
+from aws_lambda_powertools.utilities import parameters
+from requests_toolbelt import MultipartEncoder
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
+from portdocs.documents import check_url_allowed
+from portdocs.errors import ConfigurationError, PermanentError, TransientError
+from portdocs.messages import AssociationRequest
+
+API_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+UPLOAD_TIMEOUT = (5.0, 120.0)
+REASON_TEXT_MAX = 300
+# Telnyx's own SDK retries these; 425 (too early) is retried for the same reason as 429.
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+PERMANENT_STATUSES = frozenset({400, 404, 405, 410, 413, 415, 422})
+_RETRY_AFTER_PARSER = Retry()
+
+
+@dataclass(frozen=True)
+class TelnyxCredentials:
+    """Either the legacy pair (x-api-user/x-api-token) or a v2 API key (Bearer)."""
+
+    api_user: str | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], origin: str) -> TelnyxCredentials:
+        credentials = cls(
+            api_user=values.get("api_user") or None,
+            api_token=values.get("api_token") or None,
+            api_key=values.get("api_key") or None,
+        )
+        if not (credentials.api_key or (credentials.api_user and credentials.api_token)):
+            raise ConfigurationError(f"{origin} must hold either api_user and api_token, or api_key")
+        return credentials
+
+    def headers(self) -> dict[str, str]:
+        if self.api_user and self.api_token:
+            return {"x-api-user": self.api_user, "x-api-token": self.api_token}
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned S3 POST form; its fields (policy, signature) are secrets and never printed."""
+
+    url: str
+    fields: dict[str, str] = field(repr=False)
+    file_field: str = "file"
+
+    def location_for(self, file_name: str) -> str:
+        """The URL S3 would return in Location, for servers that send none."""
+        key = self.fields.get("key", "${filename}").replace("${filename}", file_name)
+        return f"{self.url.rstrip('/')}/{quote_plus(key, safe='')}"
+
+
+class _SizedReader:
+    """Gives a boto3 streaming body the `len` (bytes still to read) that MultipartEncoder needs
+    to compute Content-Length up front; reads stay chunked, so memory stays flat."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self._stream = stream
+        self._remaining = size
+
+    @property
+    def len(self) -> int:
+        return self._remaining
+
+    def read(self, amount: int = -1) -> bytes:
+        chunk = self._stream.read(self._remaining if amount is None or amount < 0 else amount)
+        self._remaining -= len(chunk)
+        return chunk
+
+
+class TelnyxClient:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Callable[[], TelnyxCredentials],
+        allowed_upload_hosts: tuple[str, ...],
+        api_session: requests.Session | None = None,
+        upload_session: requests.Session | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._allowed_upload_hosts = allowed_upload_hosts
+        self._api = api_session or requests.Session()
+        # A separate session for the presigned form: Telnyx credentials must never reach S3.
+        self._uploads = upload_session or requests.Session()
+
+    def request_upload_form(self, content_type: str) -> UploadForm:
+        response = self._call_api("POST", "/files/upload_requests", {"content_type": content_type})
+        try:
+            body = response.json()
+            form = UploadForm(
+                url=str(body["url"]),
+                fields={str(k): str(v) for k, v in dict(body["form_fields"]).items()},
+                file_field=str(body.get("file_form_field") or "file"),
+            )
+            method = str(body.get("http_method", "POST")).upper()
+        except (ValueError, KeyError, TypeError):
+            raise TransientError("Telnyx returned an upload request without a usable form") from None
+        if method != "POST":
+            raise TransientError(f"Telnyx asked for an unsupported upload method {method}")
+        try:
+            check_url_allowed(form.url, self._allowed_upload_hosts)
+        except PermanentError as error:
+            # Not the document's fault: the allow-list or Telnyx changed. Keep it for redrive.
+            raise ConfigurationError(f"refusing Telnyx's upload form: {error}") from None
+        return form
+
+    def upload(self, form: UploadForm, file_name: str, body: IO[bytes], size: int, content_type: str) -> str:
+        """Streams the file into the form (file part last, as S3 requires); returns Location."""
+        encoder = MultipartEncoder(
+            fields=[
+                *form.fields.items(),
+                (form.file_field, (file_name, _SizedReader(body, size), content_type)),
+            ]
+        )
+        try:
+            response = self._uploads.post(
+                form.url,
+                data=encoder,
+                headers={"Content-Type": encoder.content_type},
+                timeout=UPLOAD_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            raise TransientError(f"upload to the files service failed: {type(error).__name__}") from None
+        if response.status_code in (200, 201, 204):
+            return response.headers.get("Location") or form.location_for(file_name)
+        detail = _s3_error(response)
+        if response.status_code == 403:
+            # Expired or refused form: a fresh upload request is the cure, so retry.
+            raise TransientError(f"the files service refused the form (403 {detail})")
+        if response.status_code in PERMANENT_STATUSES:
+            raise PermanentError(f"the files service rejected the file ({response.status_code} {detail})")
+        raise TransientError(
+            f"the files service answered {response.status_code} {detail}",
+            retry_after=retry_after_seconds(response),
+        )
+
+    def associate(self, request: AssociationRequest) -> str:
+        target = request.target
+        response = self._call_api(
+            "POST",
+            f"/origination/porting/draft_port_requests/{target.draft_port_request_id}/supporting_documents",
+            {
+                "document_type": str(target.document_type),
+                "description": request.description,
+                "url": request.url,
+                "draft_sub_request_id": target.draft_sub_request_id,
+            },
+        )
+        try:
+            return str(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            # The association happened; only its id is missing. Retrying would double it.
+            return "unknown"
+
+    def _call_api(self, method: str, path: str, payload: dict[str, Any]) -> requests.Response:
+        step = f"{method} {path}"
+        headers = {**self._credentials().headers(), "Accept": "application/json"}
+        try:
+            response = self._api.request(
+                method,
+                f"{self._base_url}{path}",
+                json=payload,
+                headers=headers,
+                timeout=API_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            raise TransientError(f"{step} failed: {type(error).__name__}") from None
+        if 200 <= response.status_code < 300:
+            return response
+        raise classify_api_failure(step, response)
+
+
+def classify_api_failure(step: str, response: requests.Response) -> Exception:
+    """The one mapping from a failed Telnyx API response to the project's error classes."""
+    status = response.status_code
+    message = f"{step} answered {status}: {api_error_detail(response)}"
+    if status in (401, 403):
+        return ConfigurationError(f"{message} (check the Telnyx credentials)")
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return TransientError(message, retry_after=retry_after_seconds(response))
+    if status in PERMANENT_STATUSES:
+        return PermanentError(message)
+    return TransientError(message)
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Honours Retry-After (seconds or HTTP date), then Telnyx's x-ratelimit-reset (seconds)."""
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        with contextlib.suppress(InvalidHeader, ValueError):  # an unparsable value is ignored
+            return float(_RETRY_AFTER_PARSER.parse_retry_after(retry_after))
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            seconds = float(reset)
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+    return None
+
+
+def api_error_detail(response: requests.Response) -> str:
+    """The v2 error body's title/detail when present; otherwise the raw text, truncated."""
+    try:
+        errors = response.json().get("errors")
+        first = errors[0]
+        parts = [str(first.get(k)) for k in ("code", "title", "detail") if first.get(k)]
+        pointer = (first.get("source") or {}).get("pointer")
+        if pointer:
+            parts.append(f"at {pointer}")
+        if parts:
+            return " ".join(parts)[:REASON_TEXT_MAX]
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+        pass
+    return " ".join(response.text.split())[:REASON_TEXT_MAX] or "(no body)"
+
+
+def _s3_error(response: requests.Response) -> str:
+    """S3's XML error Code and Message, without echoing anything else it sent back."""
+    try:
+        # The body comes from an allow-listed host; Python's expat refuses entity-expansion bombs.
+        root = ElementTree.fromstring(response.content)  # noqa: S314
+    except ElementTree.ParseError:
+        return "(no S3 error document)"
+    parts = [root.findtext(tag) for tag in ("Code", "Message")]
+    return ": ".join(p for p in parts if p)[:REASON_TEXT_MAX] or "(no S3 error code)"
+
+
+class SecretCredentials:
+    """Reads the credentials secret through Powertools parameters, cached across invocations.
+
+    The short cache lets a fixed secret take effect within a minute, so a redrive after a 401
+    works without a redeploy.
+    """
+
+    CACHE_SECONDS = 60
+
+    def __init__(self, secret_arn: str) -> None:
+        self._secret_arn = secret_arn
+
+    def __call__(self) -> TelnyxCredentials:
+        origin = f"secret {self._secret_arn}"
+        try:
+            raw = parameters.get_secret(self._secret_arn, max_age=self.CACHE_SECONDS)
+        except parameters.exceptions.GetParameterError as error:
+            raise ConfigurationError(f"cannot read {origin}: {error}") from None
+        try:
+            values = json.loads(raw)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{origin} is not JSON") from None
+        if not isinstance(values, dict):
+            raise ConfigurationError(f"{origin} is not a JSON object")
+        return TelnyxCredentials.from_mapping(values, origin)

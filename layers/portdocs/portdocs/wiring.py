@@ -1,0 +1,86 @@
+"""Builds each function's service from the environment, once per execution environment.
+
+Called from the handlers on the first invocation (never at import, so tests can import the
+handlers before moto starts); later invocations reuse the clients and HTTP sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+from portdocs import aws
+from portdocs.association_queue import AssociationQueue
+from portdocs.association_service import AssociationService
+from portdocs.config import Settings
+from portdocs.intake import IntakeStore
+from portdocs.ledger import Ledger
+from portdocs.outcomes import Outcomes
+from portdocs.telnyx import SecretCredentials, TelnyxClient, TelnyxCredentials
+from portdocs.upload_service import UploadService
+
+
+@cache
+def upload_service() -> UploadService:
+    settings = Settings.from_environ()
+    intake = IntakeStore(aws.client("s3"))
+    ledger = _ledger(settings)
+    return UploadService(
+        settings=settings,
+        telnyx=_telnyx(settings),
+        intake=intake,
+        queue=AssociationQueue(aws.client("sqs"), settings.association_queue_url),
+        ledger=ledger,
+        outcomes=Outcomes(ledger, intake, settings.intake_bucket),
+        idempotency_store=_idempotency_store(settings),
+        idempotency_config=_idempotency_config(settings),
+    )
+
+
+@cache
+def association_service() -> AssociationService:
+    settings = Settings.from_environ()
+    ledger = _ledger(settings)
+    return AssociationService(
+        settings=settings,
+        telnyx=_telnyx(settings),
+        ledger=ledger,
+        outcomes=Outcomes(ledger, IntakeStore(aws.client("s3")), settings.intake_bucket),
+        idempotency_store=_idempotency_store(settings),
+        idempotency_config=_idempotency_config(settings),
+    )
+
+
+def _telnyx(settings: Settings) -> TelnyxClient:
+    return TelnyxClient(
+        base_url=settings.telnyx_api_base_url,
+        credentials=_credentials(settings),
+        allowed_upload_hosts=settings.allowed_upload_hosts,
+    )
+
+
+def _credentials(settings: Settings) -> Callable[[], TelnyxCredentials]:
+    if settings.telnyx_credentials_secret_arn:
+        return SecretCredentials(settings.telnyx_credentials_secret_arn)
+    local = settings.local_credentials
+    credentials = TelnyxCredentials.from_mapping(
+        {"api_user": local.api_user, "api_token": local.api_token, "api_key": local.api_key},
+        "TELNYX_API_USER/TELNYX_API_TOKEN or TELNYX_API_KEY (no TELNYX_CREDENTIALS_SECRET_ARN set)",
+    )
+    return lambda: credentials
+
+
+def _ledger(settings: Settings) -> Ledger:
+    resource = boto3.session.Session().resource("dynamodb", config=aws.CLIENT_CONFIG)
+    return Ledger(resource.Table(settings.documents_table))
+
+
+def _idempotency_store(settings: Settings) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb"))
+
+
+def _idempotency_config(settings: Settings) -> IdempotencyConfig:
+    return IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)

@@ -1,0 +1,495 @@
+"""A strict Telnyx test double: the legacy porting document API and its S3 files service.
+
+Two HTTP servers on loopback:
+- the API (`/files/upload_requests`, `/origination/porting/draft_port_requests/{id}/supporting_documents`)
+  checks credentials (401), bodies and document types (422) and draft port requests (404);
+- the files service is where presigned forms point; it verifies them as S3 does (signature,
+  expiry, every policy condition, file part last), stores the object and answers 204 with
+  `Location`.
+Admin endpoints under `/_emulator/` (API server) seed draft port requests, inject faults and
+report what the emulator received. It is a test double: it has no persistence and no auth on
+the admin endpoints, and it listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus, urlsplit
+from xml.sax.saxutils import escape
+
+import botocore.session
+from botocore.config import Config
+from werkzeug.http import parse_options_header
+from werkzeug.routing import Map, Rule
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from portdocs_sandbox.post_policy import PolicyViolation, verify_post
+
+DOCUMENT_TYPES = ("loa", "csr", "invoice", "other")
+FILES_BUCKET = "files-service-local"
+FORM_LIFETIME_SECONDS = 3600
+SIGNING_ACCESS_KEY = "AKIAEMULATORFILES000"
+CHUNK = 64 * 1024
+ENDPOINTS = ("upload_requests", "supporting_documents", "files")
+
+
+@dataclass
+class Fault:
+    """Applies to the next `times` calls of `endpoint` (or to a `rate` of them, forever)."""
+
+    endpoint: str  # upload_requests | supporting_documents | files | any
+    status: int | None = None
+    retry_after: str | None = None
+    ratelimit_reset: str | None = None
+    latency: float = 0.0
+    drop: bool = False
+    expire_forms: bool = False
+    times: int | None = 1
+    rate: float | None = None
+
+    def matches(self, endpoint: str) -> bool:
+        if self.endpoint not in (endpoint, "any"):
+            return False
+        if self.rate is not None:
+            return random.random() < self.rate
+        return self.times is None or self.times > 0
+
+
+@dataclass
+class StoredObject:
+    key: str
+    path: Path
+    size: int
+    content_type: str
+    etag: str
+
+
+@dataclass
+class Emulated:
+    """Everything the emulator holds; guarded by one lock."""
+
+    draft_port_requests: dict[str, set[str]] = field(default_factory=dict)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+
+
+class TelnyxEmulator:
+    def __init__(
+        self,
+        api_user: str | None = "portdocs@example.com",
+        api_token: str | None = "emulator-token",  # noqa: S107 - a test double's well-known credential
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        api_port: int = 0,
+        files_port: int = 0,
+        max_upload_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.credentials = {"api_user": api_user, "api_token": api_token, "api_key": api_key}
+        self.max_upload_bytes = max_upload_bytes
+        self._signing_secret = uuid.uuid4().hex
+        self._storage = Path(tempfile.mkdtemp(prefix="portdocs-files-"))
+        self._lock = threading.Lock()
+        self.state = Emulated()
+        self._api_server = make_server(host, api_port, self._api_app, threaded=True)
+        self._files_server = make_server(host, files_port, self._files_app, threaded=True)
+        self._threads: list[threading.Thread] = []
+        self._api_routes = Map(
+            [
+                Rule("/files/upload_requests", endpoint="upload_requests", methods=["POST"]),
+                Rule(
+                    "/origination/porting/draft_port_requests/<draft_port_request_id>/supporting_documents",
+                    endpoint="supporting_documents",
+                    methods=["POST"],
+                ),
+                Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
+                Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
+                Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
+                Rule("/_emulator/documents", endpoint="admin_documents", methods=["GET"]),
+            ]
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        host, port = self._api_server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def files_url(self) -> str:
+        host, port = self._files_server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def files_host(self) -> str:
+        return urlsplit(self.files_url).netloc
+
+    def start(self) -> TelnyxEmulator:
+        for server in (self._api_server, self._files_server):
+            thread = threading.Thread(target=server.serve_forever, daemon=True, name="telnyx-emulator")
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in (self._api_server, self._files_server):
+            server.shutdown()
+            server.server_close()
+        shutil.rmtree(self._storage, ignore_errors=True)
+
+    def __enter__(self) -> TelnyxEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- state, for tests and the sandbox ----------------------------------------------------
+
+    def seed(self, draft_port_request_id: str, *sub_request_ids: str) -> None:
+        with self._lock:
+            self.state.draft_port_requests.setdefault(draft_port_request_id, set()).update(sub_request_ids)
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self.state.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.state.faults.clear()
+
+    def calls(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self.state.calls if endpoint in (None, c["endpoint"])]
+
+    def documents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(d) for d in self.state.documents]
+
+    def stored_bytes(self, location: str) -> bytes:
+        stored = self._object_at(location)
+        if stored is None:
+            raise KeyError(location)
+        return stored.path.read_bytes()
+
+    # -- API server ----------------------------------------------------------------------------
+
+    @Request.application
+    def _api_app(self, request: Request) -> Response:
+        adapter = self._api_routes.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except Exception:
+            return _errors(404, "10005", "Resource not found", "no such endpoint")
+        if endpoint.startswith("admin_"):
+            return getattr(self, f"_{endpoint}")(request)
+        call = self._record(endpoint, request)
+        fault = self._take_fault(endpoint)
+        if fault and (response := self._apply_fault(fault, request)) is not None:
+            call["status"] = response.status_code
+            return response
+        if not self._authorised(request):
+            response = _errors(
+                401, "10009", "Authentication failed", "The required authentication headers were missing or incorrect."
+            )
+        elif endpoint == "upload_requests":
+            response = self._upload_request(request, expired=bool(fault and fault.expire_forms))
+        else:
+            response = self._supporting_document(request, args["draft_port_request_id"])
+        call["status"] = response.status_code
+        return response
+
+    def _authorised(self, request: Request) -> bool:
+        user, token, key = (self.credentials[k] for k in ("api_user", "api_token", "api_key"))
+        if user and token and request.headers.get("x-api-user") == user and request.headers.get("x-api-token") == token:
+            return True
+        return bool(key) and request.headers.get("Authorization") == f"Bearer {key}"
+
+    def _upload_request(self, request: Request, expired: bool) -> Response:
+        body = _json_body(request)
+        content_type = body.get("content_type") if isinstance(body, dict) else None
+        if not isinstance(content_type, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", content_type):
+            return _errors(422, "10015", "Invalid content_type", "content_type must be a MIME type", "/content_type")
+        prefix = f"direct-uploads/{uuid.uuid4()}/"
+        client = botocore.session.get_session().create_client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=self.files_url,
+            aws_access_key_id=SIGNING_ACCESS_KEY,
+            aws_secret_access_key=self._signing_secret,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        form = client.generate_presigned_post(
+            Bucket=FILES_BUCKET,
+            Key=prefix + "${filename}",
+            Fields={"acl": "public-read", "content-type": content_type},
+            Conditions=[
+                {"acl": "public-read"},
+                {"content-type": content_type},
+                ["content-length-range", 1, self.max_upload_bytes],
+            ],
+            ExpiresIn=-60 if expired else FORM_LIFETIME_SECONDS,
+        )
+        return _json(
+            201, {"url": form["url"], "http_method": "POST", "form_fields": form["fields"], "file_form_field": "file"}
+        )
+
+    def _supporting_document(self, request: Request, draft_port_request_id: str) -> Response:
+        with self._lock:
+            sub_requests = self.state.draft_port_requests.get(draft_port_request_id)
+        if sub_requests is None:
+            return _errors(404, "10005", "Resource not found", f"draft port request {draft_port_request_id} not found")
+        body = _json_body(request)
+        if not isinstance(body, dict):
+            return _errors(422, "10015", "Invalid request body", "the body must be a JSON object")
+        for name in ("document_type", "description", "url", "draft_sub_request_id"):
+            if not isinstance(body.get(name), str):
+                return _errors(422, "10002", "Missing required parameter", f"{name} is required", f"/{name}")
+        if body["document_type"] not in DOCUMENT_TYPES:
+            return _errors(
+                422, "10015", "Invalid document_type", f"use one of {', '.join(DOCUMENT_TYPES)}", "/document_type"
+            )
+        if body["draft_sub_request_id"] not in sub_requests:
+            return _errors(
+                422,
+                "10015",
+                "Invalid draft_sub_request_id",
+                "not a sub-request of this draft port request",
+                "/draft_sub_request_id",
+            )
+        if self._object_at(body["url"]) is None:
+            return _errors(422, "10015", "Invalid url", "url does not reference an uploaded file", "/url")
+        document = {
+            "id": str(uuid.uuid4()),
+            "body": body["description"],
+            "document_type": body["document_type"],
+            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        with self._lock:
+            self.state.documents.append(
+                {
+                    **document,
+                    "draft_port_request_id": draft_port_request_id,
+                    "draft_sub_request_id": body["draft_sub_request_id"],
+                    "url": body["url"],
+                }
+            )
+        return _json(201, document)
+
+    # -- files service -----------------------------------------------------------------------------
+
+    @Request.application
+    def _files_app(self, request: Request) -> Response:
+        path = request.path.strip("/")
+        if request.method == "GET":
+            stored = self._object_at(request.url)
+            if stored is None:
+                return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+            return Response(stored.path.read_bytes(), content_type=stored.content_type, headers={"ETag": stored.etag})
+        if request.method != "POST" or path != FILES_BUCKET:
+            return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        call = self._record("files", request, body=False)
+        fault = self._take_fault("files")
+        if fault and (response := self._apply_fault(fault, request)) is not None:
+            call["status"] = response.status_code
+            return response
+        response = self._store_form_upload(request, call)
+        call["status"] = response.status_code
+        return response
+
+    def _store_form_upload(self, request: Request, call: dict[str, Any]) -> Response:
+        mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
+        if mimetype != "multipart/form-data" or "boundary" not in options:
+            return _s3_error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
+        decoder = MultipartDecoder(options["boundary"].encode(), max_form_memory_size=1024 * 1024)
+        fields: dict[str, str] = {}
+        file_name: str | None = None
+        after_file: list[str] = []
+        current: str | None = None
+        value = bytearray()
+        handle = tempfile.NamedTemporaryFile(dir=self._storage, delete=False)  # noqa: SIM115 - closed in finally
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        stream = request.stream
+        try:
+            finished = False
+            while not finished:
+                event = decoder.next_event()
+                if isinstance(event, NeedData):
+                    chunk = stream.read(CHUNK)
+                    decoder.receive_data(chunk or None)
+                elif isinstance(event, File):
+                    if file_name is not None:
+                        return _s3_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+                    file_name, current = event.filename, None
+                elif isinstance(event, Field):
+                    if file_name is not None:
+                        after_file.append(event.name)
+                    current, value = event.name, bytearray()
+                elif isinstance(event, Data):
+                    if current is None and file_name is not None and not after_file:
+                        handle.write(event.data)
+                        digest.update(event.data)
+                        size += len(event.data)
+                    else:
+                        value += event.data
+                        if not event.more_data and current is not None:
+                            fields[current] = value.decode("utf-8")
+                elif isinstance(event, Epilogue):
+                    finished = True
+        except ValueError as error:
+            return _s3_error(
+                400,
+                "MalformedPOSTRequest",
+                f"The body of your POST request is not well-formed multipart/form-data. ({error})",
+            )
+        finally:
+            handle.close()
+        call["fields"] = list(fields)
+        call["field_values"] = dict(fields)  # a test double: tests check these never reach a log
+        call["file_name"], call["file_size"] = file_name, size
+        if file_name is None:
+            return _s3_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+        if after_file:
+            # S3 ignores fields after the file; a client that sends them has a bug, so say so.
+            return _s3_error(
+                400, "InvalidArgument", f"fields after the file part are ignored by S3: {', '.join(after_file)}"
+            )
+        try:
+            verified = verify_post(FILES_BUCKET, fields, file_name, size, {SIGNING_ACCESS_KEY: self._signing_secret})
+        except PolicyViolation as violation:
+            Path(handle.name).unlink(missing_ok=True)
+            return _s3_error(violation.status, violation.code, violation.message)
+        etag = f'"{digest.hexdigest()}"'
+        stored = StoredObject(
+            verified.key, Path(handle.name), size, fields.get("content-type", "binary/octet-stream"), etag
+        )
+        with self._lock:
+            self.state.objects[verified.key] = stored
+        location = f"{self.files_url}/{FILES_BUCKET}/{quote_plus(verified.key, safe='')}"
+        call["key"] = verified.key
+        status = (
+            int(fields.get("success_action_status", "204"))
+            if fields.get("success_action_status") in ("200", "201")
+            else 204
+        )
+        return Response(status=status, headers={"Location": location, "ETag": etag})
+
+    def _object_at(self, url: str) -> StoredObject | None:
+        parts = urlsplit(url)
+        prefix = f"/{FILES_BUCKET}/"
+        if parts.netloc != self.files_host or not parts.path.startswith(prefix):
+            return None
+        with self._lock:
+            return self.state.objects.get(unquote_plus(parts.path[len(prefix) :]))
+
+    # -- faults and recording ------------------------------------------------------------------------
+
+    def _record(self, endpoint: str, request: Request, body: bool = True) -> dict[str, Any]:
+        call: dict[str, Any] = {
+            "endpoint": endpoint,
+            "method": request.method,
+            "url": request.url,
+            "path": request.path,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "at": time.time(),
+        }
+        if body:
+            call["json"] = _json_body(request)
+        with self._lock:
+            self.state.calls.append(call)
+        return call
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            for fault in self.state.faults:
+                if fault.matches(endpoint):
+                    if fault.rate is None and fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def _apply_fault(self, fault: Fault, request: Request) -> Response | None:
+        if fault.latency:
+            time.sleep(fault.latency)
+        if fault.drop:
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                connection.shutdown(socket.SHUT_RDWR)
+            return Response(status=500)
+        if fault.status is None:
+            return None
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        if fault.ratelimit_reset is not None:
+            headers["x-ratelimit-reset"] = fault.ratelimit_reset
+        if fault.status == 429:
+            return _errors(429, "10011", "Too many requests", "Rate limit exceeded", headers=headers)
+        return _errors(fault.status, "10007", "Unexpected error", "injected fault", headers=headers)
+
+    # -- admin endpoints ----------------------------------------------------------------------------
+
+    def _admin_seed(self, request: Request) -> Response:
+        body = _json_body(request) or {}
+        self.seed(str(body["id"]), *map(str, body.get("sub_request_ids", [])))
+        return _json(201, {"id": body["id"]})
+
+    def _admin_faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.clear_faults()
+            return _json(200, {"faults": []})
+        fault = Fault(**(_json_body(request) or {}))
+        if fault.endpoint not in (*ENDPOINTS, "any"):
+            return _json(422, {"error": f"endpoint must be one of {ENDPOINTS} or any"})
+        self.inject(fault)
+        return _json(201, asdict(fault))
+
+    def _admin_calls(self, request: Request) -> Response:
+        return _json(200, {"calls": self.calls(request.args.get("endpoint"))})
+
+    def _admin_documents(self, request: Request) -> Response:
+        return _json(200, {"documents": self.documents()})
+
+
+def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(request.get_data(cache=True) or b"null")
+    except ValueError:
+        return None
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def _errors(
+    status: int, code: str, title: str, detail: str, pointer: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    error: dict[str, Any] = {"code": code, "title": title, "detail": detail}
+    if pointer:
+        error["source"] = {"pointer": pointer}
+    return _json(status, {"errors": [error]}, headers)
+
+
+def _s3_error(status: int, code: str, message: str) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+    )
+    return Response(body, status=status, content_type="application/xml")

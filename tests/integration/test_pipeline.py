@@ -1,0 +1,434 @@
+"""Both handlers under moto (resources from template.yaml) against the Telnyx emulator over real
+HTTP: what Telnyx received, what the files service stored, what the ledger and tags say."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+
+from portdocs import wiring
+from portdocs.observability import logger
+from portdocs_sandbox.telnyx_emulator import Fault
+from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
+
+LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
+INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+TIFF = b"II*\x00\x08\x00\x00\x00" + bytes(64)
+
+
+def key(document_type: str, file_name: str, sub_request: str = SUB_REQUEST) -> str:
+    return f"{PORT_REQUEST}/{sub_request}/{document_type}/{file_name}"
+
+
+def only(items: list) -> object:
+    assert len(items) == 1, items
+    return items[0]
+
+
+@pytest.mark.parametrize(
+    ("document_type", "file_name", "body", "content_type"),
+    [
+        ("loa", "Letter of Authorization.pdf", LOA, "application/pdf"),
+        ("invoice", "invoice.pdf", INVOICE, "application/pdf"),
+        ("csr", "csr.png", PNG, "image/png"),
+        ("other", "photo-id.jpg", JPEG, "image/jpeg"),
+    ],
+)
+def test_dropped_document_is_uploaded_and_associated(pipeline: Pipeline, document_type, file_name, body, content_type):
+    object_key = key(document_type, file_name)
+    pipeline.drop(object_key, body)
+
+    pipeline.runtime.drain()
+
+    upload_request = only(pipeline.emulator.calls("upload_requests"))
+    assert upload_request["json"] == {"content_type": content_type}
+    assert upload_request["headers"]["x-api-user"] == "portdocs@example.com"
+    assert upload_request["headers"]["x-api-token"] == "emulator-token"
+    form_post = only(pipeline.emulator.calls("files"))
+    assert "x-api-token" not in form_post["headers"] and "authorization" not in form_post["headers"]
+    assert form_post["file_name"] == file_name and form_post["file_size"] == len(body)
+    association = only(pipeline.emulator.calls("supporting_documents"))
+    assert association["path"] == f"/origination/porting/draft_port_requests/{PORT_REQUEST}/supporting_documents"
+    location = association["json"]["url"]
+    assert association["json"] == {
+        "document_type": document_type,
+        "description": file_name,
+        "url": location,
+        "draft_sub_request_id": SUB_REQUEST,
+    }
+    assert location.endswith("%2F" + quote_plus(file_name, safe=""))
+    assert pipeline.emulator.stored_bytes(location) == body
+
+    document = only(pipeline.emulator.documents())
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "associated"
+    assert entry["telnyx_document_id"] == document["id"]
+    assert entry["location_url"] == location
+    assert entry["content_type"] == content_type
+    assert pipeline.tags(object_key)["portdocs:status"] == "associated"
+
+
+def test_file_name_with_spaces_plus_and_unicode_reaches_telnyx_unchanged(pipeline: Pipeline):
+    file_name = "Lettre d'autorisation +1 été.pdf"
+    pipeline.drop(key("LOA", file_name), LOA)  # the type folder is case-insensitive
+
+    pipeline.runtime.drain()
+
+    form_post = only(pipeline.emulator.calls("files"))
+    assert form_post["file_name"] == file_name
+    assert form_post["key"].endswith("/" + file_name)
+    url = only(pipeline.emulator.documents())["url"]
+    assert url.endswith("%2F" + quote_plus(file_name, safe=""))
+    assert pipeline.emulator.stored_bytes(url) == LOA
+
+
+def test_description_metadata_becomes_the_description(pipeline: Pipeline):
+    pipeline.drop(key("invoice", "inv.pdf"), INVOICE, Metadata={"description": "October invoice"})
+
+    pipeline.runtime.drain()
+
+    assert only(pipeline.emulator.documents())["body"] == "October invoice"
+
+
+def test_duplicate_s3_event_associates_once(pipeline: Pipeline):
+    object_key = key("loa", "loa.pdf")
+    pipeline.drop(object_key, LOA)
+    notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+
+    # The same S3 event delivered three times: twice in one batch, once after completion.
+    response, _ = pipeline.invoke("uploader", [notification, notification])
+    assert response == {"batchItemFailures": []}
+    pipeline.runtime.drain()
+    pipeline.invoke("uploader", [notification])
+    pipeline.runtime.drain()
+
+    assert len(pipeline.emulator.calls("upload_requests")) == 1
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_duplicate_association_messages_associate_once(pipeline: Pipeline):
+    pipeline.drop(key("invoice", "inv.pdf"), INVOICE)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+
+    response, _ = pipeline.invoke("associator", [association, association])
+    pipeline.invoke("associator", [association])
+
+    assert response == {"batchItemFailures": []}
+    assert len(pipeline.emulator.calls("supporting_documents")) == 1
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_upstream_upload_request_message_is_uploaded(pipeline: Pipeline):
+    pipeline.drop("inbox/scan-0042.pdf", LOA)  # not in the key layout: ignored... until asked for
+    pipeline.runtime.drain()
+    rejected = pipeline.ledger()
+    assert [e["state"] for e in rejected.values()] == ["rejected"]
+
+    pipeline.send(
+        "IntakeQueueUrl",
+        {
+            "bucket": pipeline.bucket,
+            "key": "inbox/scan-0042.pdf",
+            "draft_port_request_id": PORT_REQUEST,
+            "draft_sub_request_id": OTHER_SUB_REQUEST,
+            "document_type": "loa",
+            "description": "Signed LOA",
+        },
+    )
+    pipeline.runtime.drain()
+
+    document = only(pipeline.emulator.documents())
+    assert document["draft_sub_request_id"] == OTHER_SUB_REQUEST
+    assert document["body"] == "Signed LOA" and document["document_type"] == "loa"
+    assert sorted(e["state"] for e in pipeline.ledger().values()) == ["associated", "rejected"]
+
+
+def test_upstream_association_message_is_applied(pipeline: Pipeline):
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    url = json.loads(only(pipeline.receive("AssociationQueueUrl"))["Body"])["url"]
+
+    message = {
+        "draft_port_request_id": PORT_REQUEST,
+        "draft_sub_request_id": OTHER_SUB_REQUEST,
+        "document_type": "other",
+        "description": "copy for the second sub-request",
+        "url": url,
+    }
+    pipeline.send("AssociationQueueUrl", message)
+    pipeline.runtime.drain()
+
+    document = only(pipeline.emulator.documents())
+    assert (document["draft_sub_request_id"], document["document_type"], document["url"]) == (
+        OTHER_SUB_REQUEST,
+        "other",
+        url,
+    )
+    entry = next(e for e in pipeline.ledger().values() if e["document_id"].startswith("association:"))
+    assert entry["state"] == "associated" and entry["telnyx_document_id"] == document["id"]
+
+
+def test_rate_limited_upload_request_is_retried_after_retry_after(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=429, retry_after="1", times=1))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+
+    pipeline.runtime.drain()
+
+    first, second = pipeline.emulator.calls("upload_requests")
+    assert (first["status"], second["status"]) == (429, 201)
+    assert second["at"] - first["at"] >= 1.0  # Retry-After honoured
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_rate_limit_reset_header_is_honoured_when_retry_after_is_absent(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=429, ratelimit_reset="1", times=1))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+
+    pipeline.runtime.drain()
+
+    first, second = pipeline.emulator.calls("supporting_documents")
+    assert second["at"] - first["at"] >= 1.0
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_server_errors_until_the_deadline_fail_the_batch_item(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=500, times=None))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+
+    response, ids = pipeline.invoke("associator", [association], timeout=8)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    assert len(pipeline.emulator.calls("supporting_documents")) >= 2  # retried within the invocation
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "failed" and "transient" in entry["last_error"]
+    assert pipeline.emulator.documents() == []
+
+
+def test_repeated_failures_end_in_the_dead_letter_queue(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    runtime_source = pipeline.runtime.source_for("UploaderFunction")
+    # Short invocations so each one gives up quickly; the queue's maxReceiveCount is 5.
+    for _ in range(6):
+        messages = pipeline.receive("IntakeQueueUrl")
+        if not messages:
+            break
+        bodies = [m["Body"] for m in messages]
+        response, _ = pipeline.invoke("uploader", bodies, timeout=6)
+        assert len(response["batchItemFailures"]) == 1
+        sqs = boto3.client("sqs")
+        for m in messages:
+            sqs.change_message_visibility(
+                QueueUrl=runtime_source.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+    dead = pipeline.receive("IntakeDeadLetterQueueUrl")
+    assert len(dead) == 1
+    assert only(list(pipeline.ledger().values()))["state"] == "failed"
+
+
+def test_unprocessable_association_is_rejected_with_the_reason(pipeline: Pipeline):
+    pipeline.drop(key("loa", "loa.pdf", sub_request="ffffffff-0000-4000-8000-000000000000"), LOA)
+
+    pipeline.runtime.drain()
+
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "rejected"
+    assert "422" in entry["reason"] and "draft_sub_request_id" in entry["reason"]
+    assert (
+        pipeline.tags(key("loa", "loa.pdf", sub_request="ffffffff-0000-4000-8000-000000000000"))["portdocs:status"]
+        == "rejected"
+    )
+    assert pipeline.receive("AssociationDeadLetterQueueUrl") == []
+
+
+def test_unauthorised_is_kept_for_redrive_not_rejected(pipeline: Pipeline):
+    pipeline.set_credentials(api_user="portdocs@example.com", api_token="wrong")
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+
+    response, ids = pipeline.invoke("uploader", [notification])
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    assert len(pipeline.emulator.calls("upload_requests")) == 1  # a 401 is not retried in place
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "failed" and entry["last_error"].startswith("configuration")
+
+    pipeline.set_credentials(api_user="portdocs@example.com", api_token="emulator-token")
+    response, _ = pipeline.invoke("uploader", [notification])  # the redriven message
+    pipeline.runtime.drain()
+
+    assert response == {"batchItemFailures": []}
+    assert only(list(pipeline.ledger().values()))["state"] == "associated"
+
+
+def test_v2_api_key_is_sent_as_bearer(pipeline: Pipeline):
+    pipeline.emulator.credentials["api_key"] = "KEY0123"
+    pipeline.set_credentials(api_key="KEY0123")
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+
+    pipeline.runtime.drain()
+
+    call = only(pipeline.emulator.calls("supporting_documents"))
+    assert call["headers"]["authorization"] == "Bearer KEY0123" and "x-api-token" not in call["headers"]
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_expired_form_gets_a_fresh_upload_request(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", expire_forms=True, times=1))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+
+    pipeline.runtime.drain()
+
+    assert [c["status"] for c in pipeline.emulator.calls("files")] == [403, 204]
+    assert len(pipeline.emulator.calls("upload_requests")) == 2
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_s3_test_event_is_acknowledged_and_ignored(pipeline: Pipeline):
+    body = json.dumps(
+        {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2026-11-27T00:00:00.000Z",
+            "Bucket": pipeline.bucket,
+            "RequestId": "X",
+            "HostId": "Y",
+        }
+    )
+
+    response, _ = pipeline.invoke("uploader", [body])
+
+    assert response == {"batchItemFailures": []}
+    assert pipeline.ledger() == {} and pipeline.emulator.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("file_name", "body", "reason"),
+    [
+        ("notes.pdf", b"just some text, not a PDF at all", "could not be recognised"),
+        ("empty.pdf", b"", "empty"),
+        ("archive.pdf", b"PK\x03\x04" + bytes(300), "application/zip"),
+    ],
+)
+def test_bad_file_is_rejected_with_reason_on_ledger_and_tags(pipeline: Pipeline, file_name, body, reason):
+    object_key = key("loa", file_name)
+    pipeline.drop(object_key, body, Tagging="team=porting")
+
+    pipeline.runtime.drain()
+
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "rejected" and reason in entry["reason"]
+    tags = pipeline.tags(object_key)
+    assert tags["portdocs:status"] == "rejected" and tags["team"] == "porting"
+    assert reason.split()[0] in tags["portdocs:reason"]
+    assert pipeline.emulator.calls() == []
+
+
+def test_oversize_file_is_rejected_before_any_upload(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MAX_DOCUMENT_BYTES", "1000")
+    wiring.upload_service.cache_clear()  # settings are read once per execution environment
+    pipeline.drop(key("invoice", "big.pdf"), INVOICE + bytes(2000))
+
+    response, _ = pipeline.invoke("uploader", [m["Body"] for m in pipeline.receive("IntakeQueueUrl")])
+
+    assert response == {"batchItemFailures": []}
+
+    assert "over the limit of 1000 bytes" in only(list(pipeline.ledger().values()))["reason"]
+    assert pipeline.emulator.calls() == []
+
+
+def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(pipeline: Pipeline):
+    good, bad_layout, unlucky = key("loa", "good.pdf"), f"{PORT_REQUEST}/loa/oops.pdf", key("invoice", "unlucky.pdf")
+    pipeline.drop(good, LOA)
+    pipeline.drop(bad_layout, LOA)
+    pipeline.drop(unlucky, INVOICE, Metadata={"description": "unlucky"})
+    notifications = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+    # Records are handled in order: the first two upload requests succeed, then Telnyx fails.
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
+    pipeline.emulator.state.faults.insert(0, Fault(endpoint="upload_requests", status=None, times=1))
+
+    response, ids = pipeline.invoke(
+        "uploader", [notifications[0], "{not json", notifications[1], notifications[2]], timeout=8
+    )
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[3]}]}
+    by_key = {e.get("source", {}).get("key", "message"): e for e in pipeline.ledger().values()}
+    assert {k: e["state"] for k, e in by_key.items()} == {
+        good: "uploaded",
+        bad_layout: "rejected",
+        unlucky: "failed",
+        "message": "rejected",
+    }
+
+
+def test_messages_that_are_not_documents_are_rejected_visibly(pipeline: Pipeline):
+    response, _ = pipeline.invoke(
+        "uploader",
+        [
+            "{not json",
+            json.dumps(
+                {
+                    "bucket": "someone-elses-bucket",
+                    "key": "a.pdf",
+                    "draft_port_request_id": PORT_REQUEST,
+                    "draft_sub_request_id": SUB_REQUEST,
+                    "document_type": "loa",
+                }
+            ),
+            json.dumps({"bucket": pipeline.bucket, "key": "a.pdf", "document_type": "loa"}),
+        ],
+    )
+
+    assert response == {"batchItemFailures": []}
+    reasons = sorted(e["reason"] for e in pipeline.ledger().values())
+    assert any("not JSON" in r for r in reasons)
+    assert any("is not the intake bucket" in r for r in reasons)
+    assert any("upload-request.schema.json" in r and "draft_port_request_id" in r for r in reasons)
+
+
+def test_association_url_outside_the_allow_list_is_rejected(pipeline: Pipeline):
+    message = {
+        "draft_port_request_id": PORT_REQUEST,
+        "draft_sub_request_id": SUB_REQUEST,
+        "document_type": "loa",
+        "description": "",
+        "url": "https://attacker.example.com/direct-uploads%2Fx%2Floa.pdf",
+    }
+    response, _ = pipeline.invoke("associator", [json.dumps(message)])
+
+    assert response == {"batchItemFailures": []}
+    assert "not in ALLOWED_UPLOAD_HOSTS" in only(list(pipeline.ledger().values()))["reason"]
+    assert pipeline.emulator.calls() == []
+
+
+def test_no_credential_signature_or_policy_reaches_the_logs(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", expire_forms=True, times=1))  # log a refusal too
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        pipeline.runtime.drain()
+    finally:
+        logger.removeHandler(handler)
+
+    output = captured.getvalue()
+    assert "document associated" in output and "refused the form" in output
+    secrets = [pipeline.emulator.credentials["api_token"]]
+    for post in pipeline.emulator.calls("files"):
+        secrets += [post["field_values"][name] for name in ("x-amz-signature", "policy", "x-amz-credential")]
+    assert len(secrets) == 7
+    for secret in secrets:
+        assert secret not in output

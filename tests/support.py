@@ -1,0 +1,89 @@
+"""What the test suites share besides fixtures: ids, paths and the in-process pipeline driver."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
+from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
+from portdocs_sandbox.stack import Stack
+from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SAMPLES = ROOT / "samples"
+PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
+SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
+OTHER_SUB_REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+@dataclass
+class Pipeline:
+    """The deployed system, in-process: moto resources from template.yaml, handlers, emulator."""
+
+    stack: Stack
+    runtime: LocalRuntime
+    emulator: TelnyxEmulator
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.outputs["IntakeBucketName"]
+
+    def output(self, name: str) -> str:
+        return self.stack.outputs[name]
+
+    def drop(self, key: str, body: bytes, **extra: Any) -> dict[str, Any]:
+        return boto3.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+    def send(self, queue_output: str, message: dict[str, Any] | str) -> str:
+        body = message if isinstance(message, str) else json.dumps(message)
+        return boto3.client("sqs").send_message(QueueUrl=self.output(queue_output), MessageBody=body)["MessageId"]
+
+    def receive(self, queue_output: str) -> list[dict[str, Any]]:
+        """Takes every message off a queue (making it invisible) without handling it."""
+        messages: list[dict[str, Any]] = []
+        while (
+            batch := boto3.client("sqs")
+            .receive_message(
+                QueueUrl=self.output(queue_output), MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            )
+            .get("Messages", [])
+        ):
+            messages.extend(batch)
+        return messages
+
+    def invoke(self, function: str, bodies: list[str], timeout: int | None = None) -> tuple[dict[str, Any], list[str]]:
+        """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
+        messages = [
+            {
+                "MessageId": f"msg-{i}",
+                "ReceiptHandle": f"rh-{i}",
+                "Body": body,
+                "MD5OfBody": "0" * 32,
+                "Attributes": {"ApproximateReceiveCount": "1"},
+            }
+            for i, body in enumerate(bodies)
+        ]
+        logical_id = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}[function]
+        event = sqs_event(messages, self.runtime.source_for(logical_id).queue_url, self.stack.region)
+        context = LocalLambdaContext(self.stack.functions[logical_id], self.stack.region, timeout)
+        return self.runtime.handlers[logical_id](event, context), [m["MessageId"] for m in messages]
+
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        table = boto3.resource("dynamodb").Table(self.output("DocumentsTableName"))
+        return {item["document_id"]: item for item in table.scan()["Items"]}
+
+    def tags(self, key: str) -> dict[str, str]:
+        tag_set = boto3.client("s3").get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        return {t["Key"]: t["Value"] for t in tag_set}
+
+    def set_credentials(self, **credentials: str) -> None:
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=self.output("CredentialsSecretArn"), SecretString=json.dumps(credentials)
+        )
+        parameters.clear_caches()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from portdocs.config import Settings, SettingsError
+
+REQUIRED = {
+    "ASSOCIATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
+    "INTAKE_BUCKET": "intake",
+    "DOCUMENTS_TABLE": "documents",
+    "IDEMPOTENCY_TABLE": "idempotency",
+}
+
+
+def test_defaults_follow_the_documented_contract():
+    settings = Settings.from_environ(REQUIRED)
+    assert settings.telnyx_api_base_url == "https://api.telnyx.com"
+    assert settings.allowed_upload_hosts == ("files-service-prod.s3.amazonaws.com",)
+    assert settings.max_document_bytes == 20 * 1024 * 1024
+    assert settings.allowed_content_types == ("application/pdf", "image/jpeg", "image/png", "image/tiff")
+    assert settings.telnyx_credentials_secret_arn is None
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_a_missing_setting_is_named(missing):
+    environ = {k: v for k, v in REQUIRED.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_environ(environ)
+
+
+@pytest.mark.parametrize(("value", "message"), [("20MB", "must be an integer"), ("0", "must be positive")])
+def test_a_malformed_number_is_named(value, message):
+    with pytest.raises(SettingsError, match=f"MAX_DOCUMENT_BYTES {message}"):
+        Settings.from_environ({**REQUIRED, "MAX_DOCUMENT_BYTES": value})
+
+
+def test_lists_are_trimmed_and_lowercased():
+    settings = Settings.from_environ({**REQUIRED, "ALLOWED_UPLOAD_HOSTS": " A.example.com , 127.0.0.1:9000 ,"})
+    assert settings.allowed_upload_hosts == ("a.example.com", "127.0.0.1:9000")
+
+
+def test_credentials_never_appear_in_the_settings_repr():
+    settings = Settings.from_environ({**REQUIRED, "TELNYX_API_USER": "me@example.com", "TELNYX_API_TOKEN": "s3cr3t"})
+    assert "s3cr3t" not in repr(settings) and "me@example.com" not in repr(settings)
+    assert settings.local_credentials.api_token == "s3cr3t"
+
+
+def test_base_url_must_be_http():
+    with pytest.raises(SettingsError, match="TELNYX_API_BASE_URL"):
+        Settings.from_environ({**REQUIRED, "TELNYX_API_BASE_URL": "api.telnyx.com"})

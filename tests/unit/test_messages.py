@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from portdocs.documents import DocumentType, SourceObject
+from portdocs.errors import PermanentError
+from portdocs.messages import (
+    ASSOCIATION_REQUEST_SCHEMA,
+    UPLOAD_REQUEST_SCHEMA,
+    parse_association_message,
+    parse_intake_message,
+    validate,
+)
+from tests.support import EVENTS, ROOT
+
+
+def body_of(event_file: str) -> str:
+    return json.loads((EVENTS / event_file).read_text())["Records"][0]["body"]
+
+
+def test_s3_notification_key_is_decoded_with_unquote_plus():
+    (item,) = parse_intake_message(body_of("intake-s3-notification.json"))
+    assert item.source.key.endswith("/loa/Letter of Authorization +1 été.pdf")
+    assert item.source.version_id == "096fKKXTRTtl3on89fVO.nfljtsv6qko"
+    assert item.source.etag == "d41d8cd98f00b204e9800998ecf8427e"
+    assert item.size == 748 and item.target is None
+
+
+def test_s3_test_event_carries_no_document():
+    assert parse_intake_message(body_of("intake-s3-test-event.json")) == []
+
+
+def test_only_object_created_records_are_documents():
+    notification = json.loads(body_of("intake-s3-notification.json"))
+    notification["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    assert parse_intake_message(json.dumps(notification)) == []
+
+
+def test_sample_upload_request_is_valid_and_parsed():
+    (item,) = parse_intake_message(body_of("intake-upload-request.json"))
+    assert item.source == SourceObject(
+        bucket="portdocs-intake-123456789012-a1b2c3d4", key="inbox/2026-11/acme-loa-signed.pdf"
+    )
+    assert item.target.document_type is DocumentType.LOA
+    assert item.description == "Signed LOA, Acme Corp"
+
+
+def test_sample_association_request_is_valid_and_round_trips():
+    body = body_of("association-request.json")
+    request = parse_association_message(body)
+    assert request.url.endswith("%2FOctober+invoice.pdf")  # passed on exactly as received
+    assert request.to_message() == json.loads(body)
+
+
+def test_association_round_trip_keeps_the_source():
+    message = json.loads(body_of("association-request.json"))
+    message["source"] = {"bucket": "intake", "key": "k k.pdf", "version_id": "v", "etag": "e"}
+    assert parse_association_message(json.dumps(message)).to_message() == message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"document_type": "bill"}, "document_type must be one of"),
+        ({"draft_port_request_id": "../admin"}, "draft_port_request_id must match pattern"),
+        ({"url": "ftp://files.example.com/a.pdf"}, "url must match pattern"),
+        ({"surprise": 1}, "must not contain"),
+        ({"description": 7}, "description must be string"),
+    ],
+)
+def test_association_schema_violations_are_permanent_with_the_field_named(change, expected):
+    message = {**json.loads(body_of("association-request.json")), **change}
+    with pytest.raises(PermanentError, match=expected):
+        parse_association_message(json.dumps(message))
+
+
+def test_association_description_defaults_to_empty():
+    message = json.loads(body_of("association-request.json"))
+    del message["description"]
+    assert parse_association_message(json.dumps(message)).description == ""
+
+
+@pytest.mark.parametrize("missing", ["bucket", "key", "draft_port_request_id", "draft_sub_request_id", "document_type"])
+def test_upload_request_requires_its_fields(missing):
+    message = json.loads(body_of("intake-upload-request.json"))
+    del message[missing]
+    with pytest.raises(PermanentError, match=f"must contain .*{missing}"):
+        parse_intake_message(json.dumps(message))
+
+
+@pytest.mark.parametrize("body", ["", "not json", "[1, 2]", "null"])
+def test_non_object_bodies_are_permanent_errors(body):
+    with pytest.raises(PermanentError):
+        parse_intake_message(body)
+
+
+def test_published_schemas_are_the_ones_the_code_enforces():
+    schemas = ROOT / "layers" / "portdocs" / "portdocs" / "schemas"
+    assert sorted(p.name for p in schemas.glob("*.json")) == sorted([UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA])
+    for name in (UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA):
+        assert json.loads((schemas / name).read_text())["$schema"].startswith("http://json-schema.org/")
+    validate(json.loads(body_of("intake-upload-request.json")), UPLOAD_REQUEST_SCHEMA)
+    validate(json.loads(body_of("association-request.json")), ASSOCIATION_REQUEST_SCHEMA)
