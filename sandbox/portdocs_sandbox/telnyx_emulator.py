@@ -493,3 +493,26 @@ def _s3_error(status: int, code: str, message: str) -> Response:
         f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
     )
     return Response(body, status=status, content_type="application/xml")
+
+
+def main() -> None:
+    """Runs the emulator on its own (for benchmarks): prints its URLs as one JSON line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-upload-bytes", type=int, default=64 * 1024 * 1024)
+    parser.add_argument(
+        "--seed", nargs="+", metavar="ID", default=[], help="draft port request id, then sub-request ids"
+    )
+    args = parser.parse_args()
+    emulator = TelnyxEmulator(max_upload_bytes=args.max_upload_bytes).start()
+    if args.seed:
+        emulator.seed(args.seed[0], *args.seed[1:])
+    print(json.dumps({"api_url": emulator.api_url, "files_url": emulator.files_url, "files_host": emulator.files_host}))
+    sys.stdout.flush()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

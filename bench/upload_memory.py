@@ -1,0 +1,179 @@
+"""Peak memory of uploading a 200 MiB document: portdocs' streaming path against a naive
+`requests` `files=` upload, measured in the same run.
+
+Both variants read the document from S3 (moto server, its own process) and post it to the Telnyx
+emulator's files service (its own process) through a fresh presigned form; each runs in a fresh
+Python process so its peak RSS (ru_maxrss) is its own.
+
+    make bench            # or: .venv/bin/python bench/upload_memory.py --mib 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import boto3
+
+BUCKET = "bench-intake"
+KEY = "prq/sub/loa/big document.pdf"
+ENV = {
+    **os.environ,
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) -> None:
+    """Runs in a child process: one upload, then prints its own peak RSS."""
+    import requests
+
+    from portdocs.documents import SourceObject
+    from portdocs.intake import IntakeStore
+    from portdocs.telnyx import TelnyxClient, TelnyxCredentials
+
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
+    telnyx = TelnyxClient(api_url, lambda: credentials, (files_host,))
+    form = telnyx.request_upload_form("application/pdf")
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    if name == "streaming":
+        intake = IntakeStore(s3)
+        with intake.open(SourceObject(BUCKET, KEY)) as body:
+            location = telnyx.upload(form, "big document.pdf", body, size, "application/pdf")
+    else:
+        data = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
+        answer = requests.post(
+            form.url,
+            data=form.fields,
+            files={form.file_field: ("big document.pdf", data, "application/pdf")},
+            timeout=300,
+        )
+        answer.raise_for_status()
+        location = answer.headers["Location"]
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {"variant": name, "peak_kib": peak, "baseline_kib": baseline, "seconds": elapsed, "location": location}
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=200)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", help=argparse.SUPPRESS)
+    parser.add_argument("--files-host", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    size = args.mib * 1024 * 1024
+    if args.variant:
+        variant(args.variant, args.endpoint, args.api_url, args.files_host, size)
+        return
+
+    port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "portdocs_sandbox.telnyx_emulator", "--max-upload-bytes", str(size + 1024)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        urls = json.loads(emulator.stdout.readline())
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        for _ in range(50):
+            try:
+                s3.create_bucket(Bucket=BUCKET)
+                break
+            except Exception:  # moto server still starting
+                time.sleep(0.2)
+        with tempfile.TemporaryFile() as document:
+            document.write(b"%PDF-1.7\n")
+            chunk = os.urandom(1024 * 1024)
+            written = 9
+            while written < size:
+                piece = chunk[: size - written]
+                document.write(piece)
+                written += len(piece)
+            document.seek(0)
+            s3.upload_fileobj(document, BUCKET, KEY)
+
+        results = {}
+        for name in ("naive", "streaming"):
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--mib",
+                    str(args.mib),
+                    "--variant",
+                    name,
+                    "--endpoint",
+                    endpoint,
+                    "--api-url",
+                    urls["api_url"],
+                    "--files-host",
+                    urls["files_host"],
+                ],
+                env=ENV,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            results[name] = json.loads(output.strip().splitlines()[-1])
+    finally:
+        for process in (moto, emulator):
+            process.terminate()
+            process.wait()
+
+    print(f"Upload of a {args.mib} MiB document from S3 (moto server) to the files service (emulator)")
+    print(f"{'variant':<12}{'peak RSS MiB':>14}{'RSS growth MiB':>16}{'seconds':>10}")
+    for name, result in results.items():
+        growth = (result["peak_kib"] - result["baseline_kib"]) / 1024
+        print(f"{name:<12}{result['peak_kib'] / 1024:>14.1f}{growth:>16.1f}{result['seconds']:>10.2f}")
+    naive, streaming = results["naive"], results["streaming"]
+    print(f"peak RSS ratio naive/streaming: {naive['peak_kib'] / streaming['peak_kib']:.1f}x")
+    naive_growth = (naive["peak_kib"] - naive["baseline_kib"]) / 1024
+    streaming_growth = (streaming["peak_kib"] - streaming["baseline_kib"]) / 1024
+    # Below 1 MiB the growth is noise: say it is flat rather than print a meaningless ratio.
+    verdict = (
+        f"{naive_growth / streaming_growth:.1f}x"
+        if streaming_growth >= 1
+        else f">{naive_growth:.0f}x (streaming stayed flat)"
+    )
+    print(f"RSS growth during the upload, naive/streaming: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

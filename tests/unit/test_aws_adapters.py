@@ -1,0 +1,95 @@
+"""Ledger and intake adapters against moto, with tables and bucket made from template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from portdocs.documents import DocumentType, DraftTarget, SourceObject, State
+from portdocs.errors import PermanentError
+from portdocs.intake import IntakeStore
+from portdocs.ledger import Ledger
+from portdocs_sandbox.stack import Stack, provision
+
+TARGET = DraftTarget("prq-1", "sub-1", DocumentType.LOA)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with mock_aws():
+        yield provision(stack_name="adapters")
+
+
+@pytest.fixture
+def ledger(stack: Stack) -> Ledger:
+    return Ledger(boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"]))
+
+
+def test_open_creates_then_counts_attempts(ledger: Ledger):
+    first = ledger.open("doc-1", TARGET, SourceObject("b", "k", "v"), "LOA")
+    ledger.open("doc-1", TARGET)
+    assert first.state is State.RECEIVED
+    assert ledger._table.get_item(Key={"document_id": "doc-1"})["Item"]["attempts"] == 2
+
+
+def test_terminal_states_are_never_overwritten(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.mark_associated("doc-1", "telnyx-1")
+    ledger.mark_failed("doc-1", "late transient error")
+    ledger.mark_rejected("doc-1", "late duplicate rejection")
+    entry = ledger.open("doc-1", TARGET)
+    assert (entry.state, entry.telnyx_document_id, entry.reason) == (State.ASSOCIATED, "telnyx-1", None)
+
+
+def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.mark_uploaded("doc-1", "https://files/x", "application/pdf")
+    ledger.mark_failed("doc-1", "transient: queue unavailable")
+    entry = ledger.open("doc-1", TARGET)
+    assert (entry.state, entry.location_url) == (State.FAILED, "https://files/x")
+
+
+def test_documents_are_queryable_by_port_request(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.open("doc-2", DraftTarget("prq-1", "sub-2", DocumentType.INVOICE))
+    ledger.open("doc-3", DraftTarget("prq-2", "sub-1", DocumentType.LOA))
+    ledger.mark_rejected("message-1", "not JSON")
+    assert sorted(item["document_id"] for item in ledger.for_port_request("prq-1")) == ["doc-1", "doc-2"]
+
+
+def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):
+    s3 = boto3.client("s3")
+    bucket = stack.outputs["IntakeBucketName"]
+    version = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"x", Tagging="team=porting&ticket=T-1")["VersionId"]
+    source = SourceObject(bucket, "a.pdf", version_id=version)
+    intake = IntakeStore(boto3.client("s3"))
+
+    intake.tag(source, "rejected", 'the file is "text/plain"; not allowed')
+    intake.tag(source, "failed")
+
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="a.pdf")["TagSet"]}
+    assert tags == {"team": "porting", "ticket": "T-1", "portdocs:status": "failed"}
+
+
+def test_describe_pins_the_version_and_reads_the_description(stack: Stack):
+    s3 = boto3.client("s3")
+    bucket = stack.outputs["IntakeBucketName"]
+    old = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"old", Metadata={"description": "first"})["VersionId"]
+    s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"newer")
+    intake = IntakeStore(boto3.client("s3"))
+
+    info = intake.describe(SourceObject(bucket, "a.pdf", version_id=old))
+
+    assert (info.size, info.description, info.source.version_id) == (3, "first", old)
+    with intake.open(info.source) as body:
+        assert body.read() == b"old"
+    assert intake.read_head(info.source, 2) == b"ol"
+
+
+def test_a_missing_object_is_a_permanent_error(stack: Stack):
+    intake = IntakeStore(boto3.client("s3"))
+    with pytest.raises(PermanentError, match="does not exist"):
+        intake.describe(SourceObject(stack.outputs["IntakeBucketName"], "nope.pdf"))

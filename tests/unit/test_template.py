@@ -1,0 +1,81 @@
+"""Invariants of template.yaml that AWS would not catch until documents were lost or doubled."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from portdocs_sandbox.stack import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def sqs_events():
+    for name, function in FUNCTIONS.items():
+        for event in function["Properties"]["Events"].values():
+            if event["Type"] == "SQS":
+                yield name, function, event["Properties"]
+
+
+def test_every_queue_hides_a_message_for_at_least_six_function_timeouts():
+    for _, function, event in sqs_events():
+        queue = RESOURCES[event["Queue"]["Fn::GetAtt"][0]]
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+
+
+def test_every_event_source_reports_partial_failures_and_is_throttled():
+    for _, _, event in sqs_events():
+        assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
+
+
+def test_every_source_queue_has_a_dead_letter_queue_that_outlives_it():
+    for _, _, event in sqs_events():
+        queue = RESOURCES[event["Queue"]["Fn::GetAtt"][0]]["Properties"]
+        dead_letter = RESOURCES[queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+        assert dead_letter["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+        assert queue["SqsManagedSseEnabled"] and dead_letter["SqsManagedSseEnabled"]
+
+
+def test_bucket_notification_waits_for_the_queue_policy_scoped_to_bucket_and_account():
+    bucket = RESOURCES["IntakeBucket"]
+    assert bucket["DependsOn"] == "IntakeQueuePolicy"
+    condition = RESOURCES["IntakeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"]
+    assert "aws:SourceArn" in condition["ArnLike"] and "aws:SourceAccount" in condition["StringEquals"]
+    # The policy's ARN and the bucket's name are derived the same way, or S3 could not send.
+    assert condition["ArnLike"]["aws:SourceArn"]["Fn::Sub"][1] == bucket["Properties"]["BucketName"]["Fn::Sub"][1]
+
+
+def test_intake_bucket_is_private_encrypted_versioned_and_tls_only():
+    props = RESOURCES["IntakeBucket"]["Properties"]
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    statement = RESOURCES["IntakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_every_setting_the_code_reads_is_set_by_the_template():
+    config = (ROOT / "layers/portdocs/portdocs/config.py").read_text()
+    read = set(re.findall(r'"([A-Z][A-Z_]+)"', config)) - {"TELNYX_API_USER", "TELNYX_API_TOKEN", "TELNYX_API_KEY"}
+    read.discard("IDEMPOTENCY_TTL_SECONDS")  # optional tuning knob with a documented default
+    assert read <= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request():
+    ledger = RESOURCES["DocumentsTable"]["Properties"]
+    assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert ledger["GlobalSecondaryIndexes"][0]["IndexName"] == "by-draft-port-request"
+    idempotency = RESOURCES["IdempotencyTable"]["Properties"]
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # Powertools' default
+    assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+
+
+def test_layer_is_built_by_sam_for_python_3_11():
+    layer = RESOURCES["PortdocsLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Properties"]["ContentUri"] == "layers/portdocs/"
