@@ -44,11 +44,11 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
 
     from portdocs.documents import SourceObject
     from portdocs.intake import IntakeStore
-    from portdocs.telnyx import TelnyxClient, TelnyxCredentials
+    from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials
 
     s3 = boto3.client("s3", endpoint_url=endpoint)
     credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
-    telnyx = TelnyxClient(api_url, lambda: credentials, (files_host,))
+    telnyx = TelnyxClient(api_url, StaticCredentials(credentials), (files_host,))
     form = telnyx.request_upload_form("application/pdf")
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

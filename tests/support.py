@@ -72,7 +72,7 @@ class Pipeline:
         logical_id = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}[function]
         event = sqs_event(messages, self.runtime.source_for(logical_id).queue_url, self.stack.region)
         context = LocalLambdaContext(self.stack.functions[logical_id], self.stack.region, timeout)
-        return self.runtime.handlers[logical_id](event, context), [m["MessageId"] for m in messages]
+        return self.runtime.invoker.handlers[logical_id](event, context), [m["MessageId"] for m in messages]
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.output("DocumentsTableName"))

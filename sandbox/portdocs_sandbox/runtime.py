@@ -1,6 +1,10 @@
 """A local Lambda runtime for SQS event sources: receive a batch, invoke the real handler with an
 event of AWS's exact shape and a counting-down context, delete what succeeded.
 
+Handlers run either in this process (the integration tests, under moto's in-process mock) or,
+as on Lambda, each function in its own worker process with its own environment, its own warm
+state and its logs in its own file (the sandbox).
+
 Failed records stay on the queue and return after the visibility timeout; the queue's redrive
 policy (applied by SQS, here moto) moves them to the DLQ after maxReceiveCount receives. The
 sandbox may shorten the wait before a failed record returns (`retry_after_seconds`): AWS waits
@@ -11,12 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import multiprocessing
 import os
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -98,12 +107,117 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def lambda_environment(function: LocalFunction, region: str, extra: dict[str, str]) -> dict[str, str]:
+    """The variables Lambda sets, the runtime's extras (endpoint, credentials), the function's own."""
+    return {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        **extra,
+        **function.environment,
+    }
+
+
+class InProcessInvoker:
+    """Runs handlers in this process, one at a time, each under its function's environment."""
+
+    def __init__(self, stack: Stack, environment: dict[str, str]) -> None:
+        self._stack = stack
+        self._environment = environment
+        self.handlers = {logical_id: load_handler(f) for logical_id, f in stack.functions.items()}
+
+    def invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]:
+        with _INVOKE_LOCK, _environment(lambda_environment(function, self._stack.region, self._environment)):
+            return self.handlers[function.logical_id](event, LocalLambdaContext(function, self._stack.region))
+
+    def close(self) -> None:
+        pass
+
+
+def _worker_main(
+    function: LocalFunction, region: str, environment: dict[str, str], log_path: str, connection: Connection
+) -> None:
+    """A function's execution environment: its variables, its warm state, its log stream."""
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the worker
+    sys.stdout = sys.stderr = log
+    os.environ.update(environment)
+    handler = load_handler(function)
+    while (event := connection.recv()) is not None:
+        try:
+            connection.send({"response": handler(event, LocalLambdaContext(function, region))})
+        except Exception as error:  # reported to the poller as a failed invocation, as Lambda does
+            traceback.print_exc()
+            connection.send({"errorType": type(error).__name__, "errorMessage": str(error)})
+
+
+class IsolatedInvoker:
+    """One worker process per function, started on first use and replaced after a timeout."""
+
+    def __init__(self, stack: Stack, environment: dict[str, str], log_dir: Path) -> None:
+        self._stack = stack
+        self._environment = environment
+        self._log_dir = log_dir
+        self._workers: dict[str, tuple[multiprocessing.process.BaseProcess, Connection]] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def log_path(self, function: LocalFunction) -> Path:
+        return self._log_dir / f"{function.logical_id}.log"
+
+    def invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]:
+        process, connection = self._worker(function)
+        connection.send(event)
+        if not connection.poll(function.timeout):
+            process.kill()  # Lambda ends a timed-out invocation and its execution environment
+            del self._workers[function.logical_id]
+            raise TimeoutError(f"{function.name} timed out after {function.timeout}s")
+        result = connection.recv()
+        if "errorType" in result:
+            raise RuntimeError(f"{result['errorType']}: {result['errorMessage']}")
+        return result["response"]
+
+    def _worker(self, function: LocalFunction) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        if function.logical_id not in self._workers:
+            parent, child = multiprocessing.get_context("spawn").Pipe()
+            environment = lambda_environment(function, self._stack.region, self._environment)
+            process = multiprocessing.get_context("spawn").Process(
+                target=_worker_main,
+                args=(function, self._stack.region, environment, str(self.log_path(function)), child),
+                daemon=True,
+                name=f"lambda-{function.logical_id}",
+            )
+            process.start()
+            self._workers[function.logical_id] = (process, parent)
+        return self._workers[function.logical_id]
+
+    def close(self) -> None:
+        for process, connection in self._workers.values():
+            with contextlib.suppress(OSError):
+                connection.send(None)
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        self._workers.clear()
+
+
 class LocalRuntime:
-    def __init__(self, stack: Stack, retry_after_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        retry_after_seconds: int | None = None,
+        endpoint_url: str | None = None,
+        environment: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        """`log_dir` set: each function runs in its own worker process, logging there."""
         self.stack = stack
         self.retry_after_seconds = retry_after_seconds
-        self._sqs = boto3.client("sqs", region_name=stack.region)
-        self.handlers = {logical_id: load_handler(f) for logical_id, f in stack.functions.items()}
+        self._sqs = boto3.client("sqs", region_name=stack.region, endpoint_url=endpoint_url)
+        self.invoker: InProcessInvoker | IsolatedInvoker = (
+            IsolatedInvoker(stack, environment or {}, log_dir)
+            if log_dir
+            else InProcessInvoker(stack, environment or {})
+        )
 
     def source_for(self, function_logical_id: str) -> EventSource:
         return next(s for s in self.stack.event_sources if s.function == function_logical_id)
@@ -114,14 +228,12 @@ class LocalRuntime:
         if not messages:
             return BatchResult(0, 0)
         function = self.stack.functions[source.function]
-        event = sqs_event(messages, source.queue_url, self.stack.region)
-        with _INVOKE_LOCK, _environment(function.environment):
-            try:
-                response = self.handlers[source.function](event, LocalLambdaContext(function, self.stack.region))
-                failed_ids = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
-            except Exception:
-                # A handler that raises fails the whole batch, as on Lambda.
-                failed_ids = {m["MessageId"] for m in messages}
+        try:
+            response = self.invoker.invoke(function, sqs_event(messages, source.queue_url, self.stack.region))
+            failed_ids = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception:
+            # A handler that raises or times out fails the whole batch, as on Lambda.
+            failed_ids = {m["MessageId"] for m in messages}
         if not source.report_batch_item_failures and failed_ids:
             failed_ids = {m["MessageId"] for m in messages}
         succeeded = [m for m in messages if m["MessageId"] not in failed_ids]
@@ -186,3 +298,6 @@ class LocalRuntime:
         for thread in threads:
             thread.start()
         return threads
+
+    def close(self) -> None:
+        self.invoker.close()

@@ -80,7 +80,14 @@ class Stack:
 
 
 class _Provisioner:
-    def __init__(self, template: dict[str, Any], stack_name: str, region: str, parameters: dict[str, str]) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        region: str,
+        parameters: dict[str, str],
+        endpoint_url: str | None,
+    ) -> None:
         self.template = template
         self.resources: dict[str, Any] = template["Resources"]
         self.stack = Stack(name=stack_name, region=region)
@@ -101,10 +108,10 @@ class _Provisioner:
             raise ValueError(f"template has no parameters {sorted(unknown)}")
         self.conditions = {name: self.evaluate(expr) for name, expr in template.get("Conditions", {}).items()}
         self.attributes: dict[str, dict[str, str]] = {}
-        self.s3 = boto3.client("s3", region_name=region)
-        self.sqs = boto3.client("sqs", region_name=region)
-        self.dynamodb = boto3.client("dynamodb", region_name=region)
-        self.secrets = boto3.client("secretsmanager", region_name=region)
+        self.s3 = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+        self.sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
+        self.dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+        self.secrets = boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
 
     # -- intrinsic functions ------------------------------------------------------------------
 
@@ -307,9 +314,10 @@ def provision(
     region: str = "us-east-1",
     parameters: dict[str, str] | None = None,
     template_path: Path = TEMPLATE,
+    endpoint_url: str | None = None,
 ) -> Stack:
     """Creates every resource the template declares; returns outputs, functions and event sources."""
-    return _Provisioner(load_template(template_path), stack_name, region, parameters or {}).run()
+    return _Provisioner(load_template(template_path), stack_name, region, parameters or {}, endpoint_url).run()
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

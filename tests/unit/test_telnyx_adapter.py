@@ -12,7 +12,14 @@ import requests
 from portdocs.documents import DocumentType, DraftTarget
 from portdocs.errors import ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
-from portdocs.telnyx import TelnyxClient, TelnyxCredentials, UploadForm, classify_api_failure, retry_after_seconds
+from portdocs.telnyx import (
+    StaticCredentials,
+    TelnyxClient,
+    TelnyxCredentials,
+    UploadForm,
+    classify_api_failure,
+    retry_after_seconds,
+)
 from portdocs_sandbox.telnyx_emulator import Fault, TelnyxEmulator
 from tests.support import PORT_REQUEST, SUB_REQUEST
 
@@ -102,7 +109,7 @@ def test_form_fields_never_appear_in_its_repr_and_location_fallback_encodes_the_
 @pytest.fixture
 def client(emulator: TelnyxEmulator) -> TelnyxClient:
     credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
-    return TelnyxClient(emulator.api_url, lambda: credentials, (emulator.files_host,))
+    return TelnyxClient(emulator.api_url, StaticCredentials(credentials), (emulator.files_host,))
 
 
 def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEmulator):
@@ -120,7 +127,7 @@ def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEm
 def test_form_url_outside_the_allow_list_is_a_configuration_fault(emulator: TelnyxEmulator):
     credentials = TelnyxCredentials(api_key="unused")
     emulator.credentials["api_key"] = "unused"
-    strict = TelnyxClient(emulator.api_url, lambda: credentials, ("files-service-prod.s3.amazonaws.com",))
+    strict = TelnyxClient(emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",))
     with pytest.raises(ConfigurationError, match="refusing Telnyx's upload form"):
         strict.request_upload_form("application/pdf")
 

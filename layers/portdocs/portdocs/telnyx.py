@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import quote_plus
 from xml.etree import ElementTree
 
@@ -94,7 +93,7 @@ class TelnyxClient:
     def __init__(
         self,
         base_url: str,
-        credentials: Callable[[], TelnyxCredentials],
+        credentials: CredentialsProvider,
         allowed_upload_hosts: tuple[str, ...],
         api_session: requests.Session | None = None,
         upload_session: requests.Session | None = None,
@@ -192,6 +191,8 @@ class TelnyxClient:
             raise TransientError(f"{step} failed: {type(error).__name__}") from None
         if 200 <= response.status_code < 300:
             return response
+        if response.status_code in (401, 403):
+            self._credentials.refresh()
         raise classify_api_failure(step, response)
 
 
@@ -251,24 +252,49 @@ def _s3_error(response: requests.Response) -> str:
     return ": ".join(p for p in parts if p)[:REASON_TEXT_MAX] or "(no S3 error code)"
 
 
+class CredentialsProvider(Protocol):
+    def __call__(self) -> TelnyxCredentials: ...
+
+    def refresh(self) -> None:
+        """Called after Telnyx refused the credentials: the next call must not use a cached copy."""
+
+
+class StaticCredentials:
+    """Credentials read once from the environment (local runs without Secrets Manager)."""
+
+    def __init__(self, credentials: TelnyxCredentials) -> None:
+        self._credentials = credentials
+
+    def __call__(self) -> TelnyxCredentials:
+        return self._credentials
+
+    def refresh(self) -> None:
+        pass  # nothing to re-read: a fix needs a restart with new environment variables
+
+
 class SecretCredentials:
     """Reads the credentials secret through Powertools parameters, cached across invocations.
 
-    The short cache lets a fixed secret take effect within a minute, so a redrive after a 401
-    works without a redeploy.
+    After a 401 the cache is bypassed once, so a redrive after the secret was fixed succeeds at
+    its first attempt instead of waiting for the cache to expire.
     """
 
-    CACHE_SECONDS = 60
+    CACHE_SECONDS = 300
 
     def __init__(self, secret_arn: str) -> None:
         self._secret_arn = secret_arn
+        self._stale = False
+
+    def refresh(self) -> None:
+        self._stale = True
 
     def __call__(self) -> TelnyxCredentials:
         origin = f"secret {self._secret_arn}"
         try:
-            raw = parameters.get_secret(self._secret_arn, max_age=self.CACHE_SECONDS)
+            raw = parameters.get_secret(self._secret_arn, max_age=self.CACHE_SECONDS, force_fetch=self._stale)
         except parameters.exceptions.GetParameterError as error:
             raise ConfigurationError(f"cannot read {origin}: {error}") from None
+        self._stale = False
         try:
             values = json.loads(raw)
         except (TypeError, ValueError):

@@ -6,7 +6,6 @@ handlers before moto starts); later invocations reuse the clients and HTTP sessi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 import boto3
@@ -19,7 +18,13 @@ from portdocs.config import Settings
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
 from portdocs.outcomes import Outcomes
-from portdocs.telnyx import SecretCredentials, TelnyxClient, TelnyxCredentials
+from portdocs.telnyx import (
+    CredentialsProvider,
+    SecretCredentials,
+    StaticCredentials,
+    TelnyxClient,
+    TelnyxCredentials,
+)
 from portdocs.upload_service import UploadService
 
 
@@ -62,7 +67,7 @@ def _telnyx(settings: Settings) -> TelnyxClient:
     )
 
 
-def _credentials(settings: Settings) -> Callable[[], TelnyxCredentials]:
+def _credentials(settings: Settings) -> CredentialsProvider:
     if settings.telnyx_credentials_secret_arn:
         return SecretCredentials(settings.telnyx_credentials_secret_arn)
     local = settings.local_credentials
@@ -70,7 +75,7 @@ def _credentials(settings: Settings) -> Callable[[], TelnyxCredentials]:
         {"api_user": local.api_user, "api_token": local.api_token, "api_key": local.api_key},
         "TELNYX_API_USER/TELNYX_API_TOKEN or TELNYX_API_KEY (no TELNYX_CREDENTIALS_SECRET_ARN set)",
     )
-    return lambda: credentials
+    return StaticCredentials(credentials)
 
 
 def _ledger(settings: Settings) -> Ledger:

@@ -1,0 +1,466 @@
+"""`portdocs`: the operator CLI, for the local sandbox and for a deployed stack alike.
+
+    portdocs demo                       run the whole pipeline locally on the sample LOA and invoice
+    portdocs sandbox                    start the sandbox and keep it running
+    portdocs drop PATH... --port-request ID --sub-request ID --type loa|csr|invoice|other
+    portdocs status [--port-request ID] [--watch] [--json]
+    portdocs send --port-request ID --sub-request ID --type TYPE --url URL [--description TEXT]
+    portdocs redrive [--queue intake|association|all]
+
+Every command but demo and sandbox targets the running sandbox, or a deployed stack with
+--stack-name NAME (names resolved from the CloudFormation stack's Outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from rich.console import Console
+from rich.live import Live
+from rich.progress import Progress
+from rich.table import Table
+
+from portdocs.config import DEFAULT_ALLOWED_CONTENT_TYPES, DEFAULT_MAX_DOCUMENT_BYTES
+from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, check_content_type, check_size
+from portdocs.errors import PermanentError
+from portdocs.ledger import BY_PORT_REQUEST_INDEX
+from portdocs.messages import ASSOCIATION_REQUEST_SCHEMA, validate
+from portdocs_sandbox.sandbox import (
+    DEFAULT_STATE_FILE,
+    DEMO_PORT_REQUEST,
+    DEMO_SUB_REQUESTS,
+    Sandbox,
+    SandboxState,
+)
+from portdocs_sandbox.stack import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "samples"
+DEMO_DOCUMENTS = (("Letter of Authorization.pdf", "loa"), ("losing-carrier-invoice.pdf", "invoice"))
+DEMO_TIMEOUT_SECONDS = 120
+QUEUES = {"intake": "Intake", "association": "Association"}
+# Without a terminal rich assumes 80 columns; ids and reasons need more to stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+class CliError(Exception):
+    """A user-facing failure: printed without a traceback, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the commands act: the local sandbox or a deployed stack."""
+
+    outputs: dict[str, str]
+    session: boto3.session.Session
+    endpoint_url: str | None
+    max_document_bytes: int
+    allowed_content_types: tuple[str, ...]
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def table(self) -> Any:
+        resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
+        return resource.Table(self.outputs["DocumentsTableName"])
+
+    @classmethod
+    def from_sandbox(cls, state: SandboxState) -> Target:
+        return cls(
+            state.outputs, state.session(), state.endpoint_url, state.max_document_bytes, state.allowed_content_types
+        )
+
+    @classmethod
+    def from_stack(cls, stack_name: str, region: str | None) -> Target:
+        session = boto3.session.Session(region_name=region)
+        try:
+            stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        except Exception as error:
+            raise CliError(f"cannot read stack {stack_name!r}: {error}") from None
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        content_types = parameters.get("AllowedContentTypes") or ",".join(DEFAULT_ALLOWED_CONTENT_TYPES)
+        return cls(
+            outputs=outputs,
+            session=session,
+            endpoint_url=None,
+            max_document_bytes=int(parameters.get("MaxDocumentBytes") or DEFAULT_MAX_DOCUMENT_BYTES),
+            allowed_content_types=tuple(t.strip() for t in content_types.split(",")),
+        )
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    if args.stack_name:
+        return Target.from_stack(args.stack_name, args.region)
+    state_file = Path(args.state_file)
+    if not state_file.exists():
+        raise CliError(
+            f"no sandbox is running (no {state_file}): start one with `portdocs sandbox`, "
+            "or pass --stack-name to use a deployed stack"
+        )
+    return Target.from_sandbox(SandboxState.read(state_file))
+
+
+# -- operations, shared by the commands and the demo -----------------------------------------------------
+
+
+def files_under(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise CliError(f"{path} does not exist")
+    if not found:
+        raise CliError("no files to drop")
+    return found
+
+
+def drop_documents(
+    target: Target,
+    paths: Sequence[Path],
+    port_request: str,
+    sub_request: str,
+    document_type: str,
+    description: str | None,
+) -> list[str]:
+    """Checks every file as the uploader will, then puts them under the intake key layout."""
+    try:
+        draft = DraftTarget(port_request, sub_request, DocumentType.parse(document_type))
+    except PermanentError as error:
+        raise CliError(str(error)) from None
+    if description is not None and not description.isascii():
+        raise CliError("--description must be ASCII (S3 object metadata); send an upload request message instead")
+    files = files_under(paths)
+    problems, content_types = [], {}
+    for file in files:
+        try:
+            check_size(file.stat().st_size, target.max_document_bytes)
+            with file.open("rb") as handle:
+                content_types[file] = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
+        except PermanentError as error:
+            problems.append(f"{file}: {error}")
+    if problems:
+        raise CliError("refusing to drop anything:\n  " + "\n  ".join(problems))
+    s3, bucket = target.client("s3"), target.outputs["IntakeBucketName"]
+    keys = []
+    with Progress(console=console, disable=len(files) < 2, transient=True) as progress:
+        task = progress.add_task("dropping", total=len(files))
+        for file in files:
+            key = f"{draft.draft_port_request_id}/{draft.draft_sub_request_id}/{draft.document_type}/{file.name}"
+            extra: dict[str, Any] = {"ContentType": content_types[file]}
+            if description:
+                extra["Metadata"] = {"description": description}
+            s3.upload_file(str(file), bucket, key, ExtraArgs=extra)
+            keys.append(key)
+            progress.advance(task)
+    return keys
+
+
+def ledger_rows(target: Target, port_request: str | None = None) -> list[dict[str, Any]]:
+    table = target.table()
+    if port_request:
+        query: dict[str, Any] = {
+            "IndexName": BY_PORT_REQUEST_INDEX,
+            "KeyConditionExpression": Key("draft_port_request_id").eq(port_request),
+        }
+        call = table.query
+    else:
+        query, call = {}, table.scan
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call(**query)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v)))
+
+
+def status_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="portdocs documents", title_justify="left")
+    for column in ("document", "type", "state", "telnyx document id", "reason / last error", "age"):
+        table.add_column(column, overflow="fold")
+    colours = {"associated": "green", "rejected": "red", "failed": "yellow"}
+    for row in rows:
+        source = row.get("source") or {}
+        state = row.get("state", "?")
+        table.add_row(
+            source.get("key", "").rsplit("/", 1)[-1] or row["document_id"],
+            row.get("document_type", ""),
+            f"[{colours.get(state, 'white')}]{state}[/]",
+            row.get("telnyx_document_id", ""),
+            row.get("reason") or (row.get("last_error", "") if state != "associated" else ""),
+            _age(row.get("created_at")),
+        )
+    return table
+
+
+def _age(timestamp: str | None) -> str:
+    if not timestamp:
+        return ""
+    seconds = int((datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds())
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
+
+
+def send_association(
+    target: Target, port_request: str, sub_request: str, document_type: str, url: str, description: str
+) -> str:
+    message = {
+        "draft_port_request_id": port_request,
+        "draft_sub_request_id": sub_request,
+        "document_type": document_type.lower(),
+        "description": description,
+        "url": url,
+    }
+    try:
+        validate(message, ASSOCIATION_REQUEST_SCHEMA)
+    except PermanentError as error:
+        raise CliError(str(error)) from None
+    sqs = target.client("sqs")
+    return sqs.send_message(QueueUrl=target.outputs["AssociationQueueUrl"], MessageBody=json.dumps(message))[
+        "MessageId"
+    ]
+
+
+def redrive(target: Target, queue: str) -> int:
+    """Moves every message of a dead-letter queue back to its source queue.
+
+    A receive/send/delete loop rather than SQS's StartMessageMoveTask: it behaves the same on
+    AWS and on moto, and finishes before the command returns, so the count it prints is final.
+    """
+    sqs = target.client("sqs")
+    name = QUEUES[queue]
+    source, dead_letter = target.outputs[f"{name}QueueUrl"], target.outputs[f"{name}DeadLetterQueueUrl"]
+    moved = 0
+    while messages := sqs.receive_message(QueueUrl=dead_letter, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
+        entries = [{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)]
+        sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
+        if sent.get("Failed"):
+            raise CliError(f"could not move {len(sent['Failed'])} message(s) back to {queue}; they stay in the DLQ")
+        sqs.delete_message_batch(
+            QueueUrl=dead_letter,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        moved += len(messages)
+    return moved
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+def command_drop(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    keys = drop_documents(
+        target, [Path(p) for p in args.paths], args.port_request, args.sub_request, args.type, args.description
+    )
+    for key in keys:
+        console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
+    return 0
+
+
+def command_status(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    if args.json:
+        print(json.dumps(ledger_rows(target, args.port_request), indent=2, ensure_ascii=False))
+        return 0
+    if not args.watch:
+        console.print(status_table(ledger_rows(target, args.port_request)))
+        return 0
+    with Live(status_table(ledger_rows(target, args.port_request)), console=console, refresh_per_second=2) as live:
+        while True:
+            time.sleep(2)
+            live.update(status_table(ledger_rows(target, args.port_request)))
+
+
+def command_send(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    message_id = send_association(target, args.port_request, args.sub_request, args.type, args.url, args.description)
+    console.print(f"sent association request {message_id}")
+    return 0
+
+
+def command_redrive(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    for queue in QUEUES if args.queue == "all" else [args.queue]:
+        console.print(f"moved {redrive(target, queue)} message(s) from the {queue} dead-letter queue back to its queue")
+    return 0
+
+
+def command_sandbox(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(log_dir=Path(args.log_dir), retry_after_seconds=args.retry_after)
+    state = sandbox.start()
+    state_file = Path(args.state_file)
+    state.write(state_file)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print("[bold]portdocs sandbox is running[/] (Ctrl-C to stop)")
+    console.print(f"  AWS (moto server):      {state.endpoint_url}")
+    console.print(f"  Telnyx API emulator:    {state.emulator_api_url}")
+    console.print(f"  Telnyx files service:   {state.emulator_files_url}")
+    console.print(f"  intake bucket:          {state.outputs['IntakeBucketName']}")
+    console.print(f"  seeded draft port request {DEMO_PORT_REQUEST} with sub-requests {', '.join(DEMO_SUB_REQUESTS)}")
+    console.print(f"  state file:             {state_file}")
+    console.print(f"  function logs:          {args.log_dir}/<Function>.log")
+    console.print("To point the AWS CLI or boto3 at it:")
+    console.print(
+        f"  export AWS_ENDPOINT_URL={state.endpoint_url} AWS_ACCESS_KEY_ID=sandbox"
+        f" AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION={state.region}"
+    )
+    console.print("Try:")
+    console.print(
+        f"  portdocs drop samples/ --port-request {DEMO_PORT_REQUEST} --sub-request {DEMO_SUB_REQUESTS[0]} --type loa"
+    )
+    console.print("  portdocs status --watch")
+    sys.stdout.flush()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        state_file.unlink(missing_ok=True)
+        sandbox.stop()
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    console.print("starting the sandbox: moto server, Telnyx emulator, local Lambda runtime ...")
+    log_dir = Path(tempfile.mkdtemp(prefix="portdocs-demo-logs-"))
+    with Sandbox(log_dir=log_dir, retry_after_seconds=2) as sandbox:
+        assert sandbox.state is not None
+        target = Target.from_sandbox(sandbox.state)
+        for file_name, document_type in DEMO_DOCUMENTS:
+            (key,) = drop_documents(
+                target, [SAMPLES / file_name], DEMO_PORT_REQUEST, DEMO_SUB_REQUESTS[0], document_type, None
+            )
+            console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
+        rows = _wait_for_terminal_states(target, len(DEMO_DOCUMENTS))
+        console.print(status_table(rows))
+    console.print(f"function logs (JSON, as CloudWatch Logs would hold them): {log_dir}")
+    associated = [r for r in rows if r.get("state") == "associated"]
+    elapsed = time.monotonic() - started
+    if len(associated) == len(DEMO_DOCUMENTS):
+        console.print(
+            f"[green]both documents associated with draft port request {DEMO_PORT_REQUEST} in {elapsed:.1f}s[/]"
+        )
+        return 0
+    problems = [
+        f"{r['document_id']}: {r.get('state')} {r.get('reason') or r.get('last_error', '')}"
+        for r in rows
+        if r not in associated
+    ]
+    errors.print(
+        "[red]demo failed:[/] " + ("; ".join(problems) or f"documents did not arrive within {DEMO_TIMEOUT_SECONDS}s")
+    )
+    return 1
+
+
+def _wait_for_terminal_states(target: Target, expected: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("uploading and associating", total=expected)
+        while True:
+            rows = ledger_rows(target, DEMO_PORT_REQUEST)
+            finished = [r for r in rows if r.get("state") in ("associated", "rejected")]
+            progress.update(task, completed=len(finished))
+            if len(finished) >= expected or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="portdocs", description=__doc__.split("\n\n")[0])
+    commands = main_parser.add_subparsers(dest="command", required=True)
+
+    def with_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--stack-name", help="a deployed stack (default: the running sandbox)")
+        command.add_argument("--region", help="the deployed stack's region (default: boto3's)")
+        command.add_argument(
+            "--state-file",
+            default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
+            help=argparse.SUPPRESS,
+        )
+        return command
+
+    demo = commands.add_parser("demo", help="run the pipeline locally on the sample LOA and invoice")
+    demo.set_defaults(handler=command_demo)
+    sandbox = commands.add_parser("sandbox", help="start the local sandbox and keep it running")
+    sandbox.add_argument(
+        "--retry-after",
+        type=int,
+        default=2,
+        metavar="SECONDS",
+        help="how soon a failed message returns (AWS: the visibility timeout)",
+    )
+    sandbox.add_argument(
+        "--state-file",
+        default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
+        help=argparse.SUPPRESS,
+    )
+    sandbox.set_defaults(handler=command_sandbox)
+
+    drop = with_target(commands.add_parser("drop", help="put files into the intake bucket under the right key"))
+    drop.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    drop.add_argument("--port-request", required=True, metavar="ID")
+    drop.add_argument("--sub-request", required=True, metavar="ID")
+    drop.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
+    drop.add_argument("--description", help="becomes the description on Telnyx (default: the file name)")
+    drop.set_defaults(handler=command_drop)
+
+    status = with_target(commands.add_parser("status", help="the documents ledger"))
+    status.add_argument("--port-request", metavar="ID")
+    status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=command_status)
+
+    send = with_target(commands.add_parser("send", help="send an association request, as an upstream system would"))
+    send.add_argument("--port-request", required=True, metavar="ID")
+    send.add_argument("--sub-request", required=True, metavar="ID")
+    send.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
+    send.add_argument("--url", required=True, help="the files-service Location of an uploaded file")
+    send.add_argument("--description", default="")
+    send.set_defaults(handler=command_send)
+
+    redrive_parser = with_target(commands.add_parser("redrive", help="move dead-letter messages back to their queue"))
+    redrive_parser.add_argument("--queue", choices=[*QUEUES, "all"], default="all")
+    redrive_parser.set_defaults(handler=command_redrive)
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliError as error:
+        errors.print(f"portdocs {args.command}: {error}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

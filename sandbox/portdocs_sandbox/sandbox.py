@@ -1,0 +1,133 @@
+"""The local sandbox: moto in server mode (S3, SQS, DynamoDB, Secrets Manager), the Telnyx
+emulator and the local Lambda runtime, all on loopback, wired from template.yaml.
+
+What differs from AWS is listed in the README ("How the sandbox differs from AWS").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from portdocs_sandbox.runtime import LocalRuntime
+from portdocs_sandbox.stack import Stack, provision
+from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
+
+HOME = Path.home() / ".portdocs"
+DEFAULT_STATE_FILE = HOME / "sandbox.json"
+DEFAULT_LOG_DIR = HOME / "logs"
+REGION = "us-east-1"
+SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+# Seeded in the emulator so the demo and first experiments have somewhere to send documents.
+DEMO_PORT_REQUEST = "5d1c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f"
+DEMO_SUB_REQUESTS = ("9b8a7c6d-5e4f-4a3b-8c2d-1e0f2a3b4c5d", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f")
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """What another process needs to talk to a running sandbox."""
+
+    endpoint_url: str
+    region: str
+    outputs: dict[str, str]
+    emulator_api_url: str
+    emulator_files_url: str
+    max_document_bytes: int
+    allowed_content_types: tuple[str, ...]
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def read(cls, path: Path) -> SandboxState:
+        values = json.loads(path.read_text())
+        values["allowed_content_types"] = tuple(values["allowed_content_types"])
+        return cls(**values)
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id=SANDBOX_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SANDBOX_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.region,
+        )
+
+
+class Sandbox:
+    def __init__(self, log_dir: Path, retry_after_seconds: int = 2, stack_name: str = "portdocs-sandbox") -> None:
+        self.log_dir = log_dir
+        self.retry_after_seconds = retry_after_seconds
+        self.stack_name = stack_name
+        self.runtime: LocalRuntime | None = None
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.emulator = TelnyxEmulator()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.stack: Stack | None = None
+        self.state: SandboxState | None = None
+
+    def start(self) -> SandboxState:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        self.emulator.start()
+        self.emulator.seed(DEMO_PORT_REQUEST, *DEMO_SUB_REQUESTS)
+        # boto3 in this process (the provisioner, the runtime, the handlers) talks to moto server.
+        os.environ.update({**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION})
+        self.stack = provision(
+            stack_name=self.stack_name,
+            region=REGION,
+            endpoint_url=endpoint_url,
+            parameters={"TelnyxApiBaseUrl": self.emulator.api_url, "AllowedUploadHosts": self.emulator.files_host},
+        )
+        environment = self.stack.functions["UploaderFunction"].environment
+        self.state = SandboxState(
+            endpoint_url=endpoint_url,
+            region=REGION,
+            outputs=self.stack.outputs,
+            emulator_api_url=self.emulator.api_url,
+            emulator_files_url=self.emulator.files_url,
+            max_document_bytes=int(environment["MAX_DOCUMENT_BYTES"]),
+            allowed_content_types=tuple(environment["ALLOWED_CONTENT_TYPES"].split(",")),
+        )
+        self.set_telnyx_credentials({k: v for k, v in self.emulator.credentials.items() if v})
+        self.runtime = LocalRuntime(
+            self.stack,
+            retry_after_seconds=self.retry_after_seconds,
+            endpoint_url=endpoint_url,
+            environment={**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "POWERTOOLS_TRACE_DISABLED": "true"},
+            log_dir=self.log_dir,
+        )
+        self._threads = self.runtime.serve(self._stop)
+        return self.state
+
+    def set_telnyx_credentials(self, credentials: dict[str, Any]) -> None:
+        assert self.state is not None
+        self.state.session().client("secretsmanager", endpoint_url=self.state.endpoint_url).put_secret_value(
+            SecretId=self.state.outputs["CredentialsSecretArn"], SecretString=json.dumps(credentials)
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self.runtime:
+            self.runtime.close()
+        self.emulator.stop()
+        self._moto.stop()
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
