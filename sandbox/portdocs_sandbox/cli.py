@@ -41,6 +41,7 @@ from portdocs.errors import PermanentError
 from portdocs.ledger import BY_PORT_REQUEST_INDEX
 from portdocs.messages import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
+    DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
     DEMO_PORT_REQUEST,
     DEMO_SUB_REQUESTS,
@@ -421,6 +422,7 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
         help=argparse.SUPPRESS,
     )
+    sandbox.add_argument("--log-dir", default=str(DEFAULT_LOG_DIR), help="where the functions' logs go")
     sandbox.set_defaults(handler=command_sandbox)
 
     drop = with_target(commands.add_parser("drop", help="put files into the intake bucket under the right key"))

@@ -120,6 +120,7 @@ class TelnyxEmulator:
                 ),
                 Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
                 Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
+                Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
                 Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
                 Rule("/_emulator/documents", endpoint="admin_documents", methods=["GET"]),
             ]
@@ -298,7 +299,9 @@ class TelnyxEmulator:
     def _files_app(self, request: Request) -> Response:
         path = request.path.strip("/")
         if request.method == "GET":
-            stored = self._object_at(request.url)
+            # The raw path: the server's decoded one has lost the difference between %2B and +.
+            raw_path = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+            stored = self._object_at(f"{self.files_url}{raw_path}")
             if stored is None:
                 return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
             return Response(stored.path.read_bytes(), content_type=stored.content_type, headers={"ETag": stored.etag})
@@ -459,6 +462,13 @@ class TelnyxEmulator:
             return _json(422, {"error": f"endpoint must be one of {ENDPOINTS} or any"})
         self.inject(fault)
         return _json(201, asdict(fault))
+
+    def _admin_credentials(self, request: Request) -> Response:
+        """Rotates the credentials the API accepts, as revoking a token on Telnyx's portal would."""
+        body = _json_body(request) or {}
+        with self._lock:
+            self.credentials = {k: body.get(k) for k in ("api_user", "api_token", "api_key")}
+        return _json(200, {"rotated": True})
 
     def _admin_calls(self, request: Request) -> Response:
         return _json(200, {"calls": self.calls(request.args.get("endpoint"))})

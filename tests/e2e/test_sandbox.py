@@ -1,0 +1,346 @@
+"""The whole pipeline through the sandbox, as a user runs it: `portdocs sandbox` in its own
+process (moto server, Telnyx emulator, one worker process per function), driven over real
+sockets by the CLI, boto3 and the emulator's admin API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+import requests
+
+from portdocs_sandbox import cli
+from portdocs_sandbox.sandbox import SandboxState
+from tests.support import EVENTS, SAMPLES
+
+pytestmark = pytest.mark.e2e
+LOA = SAMPLES / "Letter of Authorization.pdf"
+INVOICE = SAMPLES / "losing-carrier-invoice.pdf"
+WAIT_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    state: SandboxState
+    state_file: Path
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    home = tmp_path_factory.mktemp("sandbox")
+    state_file = home / "sandbox.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "portdocs_sandbox.cli",
+            "sandbox",
+            "--retry-after",
+            "1",
+            "--state-file",
+            str(state_file),
+            "--log-dir",
+            str(home / "logs"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(home / "sandbox.err").open("w"),
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not state_file.exists():
+            assert process.poll() is None, (home / "sandbox.err").read_text()
+            assert time.monotonic() < deadline, "the sandbox did not start"
+            time.sleep(0.2)
+        yield RunningSandbox(SandboxState.read(state_file), state_file)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not state_file.exists(), "the sandbox removes its state file when it stops"
+
+
+class Session:
+    """One test's view of the sandbox: its own draft port request, the CLI, boto3, the emulator."""
+
+    def __init__(self, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]) -> None:
+        self.state = sandbox.state
+        self.state_file = sandbox.state_file
+        self.capsys = capsys
+        self.port_request = str(uuid.uuid4())
+        self.sub_requests = [str(uuid.uuid4()), str(uuid.uuid4())]
+        self.admin("POST", "draft_port_requests", {"id": self.port_request, "sub_request_ids": self.sub_requests})
+        self.target = cli.Target.from_sandbox(sandbox.state)
+
+    def portdocs(self, *args: str) -> tuple[int, str]:
+        self.capsys.readouterr()
+        code = cli.main([*args, "--state-file", str(self.state_file)])
+        captured = self.capsys.readouterr()
+        return code, captured.out + captured.err
+
+    def drop(self, path: Path, document_type: str, sub_request: int = 0) -> None:
+        code, output = self.portdocs(
+            "drop",
+            str(path),
+            "--port-request",
+            self.port_request,
+            "--sub-request",
+            self.sub_requests[sub_request],
+            "--type",
+            document_type,
+        )
+        assert code == 0, output
+
+    def status(self) -> list[dict[str, Any]]:
+        code, output = self.portdocs("status", "--port-request", self.port_request, "--json")
+        assert code == 0, output
+        return json.loads(output)
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], what: str) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            rows = self.status()
+            if predicate(rows):
+                return rows
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}: {rows}")
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = requests.request(method, f"{self.state.emulator_api_url}/_emulator/{path}", json=body, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [
+            d for d in self.admin("GET", "documents")["documents"] if d["draft_port_request_id"] == self.port_request
+        ]
+
+    def calls(self, endpoint: str) -> list[dict[str, Any]]:
+        return self.admin("GET", f"calls?endpoint={endpoint}")["calls"]
+
+    def queue_depth(self, output: str) -> int:
+        attributes = self.target.client("sqs").get_queue_attributes(
+            QueueUrl=self.state.outputs[output],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+
+@pytest.fixture
+def session(sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]) -> Iterator[Session]:
+    view = Session(sandbox, capsys)
+    yield view
+    view.admin("DELETE", "faults")
+
+
+def associated(count: int) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda rows: sum(r["state"] == "associated" for r in rows) >= count
+
+
+def test_dropped_loa_and_invoice_are_associated(session: Session):
+    session.drop(LOA, "loa")
+    session.drop(INVOICE, "INVOICE")
+
+    rows = session.wait_for(associated(2), "both documents associated")
+
+    assert sorted(r["document_type"] for r in rows) == ["invoice", "loa"]
+    documents = session.documents()
+    assert sorted(d["id"] for d in documents) == sorted(r["telnyx_document_id"] for r in rows)
+    assert {d["draft_sub_request_id"] for d in documents} == {session.sub_requests[0]}
+
+
+def test_file_name_with_spaces_plus_and_non_ascii_survives_to_telnyx(session: Session, tmp_path: Path):
+    name = "LOA +1 (signé) été.pdf"
+    path = tmp_path / name
+    path.write_bytes(LOA.read_bytes())
+    session.drop(path, "loa")
+
+    (row,) = session.wait_for(associated(1), "the document associated")
+
+    (document,) = session.documents()
+    assert document["url"] == row["location_url"]
+    assert document["url"].endswith("%2F" + quote_plus(name, safe=""))
+    assert requests.get(document["url"], timeout=10).content == LOA.read_bytes()
+
+
+def test_upstream_association_message_is_applied(session: Session):
+    session.drop(LOA, "loa")
+    (row,) = session.wait_for(associated(1), "the LOA associated")
+
+    code, output = session.portdocs(
+        "send",
+        "--port-request",
+        session.port_request,
+        "--sub-request",
+        session.sub_requests[1],
+        "--type",
+        "other",
+        "--url",
+        row["location_url"],
+        "--description",
+        "copy for sub-request 2",
+    )
+    assert code == 0, output
+
+    session.wait_for(associated(2), "the upstream association applied")
+    copy = next(d for d in session.documents() if d["draft_sub_request_id"] == session.sub_requests[1])
+    assert (copy["document_type"], copy["body"], copy["url"]) == (
+        "other",
+        "copy for sub-request 2",
+        row["location_url"],
+    )
+
+
+def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(session: Session, tmp_path: Path):
+    text = tmp_path / "not-really.pdf"
+    text.write_text("I am a text file pretending to be a PDF")
+
+    code, output = session.portdocs(
+        "drop",
+        str(text),
+        "--port-request",
+        session.port_request,
+        "--sub-request",
+        session.sub_requests[0],
+        "--type",
+        "loa",
+    )
+    assert code == 2 and "could not be recognised" in output
+
+    key = f"{session.port_request}/{session.sub_requests[0]}/loa/not-really.pdf"
+    s3 = session.target.client("s3")
+    s3.put_object(Bucket=session.state.outputs["IntakeBucketName"], Key=key, Body=text.read_bytes())
+    (row,) = session.wait_for(lambda rows: rows and rows[0]["state"] == "rejected", "the rejection")
+
+    assert "could not be recognised" in row["reason"]
+    tags = {
+        t["Key"]: t["Value"]
+        for t in s3.get_object_tagging(Bucket=session.state.outputs["IntakeBucketName"], Key=key)["TagSet"]
+    }
+    assert tags["portdocs:status"] == "rejected" and "could not be recognised" in tags["portdocs:reason"]
+    code, table = session.portdocs("status", "--port-request", session.port_request)
+    assert code == 0 and "rejected" in table and "could not be recognised" in table
+
+
+def test_injected_rate_limits_and_server_errors_are_survived(session: Session):
+    session.admin("POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2})
+    session.admin("POST", "faults", {"endpoint": "supporting_documents", "status": 503, "times": 2})
+    before = len(session.calls("upload_requests"))
+
+    session.drop(INVOICE, "invoice")
+
+    session.wait_for(associated(1), "the invoice associated despite the faults")
+    statuses = [c["status"] for c in session.calls("upload_requests")[before:]]
+    assert statuses[:3] == [429, 429, 201]
+    assert len(session.documents()) == 1
+
+
+def test_unauthorised_lands_in_the_dlq_and_redrive_completes_after_the_fix(session: Session):
+    secrets = session.target.client("secretsmanager")
+    secret = session.state.outputs["CredentialsSecretArn"]
+    original = json.loads(secrets.get_secret_value(SecretId=secret)["SecretString"])
+    rotated = {**original, "api_token": "rotated-" + uuid.uuid4().hex}
+    session.admin("PUT", "credentials", rotated)  # Telnyx revoked the token the stack holds
+    try:
+        session.drop(LOA, "loa")
+        deadline = time.monotonic() + WAIT_SECONDS
+        while session.queue_depth("IntakeDeadLetterQueueUrl") == 0:
+            assert time.monotonic() < deadline, "the message never reached the DLQ"
+            time.sleep(0.5)
+        (row,) = session.status()
+        assert row["state"] == "failed" and "configuration" in row["last_error"] and "401" in row["last_error"]
+        assert session.documents() == []
+
+        secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(rotated))  # the operator's fix
+        code, output = session.portdocs("redrive", "--queue", "intake")
+
+        assert code == 0 and "moved 1 message(s) from the intake dead-letter queue" in output
+        session.wait_for(associated(1), "the redriven document associated")
+        assert len(session.documents()) == 1
+    finally:
+        session.admin("PUT", "credentials", original)
+        secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(original))
+
+
+def test_duplicate_s3_notifications_produce_one_association(session: Session):
+    session.drop(LOA, "loa")
+    (row,) = session.wait_for(associated(1), "the LOA associated")
+    source = row["source"]
+    notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
+    record = notification["Records"][0]["s3"]
+    record["bucket"]["name"] = source["bucket"]
+    record["object"].update(
+        key=quote_plus(source["key"], safe="/"), versionId=source["version_id"], eTag=source["etag"]
+    )
+
+    sqs = session.target.client("sqs")
+    for _ in range(2):  # S3 delivered it again, twice
+        sqs.send_message(QueueUrl=session.state.outputs["IntakeQueueUrl"], MessageBody=json.dumps(notification))
+    deadline = time.monotonic() + WAIT_SECONDS
+    while session.queue_depth("IntakeQueueUrl") or session.queue_depth("AssociationQueueUrl"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    assert len(session.documents()) == 1
+    assert [r["state"] for r in session.status()] == ["associated"]
+
+
+def test_files_service_rejects_tampered_expired_and_out_of_policy_forms(session: Session):
+    headers = {"x-api-user": "portdocs@example.com", "x-api-token": "emulator-token"}
+
+    def form() -> dict[str, Any]:
+        answer = requests.post(
+            f"{session.state.emulator_api_url}/files/upload_requests",
+            json={"content_type": "application/pdf"},
+            headers=headers,
+            timeout=10,
+        )
+        assert answer.status_code == 201
+        return answer.json()
+
+    def post(fields: dict[str, str], url: str, last_field: tuple[str, str] | None = None) -> requests.Response:
+        parts = [(k, (None, v)) for k, v in fields.items()] + [("file", ("a.pdf", LOA.read_bytes(), "application/pdf"))]
+        if last_field:
+            parts.append((last_field[0], (None, last_field[1])))
+        return requests.post(url, files=parts, timeout=10)
+
+    genuine = form()
+    assert post(genuine["form_fields"], genuine["url"]).status_code == 204
+
+    tampered = form()
+    answer = post({**tampered["form_fields"], "content-type": "text/html"}, tampered["url"])
+    assert answer.status_code == 403 and "Policy Condition failed" in answer.text
+
+    forged = form()
+    answer = post({**forged["form_fields"], "x-amz-signature": "0" * 64}, forged["url"])
+    assert answer.status_code == 403 and "SignatureDoesNotMatch" in answer.text
+
+    extra = form()
+    answer = post({**extra["form_fields"], "x-amz-meta-owner": "mallory"}, extra["url"])
+    assert answer.status_code == 403 and "Extra input fields" in answer.text
+
+    late = form()
+    fields = dict(late["form_fields"])
+    content_type = fields.pop("content-type")
+    answer = post(fields, late["url"], last_field=("content-type", content_type))
+    assert answer.status_code == 400 and "after the file" in answer.text
+
+    session.admin("POST", "faults", {"endpoint": "upload_requests", "expire_forms": True, "times": 1})
+    expired = form()
+    answer = post(expired["form_fields"], expired["url"])
+    assert answer.status_code == 403 and "Policy expired" in answer.text
+
+    unauthenticated = requests.post(
+        f"{session.state.emulator_api_url}/files/upload_requests", json={"content_type": "application/pdf"}, timeout=10
+    )
+    assert unauthenticated.status_code == 401
