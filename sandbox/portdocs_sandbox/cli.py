@@ -425,11 +425,14 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--log-dir", default=str(DEFAULT_LOG_DIR), help="where the functions' logs go")
     sandbox.set_defaults(handler=command_sandbox)
 
-    drop = with_target(commands.add_parser("drop", help="put files into the intake bucket under the right key"))
+    def with_draft(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--port-request", required=True, metavar="ID", help="the draft port request id")
+        command.add_argument("--sub-request", required=True, metavar="ID", help="the draft sub-request id")
+        command.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
+        return with_target(command)
+
+    drop = with_draft(commands.add_parser("drop", help="put files into the intake bucket under the right key"))
     drop.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    drop.add_argument("--port-request", required=True, metavar="ID")
-    drop.add_argument("--sub-request", required=True, metavar="ID")
-    drop.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
     drop.add_argument("--description", help="becomes the description on Telnyx (default: the file name)")
     drop.set_defaults(handler=command_drop)
 
@@ -439,10 +442,7 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=command_status)
 
-    send = with_target(commands.add_parser("send", help="send an association request, as an upstream system would"))
-    send.add_argument("--port-request", required=True, metavar="ID")
-    send.add_argument("--sub-request", required=True, metavar="ID")
-    send.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
+    send = with_draft(commands.add_parser("send", help="send an association request, as an upstream system would"))
     send.add_argument("--url", required=True, help="the files-service Location of an uploaded file")
     send.add_argument("--description", default="")
     send.set_defaults(handler=command_send)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
 from portdocs.config import Settings
 from portdocs.documents import State, association_document_id, check_url_allowed, document_id
 from portdocs.errors import PermanentError
+from portdocs.idempotency import Idempotency
 from portdocs.ledger import Ledger
 from portdocs.messages import AssociationRequest, parse_association_message
 from portdocs.observability import count, logger
@@ -25,24 +23,19 @@ class AssociationService:
         telnyx: TelnyxClient,
         ledger: Ledger,
         outcomes: Outcomes,
-        idempotency_store: BasePersistenceLayer,
-        idempotency_config: IdempotencyConfig,
+        idempotency: Idempotency,
     ) -> None:
         self._settings = settings
         self._telnyx = telnyx
         self._ledger = ledger
         self._outcomes = outcomes
-        self._idempotency_config = idempotency_config
+        self._idempotency = idempotency
         # Only the Telnyx call is inside: its cached result (the document id) is what a
         # redelivery needs to finish the bookkeeping without associating a second time.
-        self._associate_once = idempotent_function(
-            data_keyword_argument="association",
-            persistence_store=idempotency_store,
-            config=idempotency_config,
-        )(self._associate)
+        self._associate_once = idempotency.once(self._associate, key_argument="association")
 
     def bind(self, lambda_context: Any) -> None:
-        self._idempotency_config.register_lambda_context(lambda_context)
+        self._idempotency.bind(lambda_context)
 
     def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None:
         try:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
 from portdocs.association_queue import AssociationQueue
 from portdocs.config import Settings
 from portdocs.documents import (
@@ -21,6 +18,7 @@ from portdocs.documents import (
     is_folder_placeholder,
 )
 from portdocs.errors import PermanentError
+from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
 from portdocs.messages import AssociationRequest, IntakeObject, parse_intake_message
@@ -39,8 +37,7 @@ class UploadService:
         queue: AssociationQueue,
         ledger: Ledger,
         outcomes: Outcomes,
-        idempotency_store: BasePersistenceLayer,
-        idempotency_config: IdempotencyConfig,
+        idempotency: Idempotency,
     ) -> None:
         self._settings = settings
         self._telnyx = telnyx
@@ -48,18 +45,13 @@ class UploadService:
         self._queue = queue
         self._ledger = ledger
         self._outcomes = outcomes
-        self._idempotency_config = idempotency_config
+        self._idempotency = idempotency
         # Keyed on the intake object's identity (bucket, key, version or ETag), never on the SQS
         # message id: a redelivered S3 event arrives as a new message.
-        self._upload_once = idempotent_function(
-            data_keyword_argument="identity",
-            persistence_store=idempotency_store,
-            config=idempotency_config,
-        )(self._upload)
+        self._upload_once = idempotency.once(self._upload, key_argument="identity")
 
     def bind(self, lambda_context: Any) -> None:
-        """Lets idempotency expire an in-progress lock when this invocation would time out."""
-        self._idempotency_config.register_lambda_context(lambda_context)
+        self._idempotency.bind(lambda_context)
 
     def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None:
         try:

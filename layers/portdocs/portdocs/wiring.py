@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import cache
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from portdocs import aws
 from portdocs.association_queue import AssociationQueue
 from portdocs.association_service import AssociationService
 from portdocs.config import Settings
+from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
 from portdocs.outcomes import Outcomes
@@ -40,8 +40,7 @@ def upload_service() -> UploadService:
         queue=AssociationQueue(aws.client("sqs"), settings.association_queue_url),
         ledger=ledger,
         outcomes=Outcomes(ledger, intake, settings.intake_bucket),
-        idempotency_store=_idempotency_store(settings),
-        idempotency_config=_idempotency_config(settings),
+        idempotency=_idempotency(settings),
     )
 
 
@@ -54,8 +53,7 @@ def association_service() -> AssociationService:
         telnyx=_telnyx(settings),
         ledger=ledger,
         outcomes=Outcomes(ledger, IntakeStore(aws.client("s3")), settings.intake_bucket),
-        idempotency_store=_idempotency_store(settings),
-        idempotency_config=_idempotency_config(settings),
+        idempotency=_idempotency(settings),
     )
 
 
@@ -83,9 +81,5 @@ def _ledger(settings: Settings) -> Ledger:
     return Ledger(resource.Table(settings.documents_table))
 
 
-def _idempotency_store(settings: Settings) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb"))
-
-
-def _idempotency_config(settings: Settings) -> IdempotencyConfig:
-    return IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
+def _idempotency(settings: Settings) -> Idempotency:
+    return Idempotency(settings.idempotency_table, settings.idempotency_ttl_seconds, aws.client("dynamodb"))
