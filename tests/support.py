@@ -57,7 +57,9 @@ class Pipeline:
             messages.extend(batch)
         return messages
 
-    def invoke(self, function: str, bodies: list[str], timeout: int | None = None) -> tuple[dict[str, Any], list[str]]:
+    def invoke(
+        self, function: str, bodies: list[str], timeout: int | None = None, handler: Any = None
+    ) -> tuple[dict[str, Any], list[str]]:
         """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
         messages = [
             {
@@ -72,7 +74,8 @@ class Pipeline:
         logical_id = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}[function]
         event = sqs_event(messages, self.runtime.source_for(logical_id).queue_url, self.stack.region)
         context = LocalLambdaContext(self.stack.functions[logical_id], self.stack.region, timeout)
-        return self.runtime.invoker.handlers[logical_id](event, context), [m["MessageId"] for m in messages]
+        handler = handler or self.runtime.invoker.handlers[logical_id]
+        return handler(event, context), [m["MessageId"] for m in messages]
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.output("DocumentsTableName"))

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
 from portdocs import wiring
+from portdocs.config import SettingsError
+from portdocs.handler import sqs_batch_handler
 from portdocs.observability import logger
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
@@ -432,3 +435,32 @@ def test_no_credential_signature_or_policy_reaches_the_logs(pipeline: Pipeline):
     assert len(secrets) == 7
     for secret in secrets:
         assert secret not in output
+
+
+def test_concurrent_duplicate_deliveries_upload_once(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", latency=1.0, times=1))  # keep the first busy
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+
+    # Two execution environments: each Lambda environment has its own batch processor.
+    handlers = [None, sqs_batch_handler(wiring.upload_service)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = pool.map(lambda handler: pipeline.invoke("uploader", [notification], handler=handler), handlers)
+        responses = [response for response, _ in runs]
+
+    # One delivery did the work; the other was told to come back later rather than upload again.
+    assert sorted(len(r["batchItemFailures"]) for r in responses) == [0, 1]
+    pipeline.invoke("uploader", [notification])  # SQS delivers the deferred copy again
+    pipeline.runtime.drain()
+    assert len(pipeline.emulator.calls("upload_requests")) == 1
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_a_missing_setting_fails_the_invocation_naming_the_variable(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("INTAKE_BUCKET")
+    wiring.upload_service.cache_clear()
+
+    with pytest.raises(SettingsError, match="INTAKE_BUCKET"):
+        pipeline.invoke("uploader", ["{}"])

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
 from portdocs.documents import DraftTarget, SourceObject, State
 from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
 from portdocs.intake import IntakeStore
@@ -49,6 +51,11 @@ class Outcomes:
             count("DocumentsFailed")
             self._ledger.mark_failed(attempt.document_id, f"{kind}: {error}")
             self.tag(attempt.source, State.FAILED)
+            raise
+        except IdempotencyAlreadyInProgressError:
+            # Another invocation holds this document right now (a concurrent duplicate): let SQS
+            # deliver this record again later, when the other one has finished.
+            logger.info("a concurrent delivery is handling this document; will retry")
             raise
         except Exception:
             logger.exception("unexpected error; the record will be retried", extra={"document_id": attempt.document_id})
