@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portdocs.config import Settings
-from portdocs.documents import State, association_document_id, check_url_allowed, document_id
+from portdocs.documents import State, association_document_id, check_url_allowed
 from portdocs.errors import PermanentError
 from portdocs.idempotency import Idempotency
 from portdocs.ledger import Ledger
@@ -43,15 +43,14 @@ class AssociationService:
         except PermanentError as error:
             self._outcomes.reject_message(message_id, error)
             return
-        ledger_id = (
-            document_id(request.source, request.target)
-            if request.source
-            else association_document_id(request.target, request.url)
+        attempt = Attempt(
+            source=request.source,
+            target=request.target,
+            fixed_id=None if request.source else association_document_id(request.target, request.url),
         )
-        attempt = Attempt(document_id=ledger_id, target=request.target, source=request.source)
         with self._outcomes.settling(attempt):
             check_url_allowed(request.url, self._settings.allowed_upload_hosts)
-            entry = self._ledger.open(ledger_id, request.target, request.source, request.description)
+            entry = self._ledger.open(attempt.document_id, request.target, request.source, request.description)
             if entry.state.is_terminal:
                 logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
                 return
@@ -65,7 +64,7 @@ class AssociationService:
                 request=request,
                 deadline=deadline,
             )
-            self._ledger.mark_associated(ledger_id, result["telnyx_document_id"])
+            self._ledger.mark_associated(attempt.document_id, result["telnyx_document_id"])
             count("DocumentsAssociated")
             logger.info("document associated", extra={"telnyx_document_id": result["telnyx_document_id"]})
             self._outcomes.tag(request.source, State.ASSOCIATED)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from portdocs.documents import DraftTarget, SourceObject, State
+from portdocs.documents import DraftTarget, SourceObject, State, document_id
 from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
@@ -22,11 +22,25 @@ from portdocs.observability import count, logger
 
 @dataclass
 class Attempt:
-    """What is known of the document so far; the service fills it in as it learns more."""
+    """What is known of the document so far; the service fills it in as it learns more, and the
+    ledger id follows: the intake object (and its target once known), or a fixed id for
+    documents without an intake object."""
 
-    document_id: str
-    target: DraftTarget | None = None
     source: SourceObject | None = None
+    target: DraftTarget | None = None
+    fixed_id: str | None = None
+
+    @property
+    def document_id(self) -> str:
+        if self.fixed_id:
+            return self.fixed_id
+        assert self.source is not None, "an attempt names an intake object or has a fixed id"
+        return document_id(self.source, self.target)
+
+    def learn(self, source: SourceObject | None = None, target: DraftTarget | None = None) -> None:
+        self.source = source or self.source
+        self.target = target or self.target
+        logger.set_correlation_id(self.document_id)
 
 
 class Outcomes:
@@ -69,7 +83,7 @@ class Outcomes:
 
     def reject_message(self, message_id: str, error: PermanentError) -> None:
         """A message too malformed to name a document is still recorded, under its message id."""
-        self.reject(Attempt(document_id=f"sqs-message:{message_id}"), str(error))
+        self.reject(Attempt(fixed_id=f"sqs-message:{message_id}"), str(error))
 
     def tag(self, source: SourceObject | None, state: State, reason: str | None = None) -> None:
         """Best effort: the ledger is the record of truth, the tag a convenience on the object."""

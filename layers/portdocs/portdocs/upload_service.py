@@ -13,7 +13,6 @@ from portdocs.documents import (
     State,
     check_content_type,
     check_size,
-    document_id,
     file_name_of,
     is_folder_placeholder,
 )
@@ -68,23 +67,22 @@ class UploadService:
         if is_folder_placeholder(item.source.key, item.size or 0):
             logger.info("ignoring a folder placeholder", extra={"key": item.source.key})
             return
-        attempt = Attempt(document_id=document_id(item.source, item.target), target=item.target, source=item.source)
+        attempt = Attempt(source=item.source, target=item.target)
         with self._outcomes.settling(attempt):
             if item.source.bucket != self._settings.intake_bucket:
                 raise PermanentError(
                     f"bucket {item.source.bucket!r} is not the intake bucket {self._settings.intake_bucket!r}"
                 )
             info = self._intake.describe(item.source)
-            attempt.source = info.source
-            attempt.document_id = document_id(info.source, item.target)
-            attempt.target = item.target or IntakeKey.parse(info.source.key).target
+            attempt.learn(source=info.source)  # a key outside the layout is rejected as this object
+            target = item.target or IntakeKey.parse(info.source.key).target
+            attempt.learn(target=target)
             document = Document(
                 source=info.source,
-                target=attempt.target,
+                target=target,
                 description=item.description or info.description or file_name_of(info.source.key),
                 size=info.size,
             )
-            attempt.document_id = document.document_id
             entry = self._ledger.open(document.document_id, document.target, document.source, document.description)
             if entry.state.is_terminal:
                 logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
@@ -95,7 +93,6 @@ class UploadService:
                 uploaded_url=entry.location_url,
                 deadline=deadline,
             )
-            self._outcomes.tag(document.source, State.UPLOADED)
 
     def _upload(
         self, identity: dict[str, str], document: Document, uploaded_url: str | None, deadline: Deadline
@@ -111,6 +108,8 @@ class UploadService:
             self._ledger.mark_uploaded(document.document_id, url, content_type)
             count("DocumentsUploaded")
             logger.info("document uploaded", extra={"location": url, "content_type": content_type})
+        # Tagged before the hand-off: the associator's "associated" must be the last word.
+        self._outcomes.tag(document.source, State.UPLOADED)
         self._queue.send(
             AssociationRequest(
                 target=document.target, description=document.description, url=url, source=document.source
