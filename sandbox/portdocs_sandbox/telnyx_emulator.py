@@ -23,10 +23,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
@@ -39,6 +40,9 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from portdocs_sandbox.post_policy import PolicyViolation, verify_post
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 DOCUMENT_TYPES = ("loa", "csr", "invoice", "other")
 FILES_BUCKET = "files-service-local"
@@ -130,13 +134,11 @@ class TelnyxEmulator:
 
     @property
     def api_url(self) -> str:
-        host, port = self._api_server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._api_server.host}:{self._api_server.port}"
 
     @property
     def files_url(self) -> str:
-        host, port = self._files_server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._files_server.host}:{self._files_server.port}"
 
     @property
     def files_host(self) -> str:
@@ -191,8 +193,13 @@ class TelnyxEmulator:
 
     # -- API server ----------------------------------------------------------------------------
 
-    @Request.application
-    def _api_app(self, request: Request) -> Response:
+    def _api_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._api(Request(environ))(environ, start_response)
+
+    def _files_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._files(Request(environ))(environ, start_response)
+
+    def _api(self, request: Request) -> Response:
         adapter = self._api_routes.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
@@ -295,8 +302,7 @@ class TelnyxEmulator:
 
     # -- files service -----------------------------------------------------------------------------
 
-    @Request.application
-    def _files_app(self, request: Request) -> Response:
+    def _files(self, request: Request) -> Response:
         path = request.path.strip("/")
         if request.method == "GET":
             # The raw path: the server's decoded one has lost the difference between %2B and +.

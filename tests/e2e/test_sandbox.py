@@ -344,3 +344,21 @@ def test_files_service_rejects_tampered_expired_and_out_of_policy_forms(session:
         f"{session.state.emulator_api_url}/files/upload_requests", json={"content_type": "application/pdf"}, timeout=10
     )
     assert unauthenticated.status_code == 401
+
+
+def test_demo_command_associates_both_samples_and_exits_zero():
+    finished = subprocess.run(
+        [sys.executable, "-m", "portdocs_sandbox.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    table = [line for line in finished.stdout.splitlines() if "associated" in line and "│" in line]
+    assert len(table) == 2
+    assert any("Letter of Authorization.pdf" in line and "loa" in line for line in table)
+    assert any("losing-carrier-invoice.pdf" in line and "invoice" in line for line in table)
+    assert "both documents associated" in finished.stdout
