@@ -30,6 +30,7 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.live import Live
 from rich.progress import Progress
@@ -460,6 +461,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         errors.print(f"portdocs {args.command}: {error}")
         return 2
+    except EndpointConnectionError as error:
+        hint = "" if getattr(args, "stack_name", None) else " (is `portdocs sandbox` still running?)"
+        errors.print(f"portdocs {args.command}: cannot reach {error.kwargs.get('endpoint_url', 'AWS')}{hint}")
+        return 1
+    except (BotoCoreError, ClientError) as error:
+        errors.print(f"portdocs {args.command}: {error}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

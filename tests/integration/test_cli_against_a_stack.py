@@ -163,3 +163,25 @@ def test_an_unknown_stack_is_a_clear_error(capsys):
     with mock_aws():
         code, output = portdocs(capsys, "status")
     assert code == 2 and f"cannot read stack {STACK!r}" in output
+
+
+def test_a_sandbox_that_is_gone_is_a_clear_error(capsys, tmp_path):
+    state = tmp_path / "sandbox.json"
+    state.write_text(
+        json.dumps(
+            {
+                "endpoint_url": "http://127.0.0.1:9",
+                "region": "us-east-1",
+                "outputs": {"DocumentsTableName": "t"},
+                "emulator_api_url": "",
+                "emulator_files_url": "",
+                "max_document_bytes": 1,
+                "allowed_content_types": [],
+            }
+        )
+    )
+    code = cli.main(["status", "--state-file", str(state)])
+    assert code == 1 and "is `portdocs sandbox` still running?" in capsys.readouterr().err
+
+    code = cli.main(["status", "--state-file", str(tmp_path / "missing.json")])
+    assert code == 2 and "no sandbox is running" in capsys.readouterr().err
