@@ -36,7 +36,12 @@ from rich.live import Live
 from rich.progress import Progress
 from rich.table import Table
 
-from portdocs.config import DEFAULT_ALLOWED_CONTENT_TYPES, DEFAULT_MAX_DOCUMENT_BYTES
+from portdocs.config import (
+    DEFAULT_ALLOWED_CONTENT_TYPES,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    csv_setting,
+    positive_int_setting,
+)
 from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, check_content_type, check_size
 from portdocs.errors import PermanentError
 from portdocs.ledger import BY_PORT_REQUEST_INDEX
@@ -92,17 +97,16 @@ class Target:
         session = boto3.session.Session(region_name=region)
         try:
             stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
-        except Exception as error:
+        except (BotoCoreError, ClientError) as error:
             raise CliError(f"cannot read stack {stack_name!r}: {error}") from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-        content_types = parameters.get("AllowedContentTypes") or ",".join(DEFAULT_ALLOWED_CONTENT_TYPES)
         return cls(
             outputs=outputs,
             session=session,
             endpoint_url=None,
-            max_document_bytes=int(parameters.get("MaxDocumentBytes") or DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=tuple(t.strip() for t in content_types.split(",")),
+            max_document_bytes=positive_int_setting(parameters, "MaxDocumentBytes", DEFAULT_MAX_DOCUMENT_BYTES),
+            allowed_content_types=csv_setting(parameters, "AllowedContentTypes", DEFAULT_ALLOWED_CONTENT_TYPES),
         )
 
 

@@ -17,6 +17,12 @@ from typing import Any
 import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from portdocs.config import (
+    DEFAULT_ALLOWED_CONTENT_TYPES,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    csv_setting,
+    positive_int_setting,
+)
 from portdocs_sandbox.runtime import LocalRuntime
 from portdocs_sandbox.stack import Stack, provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
@@ -96,8 +102,8 @@ class Sandbox:
             outputs=self.stack.outputs,
             emulator_api_url=self.emulator.api_url,
             emulator_files_url=self.emulator.files_url,
-            max_document_bytes=int(environment["MAX_DOCUMENT_BYTES"]),
-            allowed_content_types=tuple(environment["ALLOWED_CONTENT_TYPES"].split(",")),
+            max_document_bytes=positive_int_setting(environment, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
+            allowed_content_types=csv_setting(environment, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
         )
         self.set_telnyx_credentials({k: v for k, v in self.emulator.credentials.items() if v})
         self.runtime = LocalRuntime(

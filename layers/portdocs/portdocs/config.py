@@ -58,10 +58,12 @@ class Settings:
             intake_bucket=_required(env, "INTAKE_BUCKET"),
             documents_table=_required(env, "DOCUMENTS_TABLE"),
             idempotency_table=_required(env, "IDEMPOTENCY_TABLE"),
-            allowed_upload_hosts=_csv(env, "ALLOWED_UPLOAD_HOSTS", DEFAULT_ALLOWED_UPLOAD_HOSTS),
-            max_document_bytes=_positive_int(env, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=_csv(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
-            idempotency_ttl_seconds=_positive_int(env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+            allowed_upload_hosts=csv_setting(env, "ALLOWED_UPLOAD_HOSTS", DEFAULT_ALLOWED_UPLOAD_HOSTS),
+            max_document_bytes=positive_int_setting(env, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
+            allowed_content_types=csv_setting(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
+            idempotency_ttl_seconds=positive_int_setting(
+                env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
+            ),
         )
 
 
@@ -72,7 +74,7 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _csv(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+def csv_setting(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -82,7 +84,7 @@ def _csv(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[s
     return values
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def positive_int_setting(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
