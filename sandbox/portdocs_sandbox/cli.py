@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.live import Live
@@ -44,7 +43,7 @@ from portdocs.config import (
 )
 from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, check_content_type, check_size
 from portdocs.errors import PermanentError
-from portdocs.ledger import BY_PORT_REQUEST_INDEX
+from portdocs.ledger import Ledger
 from portdocs.messages import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
@@ -181,22 +180,7 @@ def drop_documents(
 
 
 def ledger_rows(target: Target, port_request: str | None = None) -> list[dict[str, Any]]:
-    table = target.table()
-    if port_request:
-        query: dict[str, Any] = {
-            "IndexName": BY_PORT_REQUEST_INDEX,
-            "KeyConditionExpression": Key("draft_port_request_id").eq(port_request),
-        }
-        call = table.query
-    else:
-        query, call = {}, table.scan
-    items: list[dict[str, Any]] = []
-    while True:
-        page = call(**query)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = Ledger(target.table()).documents(port_request)
     return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
 
 

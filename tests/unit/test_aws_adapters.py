@@ -57,7 +57,8 @@ def test_documents_are_queryable_by_port_request(ledger: Ledger):
     ledger.open("doc-2", DraftTarget("prq-1", "sub-2", DocumentType.INVOICE))
     ledger.open("doc-3", DraftTarget("prq-2", "sub-1", DocumentType.LOA))
     ledger.mark_rejected("message-1", "not JSON")
-    assert sorted(item["document_id"] for item in ledger.for_port_request("prq-1")) == ["doc-1", "doc-2"]
+    assert sorted(item["document_id"] for item in ledger.documents("prq-1")) == ["doc-1", "doc-2"]
+    assert len(ledger.documents()) == 4
 
 
 def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):

@@ -109,18 +109,25 @@ class Ledger:
             raise LookupError(document_id)
         return LedgerEntry.from_item(item)
 
-    def for_port_request(self, draft_port_request_id: str) -> list[dict[str, Any]]:
-        query = {
-            "IndexName": BY_PORT_REQUEST_INDEX,
-            "KeyConditionExpression": Key("draft_port_request_id").eq(draft_port_request_id),
-        }
+    def documents(self, draft_port_request_id: str | None = None) -> list[dict[str, Any]]:
+        """Every item, or those of one draft port request (through its index)."""
+        if draft_port_request_id:
+            read, request = (
+                self._table.query,
+                {
+                    "IndexName": BY_PORT_REQUEST_INDEX,
+                    "KeyConditionExpression": Key("draft_port_request_id").eq(draft_port_request_id),
+                },
+            )
+        else:
+            read, request = self._table.scan, {}
         items: list[dict[str, Any]] = []
         while True:
-            page = self._table.query(**query)
+            page = read(**request)
             items.extend(page["Items"])
             if "LastEvaluatedKey" not in page:
                 return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _transition(self, document_id: str, state: State, created_at_if_new: bool = False, **fields: Any) -> None:
         extra_set = "#state = :state"
