@@ -357,9 +357,10 @@ def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(pipeline
     pipeline.drop(bad_layout, LOA)
     pipeline.drop(unlucky, INVOICE, Metadata={"description": "unlucky"})
     notifications = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
-    # Records are handled in order: the first two upload requests succeed, then Telnyx fails.
+    # Records are handled in order and faults match in the order injected: the first upload
+    # request (the good file's) passes untouched, every later one gets a 503.
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=None, times=1))
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
-    pipeline.emulator.state.faults.insert(0, Fault(endpoint="upload_requests", status=None, times=1))
 
     response, ids = pipeline.invoke(
         "uploader", [notifications[0], "{not json", notifications[1], notifications[2]], timeout=8
