@@ -44,18 +44,20 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
 
     from portdocs.documents import SourceObject
     from portdocs.intake import IntakeStore
+    from portdocs.retrying import Deadline
     from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials
 
     s3 = boto3.client("s3", endpoint_url=endpoint)
     credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
     telnyx = TelnyxClient(api_url, StaticCredentials(credentials), (files_host,))
-    form = telnyx.request_upload_form("application/pdf")
+    deadline = Deadline(at=time.monotonic() + 600)
+    form = telnyx.request_upload_form("application/pdf", deadline)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     if name == "streaming":
         intake = IntakeStore(s3)
         with intake.open(SourceObject(BUCKET, KEY)) as body:
-            location = telnyx.upload(form, "big document.pdf", body, size, "application/pdf")
+            location = telnyx.upload(form, "big document.pdf", body, size, "application/pdf", deadline)
     else:
         data = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
         answer = requests.post(

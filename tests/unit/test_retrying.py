@@ -72,3 +72,10 @@ def test_deadline_from_a_lambda_context_keeps_a_reserve():
             return 20_000
 
     assert 14.0 < Deadline.from_context(Context()).remaining() <= 15.0
+
+
+def test_http_timeouts_are_capped_by_the_deadline_but_never_below_a_second():
+    assert Deadline(at=time.monotonic() + 1000).cap((5.0, 30.0)) == (5.0, 30.0)
+    connect, read = Deadline(at=time.monotonic() + 10).cap((5.0, 30.0))
+    assert connect == 5.0 and 9.0 < read <= 10.0
+    assert Deadline(at=time.monotonic() - 5).cap((5.0, 30.0)) == (5.0, 1.0)

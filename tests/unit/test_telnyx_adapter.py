@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,6 +13,7 @@ import requests
 from portdocs.documents import DocumentType, DraftTarget
 from portdocs.errors import ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
+from portdocs.retrying import Deadline
 from portdocs.telnyx import (
     StaticCredentials,
     TelnyxClient,
@@ -106,6 +108,10 @@ def test_form_fields_never_appear_in_its_repr_and_location_fallback_encodes_the_
     assert form.location_for("Concept 8 é.jpg") == "https://files.example.com/direct-uploads%2Fu%2FConcept+8+%C3%A9.jpg"
 
 
+def ample() -> Deadline:
+    return Deadline(at=time.monotonic() + 60)
+
+
 @pytest.fixture
 def client(emulator: TelnyxEmulator) -> TelnyxClient:
     credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
@@ -114,10 +120,10 @@ def client(emulator: TelnyxEmulator) -> TelnyxClient:
 
 def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEmulator):
     body = b"%PDF-1.4 streamed " + bytes(100_000)
-    form = client.request_upload_form("application/pdf")
-    location = client.upload(form, "a b.pdf", io.BytesIO(body), len(body), "application/pdf")
+    form = client.request_upload_form("application/pdf", ample())
+    location = client.upload(form, "a b.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
     document_id = client.associate(
-        AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location)
+        AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location), ample()
     )
     assert emulator.stored_bytes(location) == body
     assert emulator.documents()[0]["id"] == document_id
@@ -129,20 +135,26 @@ def test_form_url_outside_the_allow_list_is_a_configuration_fault(emulator: Teln
     emulator.credentials["api_key"] = "unused"
     strict = TelnyxClient(emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",))
     with pytest.raises(ConfigurationError, match="refusing Telnyx's upload form"):
-        strict.request_upload_form("application/pdf")
+        strict.request_upload_form("application/pdf", ample())
 
 
 def test_dropped_connection_is_transient(client: TelnyxClient, emulator: TelnyxEmulator):
     emulator.inject(Fault(endpoint="upload_requests", drop=True))
     with pytest.raises(TransientError, match="failed: ConnectionError"):
-        client.request_upload_form("application/pdf")
+        client.request_upload_form("application/pdf", ample())
+
+
+def test_a_hanging_server_is_given_up_on_by_the_deadline(client: TelnyxClient, emulator: TelnyxEmulator):
+    emulator.inject(Fault(endpoint="upload_requests", latency=5.0))  # well within the 30 s read timeout
+    with pytest.raises(TransientError, match="failed: ReadTimeout"):
+        client.request_upload_form("application/pdf", Deadline(at=time.monotonic() + 1.5))
 
 
 def test_refused_form_is_transient_and_oversize_is_permanent(client: TelnyxClient, emulator: TelnyxEmulator):
     emulator.max_upload_bytes = 10
-    form = client.request_upload_form("application/pdf")
+    form = client.request_upload_form("application/pdf", ample())
     with pytest.raises(PermanentError, match="400 EntityTooLarge"):
-        client.upload(form, "a.pdf", io.BytesIO(b"x" * 11), 11, "application/pdf")
+        client.upload(form, "a.pdf", io.BytesIO(b"x" * 11), 11, "application/pdf", ample())
     tampered = UploadForm(form.url, {**form.fields, "content-type": "image/png"}, form.file_field)
     with pytest.raises(TransientError, match=r"refused the form \(403 AccessDenied"):
-        client.upload(tampered, "a.pdf", io.BytesIO(b"x"), 1, "application/pdf")
+        client.upload(tampered, "a.pdf", io.BytesIO(b"x"), 1, "application/pdf", ample())

@@ -72,5 +72,7 @@ class AssociationService:
     def _associate(
         self, association: dict[str, str], request: AssociationRequest, deadline: Deadline
     ) -> dict[str, str]:
-        telnyx_document_id = with_retries(lambda: self._telnyx.associate(request), deadline, on_retry=note_retry)
+        telnyx_document_id = with_retries(
+            lambda: self._telnyx.associate(request, deadline), deadline, on_retry=note_retry
+        )
         return {"telnyx_document_id": telnyx_document_id}

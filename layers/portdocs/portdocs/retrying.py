@@ -23,6 +23,8 @@ MAX_ATTEMPTS = 5
 BACKOFF = wait_random_exponential(multiplier=0.5, max=8)
 # Time kept back for recording the outcome once retries are given up.
 RESERVE_SECONDS = 5.0
+# A read timeout shorter than this would fail healthy calls for want of time, not of service.
+MIN_READ_TIMEOUT = 1.0
 # Without a Lambda context (direct calls), give a retried unit this long.
 DEFAULT_BUDGET_SECONDS = 60.0
 
@@ -42,6 +44,12 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
+
+    def cap(self, timeout: tuple[float, float]) -> tuple[float, float]:
+        """A (connect, read) timeout that gives up by the deadline: a hanging server then ends
+        as a transient failure this invocation can still record, not as a Lambda timeout."""
+        connect, read = timeout
+        return connect, max(MIN_READ_TIMEOUT, min(read, self.remaining()))
 
 
 def wait_for(retry_state: RetryCallState) -> float:

@@ -22,6 +22,7 @@ from urllib3.util.retry import Retry
 from portdocs.documents import check_url_allowed
 from portdocs.errors import ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
+from portdocs.retrying import Deadline
 
 API_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 UPLOAD_TIMEOUT = (5.0, 120.0)
@@ -105,8 +106,8 @@ class TelnyxClient:
         # A separate session for the presigned form: Telnyx credentials must never reach S3.
         self._uploads = upload_session or requests.Session()
 
-    def request_upload_form(self, content_type: str) -> UploadForm:
-        response = self._call_api("POST", "/files/upload_requests", {"content_type": content_type})
+    def request_upload_form(self, content_type: str, deadline: Deadline) -> UploadForm:
+        response = self._call_api("POST", "/files/upload_requests", {"content_type": content_type}, deadline)
         try:
             body = response.json()
             form = UploadForm(
@@ -126,7 +127,9 @@ class TelnyxClient:
             raise ConfigurationError(f"refusing Telnyx's upload form: {error}") from None
         return form
 
-    def upload(self, form: UploadForm, file_name: str, body: IO[bytes], size: int, content_type: str) -> str:
+    def upload(
+        self, form: UploadForm, file_name: str, body: IO[bytes], size: int, content_type: str, deadline: Deadline
+    ) -> str:
         """Streams the file into the form (file part last, as S3 requires); returns Location."""
         encoder = MultipartEncoder(
             fields=[
@@ -139,7 +142,7 @@ class TelnyxClient:
                 form.url,
                 data=encoder,
                 headers={"Content-Type": encoder.content_type},
-                timeout=UPLOAD_TIMEOUT,
+                timeout=deadline.cap(UPLOAD_TIMEOUT),
                 allow_redirects=False,
             )
         except requests.RequestException as error:
@@ -157,7 +160,7 @@ class TelnyxClient:
             retry_after=retry_after_seconds(response),
         )
 
-    def associate(self, request: AssociationRequest) -> str:
+    def associate(self, request: AssociationRequest, deadline: Deadline) -> str:
         target = request.target
         response = self._call_api(
             "POST",
@@ -168,6 +171,7 @@ class TelnyxClient:
                 "url": request.url,
                 "draft_sub_request_id": target.draft_sub_request_id,
             },
+            deadline,
         )
         try:
             return str(response.json()["id"])
@@ -175,7 +179,7 @@ class TelnyxClient:
             # The association happened; only its id is missing. Retrying would double it.
             return "unknown"
 
-    def _call_api(self, method: str, path: str, payload: dict[str, Any]) -> requests.Response:
+    def _call_api(self, method: str, path: str, payload: dict[str, Any], deadline: Deadline) -> requests.Response:
         step = f"{method} {path}"
         headers = {**self._credentials().headers(), "Accept": "application/json"}
         try:
@@ -184,7 +188,7 @@ class TelnyxClient:
                 f"{self._base_url}{path}",
                 json=payload,
                 headers=headers,
-                timeout=API_TIMEOUT,
+                timeout=deadline.cap(API_TIMEOUT),
                 allow_redirects=False,
             )
         except requests.RequestException as error:

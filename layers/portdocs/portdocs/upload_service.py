@@ -104,7 +104,7 @@ class UploadService:
             check_size(document.size, self._settings.max_document_bytes)
             head = self._intake.read_head(document.source, SNIFF_BYTES)
             content_type = check_content_type(head, self._settings.allowed_content_types)
-            url = with_retries(lambda: self._transfer(document, content_type), deadline, on_retry=note_retry)
+            url = with_retries(lambda: self._transfer(document, content_type, deadline), deadline, on_retry=note_retry)
             self._ledger.mark_uploaded(document.document_id, url, content_type)
             count("DocumentsUploaded")
             logger.info("document uploaded", extra={"location": url, "content_type": content_type})
@@ -117,8 +117,8 @@ class UploadService:
         )
         return {**identity, "url": url}
 
-    def _transfer(self, document: Document, content_type: str) -> str:
+    def _transfer(self, document: Document, content_type: str, deadline: Deadline) -> str:
         # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
-        form = self._telnyx.request_upload_form(content_type)
+        form = self._telnyx.request_upload_form(content_type, deadline)
         with self._intake.open(document.source) as body:
-            return self._telnyx.upload(form, document.file_name, body, document.size, content_type)
+            return self._telnyx.upload(form, document.file_name, body, document.size, content_type, deadline)
