@@ -29,6 +29,7 @@ template: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 	SAM_CLI_TELEMETRY=0 $(SAM) build --cached
+	$(PYTHON) -S scripts/check_build.py
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
