@@ -322,7 +322,8 @@ def command_sandbox(args: argparse.Namespace) -> int:
     )
     console.print("Try:")
     console.print(
-        f"  portdocs drop samples/ --port-request {DEMO_PORT_REQUEST} --sub-request {DEMO_SUB_REQUESTS[0]} --type loa"
+        f"  portdocs drop 'samples/Letter of Authorization.pdf' --port-request {DEMO_PORT_REQUEST}"
+        f" --sub-request {DEMO_SUB_REQUESTS[0]} --type loa"
     )
     console.print("  portdocs status --watch")
     sys.stdout.flush()
