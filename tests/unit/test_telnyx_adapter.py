@@ -7,8 +7,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import boto3
 import pytest
 import requests
+from moto import mock_aws
 
 from portdocs.documents import DocumentType, DraftTarget
 from portdocs.errors import ConfigurationError, PermanentError, TransientError
@@ -158,3 +160,20 @@ def test_refused_form_is_transient_and_oversize_is_permanent(client: TelnyxClien
     tampered = UploadForm(form.url, {**form.fields, "content-type": "image/png"}, form.file_field)
     with pytest.raises(TransientError, match=r"refused the form \(403 AccessDenied"):
         client.upload(tampered, "a.pdf", io.BytesIO(b"x"), 1, "application/pdf", ample())
+
+
+def test_location_is_derived_from_the_form_when_the_server_sends_none():
+    # moto, like some S3-compatible servers, answers a form upload 204 without a Location header.
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="files-service-moto")
+        post = s3.generate_presigned_post(Bucket="files-service-moto", Key="direct-uploads/u1/${filename}")
+        form = UploadForm(url=post["url"], fields=post["fields"])
+        client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+        body = b"%PDF-1.4 moto"
+
+        location = client.upload(form, "a b+c.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
+
+        assert location == "https://files-service-moto.s3.amazonaws.com/direct-uploads%2Fu1%2Fa+b%2Bc.pdf"
+        stored = s3.get_object(Bucket="files-service-moto", Key="direct-uploads/u1/a b+c.pdf")["Body"].read()
+        assert stored == body
