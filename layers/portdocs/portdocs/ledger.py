@@ -57,18 +57,14 @@ class Ledger:
 
         A document already in a terminal state is returned untouched: the caller has a duplicate.
         """
-        fields: dict[str, Any] = {}
-        if target:
-            fields |= _target_fields(target)
-        if source:
-            fields["source"] = source.as_message()
+        fields = _document_fields(target, source)
         if description is not None:
             fields["description"] = description
         try:
             item = self._update(
                 document_id,
                 fields,
-                extra_set="#state = if_not_exists(#state, :received), created_at = if_not_exists(created_at, :now)",
+                extra_set="#state = if_not_exists(#state, :received)",
                 extra_values={":received": str(State.RECEIVED)},
                 add_attempt=True,
             )
@@ -89,16 +85,17 @@ class Ledger:
         target: DraftTarget | None = None,
         source: SourceObject | None = None,
     ) -> None:
-        fields: dict[str, Any] = {"reason": reason}
-        if target:
-            fields |= _target_fields(target)
-        if source:
-            fields["source"] = source.as_message()
-        self._transition(document_id, State.REJECTED, created_at_if_new=True, **fields)
+        self._transition(document_id, State.REJECTED, reason=reason, **_document_fields(target, source))
 
-    def mark_failed(self, document_id: str, error: str) -> None:
+    def mark_failed(
+        self,
+        document_id: str,
+        error: str,
+        target: DraftTarget | None = None,
+        source: SourceObject | None = None,
+    ) -> None:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
-        self._transition(document_id, State.FAILED, last_error=error)
+        self._transition(document_id, State.FAILED, last_error=error, **_document_fields(target, source))
 
     def get(self, document_id: str) -> LedgerEntry:
         try:
@@ -129,12 +126,9 @@ class Ledger:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _transition(self, document_id: str, state: State, created_at_if_new: bool = False, **fields: Any) -> None:
-        extra_set = "#state = :state"
-        if created_at_if_new:
-            extra_set += ", created_at = if_not_exists(created_at, :now)"
+    def _transition(self, document_id: str, state: State, **fields: Any) -> None:
         with contextlib.suppress(_Finished):  # a duplicate finished first; its terminal state stands
-            self._update(document_id, fields, extra_set=extra_set, extra_values={":state": str(state)})
+            self._update(document_id, fields, extra_set="#state = :state", extra_values={":state": str(state)})
 
     def _update(
         self,
@@ -153,7 +147,12 @@ class Ledger:
             ":expires": int(now + RETENTION_SECONDS),
             **extra_values,
         }
-        assignments = [extra_set, "updated_at = :now", "expires_at = :expires"]
+        assignments = [
+            extra_set,
+            "created_at = if_not_exists(created_at, :now)",
+            "updated_at = :now",
+            "expires_at = :expires",
+        ]
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
             values[f":f{index}"] = value
@@ -183,9 +182,12 @@ class _Finished(Exception):
     """The document is already in a terminal state."""
 
 
-def _target_fields(target: DraftTarget) -> dict[str, str]:
-    return {
-        "draft_port_request_id": target.draft_port_request_id,
-        "draft_sub_request_id": target.draft_sub_request_id,
-        "document_type": str(target.document_type),
-    }
+def _document_fields(target: DraftTarget | None, source: SourceObject | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if target:
+        fields["draft_port_request_id"] = target.draft_port_request_id
+        fields["draft_sub_request_id"] = target.draft_sub_request_id
+        fields["document_type"] = str(target.document_type)
+    if source:
+        fields["source"] = source.as_message()
+    return fields

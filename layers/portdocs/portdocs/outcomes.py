@@ -63,7 +63,7 @@ class Outcomes:
                 extra={"document_id": attempt.document_id, "fault": kind, "error": str(error)},
             )
             count("DocumentsFailed")
-            self._ledger.mark_failed(attempt.document_id, f"{kind}: {error}")
+            self._ledger.mark_failed(attempt.document_id, f"{kind}: {error}", attempt.target, attempt.source)
             self.tag(attempt.source, State.FAILED)
             raise
         except IdempotencyAlreadyInProgressError:
