@@ -178,9 +178,10 @@ class IsolatedInvoker:
 
     def _worker(self, function: LocalFunction) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         if function.logical_id not in self._workers:
-            parent, child = multiprocessing.get_context("spawn").Pipe()
+            spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, as a new Lambda environment
+            parent, child = spawn.Pipe()
             environment = lambda_environment(function, self._stack.region, self._environment)
-            process = multiprocessing.get_context("spawn").Process(
+            process = spawn.Process(
                 target=_worker_main,
                 args=(function, self._stack.region, environment, str(self.log_path(function)), child),
                 daemon=True,
