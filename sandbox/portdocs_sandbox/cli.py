@@ -44,7 +44,7 @@ from portdocs.config import (
 from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, check_content_type, check_size
 from portdocs.errors import PermanentError
 from portdocs.ledger import Ledger
-from portdocs.messages import ASSOCIATION_REQUEST_SCHEMA, validate
+from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,

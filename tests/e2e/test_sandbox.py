@@ -279,9 +279,12 @@ def test_duplicate_s3_notifications_produce_one_association(session: Session):
     notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
     record = notification["Records"][0]["s3"]
     record["bucket"]["name"] = source["bucket"]
-    record["object"].update(
-        key=quote_plus(source["key"], safe="/"), versionId=source["version_id"], eTag=source["etag"]
-    )
+    # The same event again: the object as the first delivery named it (moto's events carry no
+    # versionId; real S3 would repeat the one it sent).
+    record["object"].update(key=quote_plus(source["key"], safe="/"), eTag=source["etag"])
+    record["object"].pop("versionId")
+    if "version_id" in source:
+        record["object"]["versionId"] = source["version_id"]
 
     sqs = session.target.client("sqs")
     for _ in range(2):  # S3 delivered it again, twice

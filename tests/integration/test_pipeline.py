@@ -208,7 +208,7 @@ def test_server_errors_until_the_deadline_fail_the_batch_item(pipeline: Pipeline
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
 
-    response, ids = pipeline.invoke("associator", [association], timeout=8)
+    response, ids = pipeline.invoke("associator", [association], timeout=17)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
     assert len(pipeline.emulator.calls("supporting_documents")) >= 2  # retried within the invocation
@@ -221,13 +221,14 @@ def test_repeated_failures_end_in_the_dead_letter_queue(pipeline: Pipeline):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     runtime_source = pipeline.runtime.source_for("UploaderFunction")
-    # Short invocations so each one gives up quickly; the queue's maxReceiveCount is 5.
+    # Invocations just long enough to start the record (retrying.MIN_RECORD_SECONDS), so each gives up
+    # quickly; the queue's maxReceiveCount is 5.
     for _ in range(6):
         messages = pipeline.receive("IntakeQueueUrl")
         if not messages:
             break
         bodies = [m["Body"] for m in messages]
-        response, _ = pipeline.invoke("uploader", bodies, timeout=6)
+        response, _ = pipeline.invoke("uploader", bodies, timeout=17)
         assert len(response["batchItemFailures"]) == 1
         sqs = boto3.client("sqs")
         for m in messages:
@@ -363,7 +364,7 @@ def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(pipeline
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
 
     response, ids = pipeline.invoke(
-        "uploader", [notifications[0], "{not json", notifications[1], notifications[2]], timeout=8
+        "uploader", [notifications[0], "{not json", notifications[1], notifications[2]], timeout=20
     )
 
     assert response == {"batchItemFailures": [{"itemIdentifier": ids[3]}]}

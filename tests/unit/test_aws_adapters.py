@@ -38,10 +38,38 @@ def test_open_creates_then_counts_attempts(ledger: Ledger):
 def test_terminal_states_are_never_overwritten(ledger: Ledger):
     ledger.open("doc-1", TARGET)
     ledger.mark_associated("doc-1", "telnyx-1")
-    ledger.mark_failed("doc-1", "late transient error")
-    ledger.mark_rejected("doc-1", "late duplicate rejection")
+    assert not ledger.mark_failed("doc-1", "late transient error")
+    for state in (State.REJECTED, State.SUPERSEDED, State.WITHDRAWN):
+        assert not ledger.close("doc-1", state, "late duplicate")
     entry = ledger.open("doc-1", TARGET)
     assert (entry.state, entry.telnyx_document_id, entry.reason) == (State.ASSOCIATED, "telnyx-1", None)
+
+
+def test_superseded_and_withdrawn_are_terminal_too(ledger: Ledger):
+    for document, state in (("doc-s", State.SUPERSEDED), ("doc-w", State.WITHDRAWN)):
+        ledger.open(document, TARGET)
+        assert ledger.close(document, state, "gone")
+        assert not ledger.mark_associated(document, "telnyx-1")
+        assert ledger.open(document, TARGET).state is state
+
+
+def test_a_retry_reopens_a_finished_document_once(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.close("doc-1", State.REJECTED, "no such sub-request")
+
+    assert ledger.reopen("doc-1", (State.REJECTED, State.FAILED))
+    assert not ledger.reopen("doc-1", (State.REJECTED, State.FAILED))  # already back in the pipeline
+    entry = ledger.get("doc-1")
+    assert (entry.state, entry.reason) == (State.RECEIVED, None)
+
+
+def test_an_unconfirmed_send_is_remembered_until_the_document_is_associated(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.note_send("doc-1")
+    assert ledger.open("doc-1", TARGET).send_unconfirmed
+    ledger.mark_associated("doc-1", "telnyx-1", possible_duplicate=True)
+    entry = ledger.get("doc-1")
+    assert (entry.send_unconfirmed, entry.possible_duplicate) == (False, True)
 
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
@@ -56,7 +84,7 @@ def test_documents_are_queryable_by_port_request(ledger: Ledger):
     ledger.open("doc-1", TARGET)
     ledger.open("doc-2", DraftTarget("prq-1", "sub-2", DocumentType.INVOICE))
     ledger.open("doc-3", DraftTarget("prq-2", "sub-1", DocumentType.LOA))
-    ledger.mark_rejected("message-1", "not JSON")
+    ledger.close("message-1", State.REJECTED, "not JSON")
     assert sorted(item["document_id"] for item in ledger.documents("prq-1")) == ["doc-1", "doc-2"]
     assert len(ledger.documents()) == 4
 
@@ -68,8 +96,8 @@ def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):
     source = SourceObject(bucket, "a.pdf", version_id=version)
     intake = IntakeStore(boto3.client("s3"))
 
-    intake.tag(source, "rejected", 'the file is "text/plain"; not allowed')
-    intake.tag(source, "failed")
+    intake.tag(source, {"portdocs:status": "rejected", "portdocs:reason": 'the file is "text/plain"; not allowed'})
+    intake.tag(source, {"portdocs:status": "failed"})
 
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="a.pdf")["TagSet"]}
     assert tags == {"team": "porting", "ticket": "T-1", "portdocs:status": "failed"}

@@ -148,5 +148,5 @@ def test_document_identity_prefers_version_then_etag():
     assert document_id(SourceObject("b", "k", version_id="v2"), target) != document_id(versioned, target)
 
 
-def test_only_associated_and_rejected_are_terminal():
-    assert {s for s in State if s.is_terminal} == {State.ASSOCIATED, State.REJECTED}
+def test_only_associated_rejected_superseded_and_withdrawn_are_terminal():
+    assert {s for s in State if s.is_terminal} == {State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN}

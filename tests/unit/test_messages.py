@@ -4,15 +4,11 @@ import json
 
 import pytest
 
+from portdocs import shapes
 from portdocs.documents import DocumentType, SourceObject
 from portdocs.errors import PermanentError
-from portdocs.messages import (
-    ASSOCIATION_REQUEST_SCHEMA,
-    UPLOAD_REQUEST_SCHEMA,
-    parse_association_message,
-    parse_intake_message,
-    validate,
-)
+from portdocs.messages import parse_association_message, parse_intake_message
+from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
 from tests.support import EVENTS, ROOT
 
 
@@ -98,8 +94,33 @@ def test_non_object_bodies_are_permanent_errors(body):
 
 def test_published_schemas_are_the_ones_the_code_enforces():
     schemas = ROOT / "layers" / "portdocs" / "portdocs" / "schemas"
-    assert sorted(p.name for p in schemas.glob("*.json")) == sorted([UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA])
+    assert sorted(p.name for p in schemas.glob("*.json")) == sorted(
+        [UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA]
+    )
     for name in (UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA):
         assert json.loads((schemas / name).read_text())["$schema"].startswith("http://json-schema.org/")
     validate(json.loads(body_of("intake-upload-request.json")), UPLOAD_REQUEST_SCHEMA)
     validate(json.loads(body_of("association-request.json")), ASSOCIATION_REQUEST_SCHEMA)
+
+
+def test_both_message_schemas_define_ids_types_and_descriptions_alike():
+    upload, association = shapes.schema(UPLOAD_REQUEST_SCHEMA), shapes.schema(ASSOCIATION_REQUEST_SCHEMA)
+    assert upload["definitions"] == association["definitions"]
+    for name in ("draft_port_request_id", "draft_sub_request_id", "document_type"):
+        assert upload["properties"][name] == association["properties"][name]
+    assert upload["properties"]["description"]["maxLength"] == shapes.description_max_length()
+    assert set(shapes.document_types()) == {t.value for t in DocumentType}
+
+
+@pytest.mark.parametrize("value", ["abc\n", "", "-leading-dash", "a" * 129, "a/b", "x y"])
+def test_the_code_refuses_exactly_the_ids_the_schemas_refuse(value):
+    assert not shapes.is_valid_id(value)
+    message = {"draft_port_request_id": value, "draft_sub_request_id": "s", "document_type": "loa", "url": "https://h/x"}
+    with pytest.raises(PermanentError):
+        validate(message, ASSOCIATION_REQUEST_SCHEMA)
+
+
+def test_a_long_description_is_shortened_to_the_schema_limit():
+    limit = shapes.description_max_length()
+    assert len(shapes.shorten_description("x" * (limit + 50))) == limit
+    assert shapes.shorten_description("short") == "short"

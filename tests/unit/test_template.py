@@ -79,3 +79,19 @@ def test_layer_is_built_by_sam_for_python_3_11():
     layer = RESOURCES["PortdocsLayer"]
     assert layer["Metadata"]["BuildMethod"] == "python3.11"
     assert layer["Properties"]["ContentUri"] == "layers/portdocs/"
+
+
+def test_every_duplicate_protection_outlives_every_way_a_message_can_come_back():
+    from portdocs.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    from portdocs.ledger import RETENTION_SECONDS
+
+    margin = 2 * 24 * 3600
+    longest_return = 0
+    for _, _, event in sqs_events():
+        queue = RESOURCES[event["Queue"]["Fn::GetAtt"][0]]["Properties"]
+        dead_letter = RESOURCES[queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        longest_return = max(longest_return, queue["MessageRetentionPeriod"] + dead_letter["MessageRetentionPeriod"])
+    # The template leaves the TTL at the code's default, which is what is checked here.
+    assert "IDEMPOTENCY_TTL_SECONDS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert longest_return + margin <= DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    assert longest_return + margin <= RETENTION_SECONDS

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
 from portdocs.messages import AssociationRequest
+from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 
 
 class AssociationQueue:
@@ -16,8 +17,14 @@ class AssociationQueue:
         self._sqs = sqs_client
         self._queue_url = queue_url
 
+    @staticmethod
+    def check(request: AssociationRequest) -> dict[str, Any]:
+        """The message exactly as the associator will validate it: never send what it would refuse."""
+        return validate(request.to_message(), ASSOCIATION_REQUEST_SCHEMA)
+
     def send(self, request: AssociationRequest) -> None:
+        message = self.check(request)
         try:
-            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(request.to_message()))
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, "sending the association request") from None

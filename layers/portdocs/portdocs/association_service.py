@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from portdocs.config import Settings
-from portdocs.documents import State, association_document_id, check_url_allowed
-from portdocs.errors import PermanentError
+from portdocs.documents import (
+    State,
+    association_document_id,
+    check_url_allowed,
+    claimed_document_id,
+    document_id,
+)
+from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, PortdocsError
 from portdocs.idempotency import Idempotency
-from portdocs.ledger import Ledger
-from portdocs.messages import AssociationRequest, parse_association_message
+from portdocs.intake import IntakeStore, same_revision
+from portdocs.ledger import Ledger, LedgerEntry
+from portdocs.messages import AssociationRequest, claim_of, parse_association_message
 from portdocs.observability import count, logger
 from portdocs.outcomes import Attempt, Outcomes, note_retry
 from portdocs.retrying import Deadline, with_retries
@@ -21,12 +29,14 @@ class AssociationService:
         self,
         settings: Settings,
         telnyx: TelnyxClient,
+        intake: IntakeStore,
         ledger: Ledger,
         outcomes: Outcomes,
         idempotency: Idempotency,
     ) -> None:
         self._settings = settings
         self._telnyx = telnyx
+        self._intake = intake
         self._ledger = ledger
         self._outcomes = outcomes
         self._idempotency = idempotency
@@ -41,38 +51,112 @@ class AssociationService:
         try:
             request = parse_association_message(body)
         except PermanentError as error:
-            self._outcomes.reject_message(message_id, error)
+            self._reject_unreadable(body, message_id, error)
             return
-        attempt = Attempt(
-            source=request.source,
-            target=request.target,
-            fixed_id=None if request.source else association_document_id(request.target, request.url),
+        uploaded = self._uploaded_entry(request)
+        if request.source and uploaded is None:
+            # Anyone allowed to send here could name a pending intake object with a URL of their
+            # own; only the ledger can vouch that this object was uploaded to this URL.
+            logger.warning("the message's source is not confirmed by the ledger; handled as a plain association")
+            count("UnconfirmedSources")
+            request = replace(request, source=None)
+        attempt = (
+            Attempt.of(request.source, request.target)
+            if request.source
+            else Attempt(association_document_id(request.target, request.url), target=request.target)
         )
         with self._outcomes.settling(attempt):
-            check_url_allowed(request.url, self._settings.allowed_upload_hosts)
-            entry = self._ledger.open(attempt.document_id, request.target, request.source, request.description)
+            self._check_url(request, uploaded is not None)
+            entry = self._ledger.open(
+                attempt.document_id,
+                request.target,
+                request.source,
+                request.description,
+                **({} if request.source else {"location_url": request.url}),
+            )
             if entry.state.is_terminal:
-                logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
+                self._outcomes.duplicate(attempt, entry)
+                return
+            if request.source and not entry.version_pinned and self._replaced_or_deleted(attempt, request):
                 return
             result = self._associate_once(
-                association={
-                    "draft_port_request_id": request.target.draft_port_request_id,
-                    "draft_sub_request_id": request.target.draft_sub_request_id,
-                    "document_type": str(request.target.document_type),
-                    "url": request.url,
-                },
+                association={**request.target.as_message(), "url": request.url},
                 request=request,
+                document_id=attempt.document_id,
+                unconfirmed_before=entry.send_unconfirmed,
                 deadline=deadline,
             )
-            self._ledger.mark_associated(attempt.document_id, result["telnyx_document_id"])
-            count("DocumentsAssociated")
-            logger.info("document associated", extra={"telnyx_document_id": result["telnyx_document_id"]})
-            self._outcomes.tag(request.source, State.ASSOCIATED)
+            self._outcomes.associated(attempt, result["telnyx_document_id"], bool(result.get("possible_duplicate")))
+
+    def _uploaded_entry(self, request: AssociationRequest) -> LedgerEntry | None:
+        if request.source is None:
+            return None
+        entry = self._ledger.find(document_id(request.source, request.target))
+        return entry if entry is not None and entry.location_url == request.url else None
+
+    def _reject_unreadable(self, body: str, message_id: str, error: PermanentError) -> None:
+        """An unreadable message that names a document the ledger confirms (its source uploaded
+        to its URL) rejects that document; anything else is recorded under the message id."""
+        claim = claim_of(body)
+        entry = self._ledger.find(claimed_document_id(claim.source, claim.target_fields)) if claim else None
+        if claim is None or entry is None or entry.location_url != claim.url:
+            self._outcomes.reject_message(message_id, error)
+            return
+        count("MessagesRejected")
+        self._outcomes.reject(Attempt(entry.document_id, entry.source), str(error))
+
+    def _check_url(self, request: AssociationRequest, uploaded_by_us: bool) -> None:
+        try:
+            check_url_allowed(request.url, self._settings.allowed_upload_hosts)
+        except PermanentError as error:
+            if uploaded_by_us:
+                # The uploader accepted this host: the allow-list changed since, not the document.
+                raise ConfigurationError(f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}") from None
+            raise
+
+    def _replaced_or_deleted(self, attempt: Attempt, request: AssociationRequest) -> bool:
+        """The latest version of a key is what a person means, up to the moment it is attached."""
+        assert request.source is not None
+        current = self._intake.current(request.source)
+        if current is None:
+            self._outcomes.close(attempt, State.WITHDRAWN, "the file was deleted before it was attached on Telnyx")
+            return True
+        if not same_revision(current.source, request.source):
+            self._outcomes.close(
+                attempt,
+                State.SUPERSEDED,
+                "a newer version of this file arrived before this one was attached; the newest is attached instead",
+            )
+            return True
+        return False
 
     def _associate(
-        self, association: dict[str, str], request: AssociationRequest, deadline: Deadline
-    ) -> dict[str, str]:
-        telnyx_document_id = with_retries(
-            lambda: self._telnyx.associate(request, deadline), deadline, on_retry=note_retry
-        )
-        return {"telnyx_document_id": telnyx_document_id}
+        self,
+        association: dict[str, str],
+        request: AssociationRequest,
+        document_id: str,
+        unconfirmed_before: bool,
+        deadline: Deadline,
+    ) -> dict[str, Any]:
+        """Telnyx's association POST is not idempotent and Telnyx offers no way to list a draft's
+        documents, so an unknown outcome cannot be checked: the intent is recorded before each
+        POST, and a success after an unknown outcome is marked as a possible duplicate (a missing
+        LOA blocks a port; a duplicate is harmless and a person can remove it)."""
+        ambiguous = unconfirmed_before
+
+        def post() -> str:
+            nonlocal ambiguous
+            try:
+                return self._telnyx.associate(request, deadline)
+            except AmbiguousError:
+                ambiguous = True
+                raise
+
+        self._ledger.note_send(document_id)
+        try:
+            telnyx_document_id = with_retries(post, deadline, on_retry=note_retry)
+        except PortdocsError:
+            if not ambiguous:
+                self._ledger.clear_send(document_id)
+            raise
+        return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous}

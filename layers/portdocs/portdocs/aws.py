@@ -12,8 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
 
 # botocore's standard retry mode already retries throttling and 5xx with backoff; the endpoint
-# comes from boto3's own AWS_ENDPOINT_URL support (the local sandbox sets it).
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+# comes from boto3's own AWS_ENDPOINT_URL support (the local sandbox sets it). Tight timeouts and
+# three attempts keep one AWS call (about 3 x (2 + 5) s at worst) inside the time a record keeps
+# back for its bookkeeping (portdocs.retrying.RESERVE_SECONDS covers the usual case; a sicker AWS
+# ends as a transient failure that SQS redelivers). Streaming reads of intake objects apply the
+# read timeout per socket read, not to the whole body.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket", "PreconditionFailed"}
 _DENIED = {

@@ -10,7 +10,10 @@ DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 DEFAULT_ALLOWED_CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/tiff")
-DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Idempotency must outlive every way a message can come back: 4 days on a queue, then 14 in its
+# dead-letter queue (template.yaml), redriven on the last day; 21 days leaves 3 of margin.
+# tests/unit/test_template.py holds this against the template's retention periods.
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 21 * 24 * 3600
 
 
 class SettingsError(ValueError):

@@ -13,10 +13,9 @@ from urllib.parse import urlsplit
 
 import filetype
 
+from portdocs import shapes
 from portdocs.errors import PermanentError
 
-# Telnyx ids are UUIDs; anything that could leave the URL path segment it is put into is refused.
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # filetype needs the first 261 bytes to recognise every format it knows.
 SNIFF_BYTES = 261
@@ -41,17 +40,24 @@ class DocumentType(enum.StrEnum):
 
 
 class State(enum.StrEnum):
-    """A document's state in the ledger; associated and rejected are terminal."""
+    """A document's state in the ledger; see TERMINAL_STATES."""
 
     RECEIVED = "received"
     UPLOADED = "uploaded"
     ASSOCIATED = "associated"
     REJECTED = "rejected"
+    # A newer version of the same key arrived before this one was sent: the latest is meant.
+    SUPERSEDED = "superseded"
+    # The object was deleted before it was sent: the person took it back.
+    WITHDRAWN = "withdrawn"
     FAILED = "failed"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (State.ASSOCIATED, State.REJECTED)
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN})
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,21 @@ class DraftTarget:
     document_type: DocumentType
 
     def __post_init__(self) -> None:
+        # Telnyx ids are UUIDs; anything that could leave the URL path segment it is put into is refused.
         for name in ("draft_port_request_id", "draft_sub_request_id"):
             value = getattr(self, name)
-            if not _ID_PATTERN.match(value):
+            if not shapes.is_valid_id(value):
                 raise PermanentError(
                     f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)"
                 )
+
+    def as_message(self) -> dict[str, str]:
+        """The target's fields, as every message, ledger item and event names them."""
+        return {
+            "draft_port_request_id": self.draft_port_request_id,
+            "draft_sub_request_id": self.draft_sub_request_id,
+            "document_type": str(self.document_type),
+        }
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,14 @@ def document_id(source: SourceObject, target: DraftTarget | None) -> str:
     same sub-request and type is one document, whether by S3 event or upload request."""
     if target is None:
         return source.identity
-    return f"{source.identity} -> {target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}"
+    return claimed_document_id(source, target.as_message())
+
+
+def claimed_document_id(source: SourceObject, target_fields: dict[str, str]) -> str:
+    """The same id, from target fields as a message states them (not yet validated): lets a
+    malformed message that names its document be recorded against that document."""
+    names = ("draft_port_request_id", "draft_sub_request_id", "document_type")
+    return f"{source.identity} -> " + "/".join(str(target_fields.get(name)) for name in names)
 
 
 def association_document_id(target: DraftTarget, url: str) -> str:
@@ -164,11 +186,12 @@ def check_content_type(head: bytes, allowed_content_types: tuple[str, ...]) -> s
 
 def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
     """Refuses URLs outside the allow-list; plain http only for loopback hosts (local runs)."""
-    parts = urlsplit(url)
     try:
+        # urlsplit raises on an unbalanced "[" or a netloc that NFKC normalisation changes.
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        raise PermanentError(f"URL {url!r} has an invalid port") from None
+    except ValueError as error:
+        raise PermanentError(f"URL {url[:200]!r} is malformed: {error}") from None
     host = (parts.hostname or "").lower()
     if not host:
         raise PermanentError(f"URL {url!r} has no host")

@@ -1,6 +1,6 @@
 """The three ways a document step can fail; every adapter maps its library's errors onto these.
 
-The retry-or-reject decision is made from the class alone, in one place (`portdocs.processing`).
+The retry-or-reject decision is made from the class alone, in one place (`portdocs.outcomes`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,17 @@ class TransientError(PortdocsError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AmbiguousError(TransientError):
+    """A non-idempotent request was sent and its outcome is unknown (a read timeout, a reset, a
+    502/504): Telnyx may have acted on it. Retried like any transient fault, but a success after
+    it may be a second copy, so the document is marked `possible_duplicate`."""
+
+
+class DeferredError(TransientError):
+    """Not worth trying in this invocation (too little time left, or Telnyx asked every caller
+    to wait longer than is left): the record is handed back untouched, after `retry_after`."""
 
 
 class PermanentError(PortdocsError):

@@ -12,8 +12,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from portdocs import aws
 from portdocs.documents import SourceObject, sanitise_tag_value
 
+TAG_PREFIX = "portdocs:"
 STATUS_TAG = "portdocs:status"
 REASON_TAG = "portdocs:reason"
+CHECK_TAG = "portdocs:check"
 S3_MAX_TAGS = 10
 
 
@@ -29,17 +31,26 @@ class IntakeStore:
         self._s3 = s3_client
 
     def describe(self, source: SourceObject) -> ObjectInfo:
+        """The version (or ETag) `source` names; missing is the document's fault."""
         try:
             head = self._s3.head_object(**_locate(source))
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
-        resolved = replace(
-            source,
-            version_id=source.version_id or _real_version(head.get("VersionId")),
-            etag=(head.get("ETag") or source.etag or "").strip('"') or None,
-        )
-        description = (head.get("Metadata") or {}).get("description") or None
-        return ObjectInfo(source=resolved, size=int(head["ContentLength"]), description=description)
+        return _info(source, head)
+
+    def current(self, source: SourceObject) -> ObjectInfo | None:
+        """The key's current version, or None when the key was deleted (no object, or a delete
+        marker on top): what a person means by the key now."""
+        latest = SourceObject(bucket=source.bucket, key=source.key)
+        try:
+            head = self._s3.head_object(**_locate(latest))
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
+        except BotoCoreError as error:
+            raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
+        return _info(latest, head)
 
     def read_head(self, source: SourceObject, length: int) -> bytes:
         with self.open(source, byte_range=f"bytes=0-{length - 1}") as body:
@@ -58,20 +69,40 @@ class IntakeStore:
         finally:
             body.close()
 
-    def tag(self, source: SourceObject, status: str, reason: str | None = None) -> None:
-        """Sets portdocs:status (and portdocs:reason) while keeping the object's other tags."""
+    def tag(self, source: SourceObject, ours: dict[str, str]) -> None:
+        """Replaces every portdocs: tag with `ours` while keeping the object's other tags; does
+        nothing when the object already says exactly that."""
         location = _locate(source, pin_etag=False)
+        wanted = {key: sanitise_tag_value(value) for key, value in ours.items()}
         try:
-            existing = self._s3.get_object_tagging(**location)["TagSet"]
-            tags = {t["Key"]: t["Value"] for t in existing if t["Key"] not in (STATUS_TAG, REASON_TAG)}
-            tags[STATUS_TAG] = status
-            if reason:
-                tags[REASON_TAG] = sanitise_tag_value(reason)
+            existing = {t["Key"]: t["Value"] for t in self._s3.get_object_tagging(**location)["TagSet"]}
+            theirs = {k: v for k, v in existing.items() if not k.startswith(TAG_PREFIX)}
+            if {k: v for k, v in existing.items() if k.startswith(TAG_PREFIX)} == wanted:
+                return
             # S3 allows ten tags; ours win over the oldest of the user's when the set is full.
-            kept = list(tags.items())[-S3_MAX_TAGS:]
+            kept = list({**theirs, **wanted}.items())[-S3_MAX_TAGS:]
             self._s3.put_object_tagging(**location, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in kept]})
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"tagging s3://{source.bucket}/{source.key}") from None
+
+
+def same_revision(current: SourceObject, wanted: SourceObject) -> bool:
+    """Whether the key's current object is the one `wanted` names (by version, else by ETag)."""
+    if wanted.version_id:
+        return current.version_id == wanted.version_id
+    if wanted.etag:
+        return (current.etag or "").strip('"') == wanted.etag.strip('"')
+    return True
+
+
+def _info(source: SourceObject, head: dict[str, Any]) -> ObjectInfo:
+    resolved = replace(
+        source,
+        version_id=source.version_id or _real_version(head.get("VersionId")),
+        etag=(head.get("ETag") or source.etag or "").strip('"') or None,
+    )
+    description = (head.get("Metadata") or {}).get("description") or None
+    return ObjectInfo(source=resolved, size=int(head["ContentLength"]), description=description)
 
 
 def _locate(source: SourceObject, pin_etag: bool = True) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The documents ledger (DynamoDB): one item per document, its state and its history.
 
-Terminal states (associated, rejected) are never overwritten: every write is conditional, so a
+Terminal states (associated, rejected, superseded, withdrawn) are never overwritten: every write is conditional, so a
 late or duplicate delivery cannot undo a finished document.
 """
 
@@ -16,11 +16,13 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
-from portdocs.documents import DraftTarget, SourceObject, State
+from portdocs.documents import TERMINAL_STATES, DraftTarget, SourceObject, State
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
+# Outlives every way a message can come back (queue + dead-letter retention, 18 days) many times.
 RETENTION_SECONDS = 180 * 24 * 3600
-_NOT_TERMINAL = "attribute_not_exists(#state) OR NOT (#state IN (:associated, :rejected))"
+_TERMINAL_VALUES = {f":terminal{i}": str(state) for i, state in enumerate(sorted(TERMINAL_STATES))}
+_NOT_TERMINAL = f"attribute_not_exists(#state) OR NOT (#state IN ({', '.join(_TERMINAL_VALUES)}))"
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,26 @@ class LedgerEntry:
     location_url: str | None = None
     telnyx_document_id: str | None = None
     reason: str | None = None
+    source: SourceObject | None = None
+    # A POST to Telnyx's (non-idempotent) association endpoint was started and its outcome is
+    # not known: a later success may be a second copy.
+    send_unconfirmed: bool = False
+    version_pinned: bool = False
+    possible_duplicate: bool = False
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
+        source = item.get("source")
         return cls(
             document_id=item["document_id"],
             state=State(item["state"]),
             location_url=item.get("location_url"),
             telnyx_document_id=item.get("telnyx_document_id"),
             reason=item.get("reason"),
+            source=SourceObject(**source) if source else None,
+            send_unconfirmed=bool(item.get("send_unconfirmed")),
+            version_pinned=bool(item.get("version_pinned")),
+            possible_duplicate=bool(item.get("possible_duplicate")),
         )
 
 
@@ -52,12 +65,13 @@ class Ledger:
         target: DraftTarget | None = None,
         source: SourceObject | None = None,
         description: str | None = None,
+        **fields: Any,
     ) -> LedgerEntry:
         """Records an attempt on a document and returns where it stands.
 
         A document already in a terminal state is returned untouched: the caller has a duplicate.
         """
-        fields = _document_fields(target, source)
+        fields.update(_document_fields(target, source))
         if description is not None:
             fields["description"] = description
         try:
@@ -72,20 +86,27 @@ class Ledger:
             return self.get(document_id)
         return LedgerEntry.from_item(item)
 
-    def mark_uploaded(self, document_id: str, location_url: str, content_type: str) -> None:
-        self._transition(document_id, State.UPLOADED, location_url=location_url, content_type=content_type)
+    def mark_uploaded(self, document_id: str, location_url: str, content_type: str) -> bool:
+        return self._transition(document_id, State.UPLOADED, location_url=location_url, content_type=content_type)
 
-    def mark_associated(self, document_id: str, telnyx_document_id: str) -> None:
-        self._transition(document_id, State.ASSOCIATED, telnyx_document_id=telnyx_document_id)
+    def mark_associated(self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False) -> bool:
+        fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
+        if possible_duplicate:
+            fields["possible_duplicate"] = True
+        return self._transition(document_id, State.ASSOCIATED, remove=("send_unconfirmed",), **fields)
 
-    def mark_rejected(
+    def close(
         self,
         document_id: str,
+        state: State,
         reason: str,
         target: DraftTarget | None = None,
         source: SourceObject | None = None,
-    ) -> None:
-        self._transition(document_id, State.REJECTED, reason=reason, **_document_fields(target, source))
+    ) -> bool:
+        """Ends a document in a terminal state other than associated (rejected, superseded,
+        withdrawn), with the reason a person reads; False if it had already ended."""
+        assert state.is_terminal and state is not State.ASSOCIATED
+        return self._transition(document_id, state, reason=reason, **_document_fields(target, source))
 
     def mark_failed(
         self,
@@ -93,9 +114,53 @@ class Ledger:
         error: str,
         target: DraftTarget | None = None,
         source: SourceObject | None = None,
-    ) -> None:
+    ) -> bool:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
-        self._transition(document_id, State.FAILED, last_error=error, **_document_fields(target, source))
+        return self._transition(document_id, State.FAILED, last_error=error, **_document_fields(target, source))
+
+    def note_send(self, document_id: str) -> None:
+        """Recorded before every association POST: if the outcome is never learnt (a crash, an
+        ambiguous answer), the next attempt knows a copy may already be on Telnyx."""
+        with contextlib.suppress(_Finished):
+            self._update(document_id, {"send_unconfirmed": True})
+
+    def clear_send(self, document_id: str) -> None:
+        """The POST provably did not reach Telnyx (or Telnyx refused it): nothing to doubt."""
+        with contextlib.suppress(_Finished):
+            self._update(document_id, {}, remove=("send_unconfirmed",))
+
+    def reopen(self, document_id: str, from_states: tuple[State, ...]) -> bool:
+        """Puts a document back to `received` for a deliberate retry, only from one of
+        `from_states`: a second retry, or a retry of a document that has since been associated,
+        changes nothing and returns False."""
+        values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
+        try:
+            self._table.update_item(
+                Key={"document_id": document_id},
+                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now "
+                "REMOVE #reason, #last_error ADD retries :one",
+                ConditionExpression=f"#state IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},
+                ExpressionAttributeValues={
+                    ":received": str(State.RECEIVED),
+                    ":now": _now_iso(time.time()),
+                    ":one": 1,
+                    **values,
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise aws.translate(error, "writing the documents ledger") from None
+        except BotoCoreError as error:
+            raise aws.translate(error, "writing the documents ledger") from None
+        return True
+
+    def find(self, document_id: str) -> LedgerEntry | None:
+        try:
+            return self.get(document_id)
+        except LookupError:
+            return None
 
     def get(self, document_id: str) -> LedgerEntry:
         try:
@@ -126,29 +191,35 @@ class Ledger:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _transition(self, document_id: str, state: State, **fields: Any) -> None:
-        with contextlib.suppress(_Finished):  # a duplicate finished first; its terminal state stands
-            self._update(document_id, fields, extra_set="#state = :state", extra_values={":state": str(state)})
+    def _transition(self, document_id: str, state: State, remove: tuple[str, ...] = (), **fields: Any) -> bool:
+        """False when a duplicate finished first: its terminal state stands."""
+        try:
+            self._update(
+                document_id, fields, extra_set="#state = :state", extra_values={":state": str(state)}, remove=remove
+            )
+        except _Finished:
+            return False
+        return True
 
     def _update(
         self,
         document_id: str,
         fields: dict[str, Any],
-        extra_set: str,
-        extra_values: dict[str, Any],
+        extra_set: str | None = None,
+        extra_values: dict[str, Any] | None = None,
         add_attempt: bool = False,
+        remove: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         now = time.time()
         names = {"#state": "state"}
         values: dict[str, Any] = {
-            ":associated": str(State.ASSOCIATED),
-            ":rejected": str(State.REJECTED),
-            ":now": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+            **_TERMINAL_VALUES,
+            ":now": _now_iso(now),
             ":expires": int(now + RETENTION_SECONDS),
-            **extra_values,
+            **(extra_values or {}),
         }
         assignments = [
-            extra_set,
+            *([extra_set] if extra_set else []),
             "created_at = if_not_exists(created_at, :now)",
             "updated_at = :now",
             "expires_at = :expires",
@@ -158,6 +229,9 @@ class Ledger:
             values[f":f{index}"] = value
             assignments.append(f"#f{index} = :f{index}")
         expression = "SET " + ", ".join(assignments)
+        if remove:
+            names.update({f"#r{index}": name for index, name in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
         if add_attempt:
             expression += " ADD attempts :one"
             values[":one"] = 1
@@ -182,12 +256,14 @@ class _Finished(Exception):
     """The document is already in a terminal state."""
 
 
+def _now_iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+
+
 def _document_fields(target: DraftTarget | None, source: SourceObject | None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if target:
-        fields["draft_port_request_id"] = target.draft_port_request_id
-        fields["draft_sub_request_id"] = target.draft_sub_request_id
-        fields["document_type"] = str(target.document_type)
+        fields.update(target.as_message())
     if source:
         fields["source"] = source.as_message()
     return fields

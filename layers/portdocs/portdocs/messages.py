@@ -1,36 +1,45 @@
 """The message shapes portdocs consumes and produces: parse, validate against the published
-JSON Schemas (`portdocs/schemas/`), serialise."""
+JSON Schemas (`portdocs/schemas/`, see `portdocs.shapes`), serialise.
+
+Every malformed message ends here as a PermanentError with a reason: a message that cannot be
+read is rejected at once, never retried (retrying cannot make it readable).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 from urllib.parse import unquote_plus
 
-import fastjsonschema
-
 from portdocs.documents import DocumentType, DraftTarget, SourceObject
 from portdocs.errors import PermanentError
-
-UPLOAD_REQUEST_SCHEMA = "upload-request.schema.json"
-ASSOCIATION_REQUEST_SCHEMA = "association-request.schema.json"
+from portdocs.shapes import (
+    ASSOCIATION_REQUEST_SCHEMA,
+    S3_NOTIFICATION_SCHEMA,
+    UPLOAD_REQUEST_SCHEMA,
+    validate,
+)
 
 
 @dataclass(frozen=True)
 class IntakeObject:
     """One intake object to upload: from an S3 notification or from an upload request message.
 
-    An S3 notification pins the exact version and carries no target (the key layout gives it);
-    an upload request names the target and leaves the version to be resolved.
+    An S3 notification pins the exact version (or, where S3 sends no version id, the ETag) and
+    carries no target (the key layout gives it); an upload request names the target and either
+    names a version on purpose (`portdocs retry`) or leaves the current one to be resolved.
     """
 
     source: SourceObject
     size: int | None = None
     target: DraftTarget | None = None
     description: str | None = None
+
+    @property
+    def version_pinned_on_purpose(self) -> bool:
+        """An upload request that names a version means that version, even if a newer exists."""
+        return self.target is not None and self.source.version_id is not None
 
 
 @dataclass(frozen=True)
@@ -41,36 +50,21 @@ class AssociationRequest:
     source: SourceObject | None = None
 
     def to_message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "draft_port_request_id": self.target.draft_port_request_id,
-            "draft_sub_request_id": self.target.draft_sub_request_id,
-            "document_type": str(self.target.document_type),
-            "description": self.description,
-            "url": self.url,
-        }
+        message: dict[str, Any] = {**self.target.as_message(), "description": self.description, "url": self.url}
         if self.source:
             message["source"] = self.source.as_message()
         return message
 
 
-@cache
-def _validator(schema_name: str) -> Any:
-    schema = json.loads(resources.files("portdocs").joinpath("schemas", schema_name).read_text())
-    return fastjsonschema.compile(schema)
-
-
-def validate(message: Any, schema_name: str) -> dict[str, Any]:
-    """Validates against a published schema; returns the message with schema defaults filled in."""
-    try:
-        return _validator(schema_name)(message)
-    except fastjsonschema.JsonSchemaValueException as error:
-        raise PermanentError(f"message does not match {schema_name}: {error.message}") from None
-
-
-def _load_json(body: str) -> Any:
+def load_json(body: str) -> Any:
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, TypeError):
+    except RecursionError:
+        raise PermanentError("message body is JSON nested too deeply to read") from None
+    except ValueError as error:  # JSONDecodeError, and integers past Python's digit limit
+        reason = "message body is not JSON" if isinstance(error, json.JSONDecodeError) else f"unreadable JSON: {error}"
+        raise PermanentError(reason[:300]) from None
+    except TypeError:
         raise PermanentError("message body is not JSON") from None
 
 
@@ -79,14 +73,15 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
 
     Returns no objects for messages that carry no document (the test event, deletions).
     """
-    message = _load_json(body)
+    message = load_json(body)
     if isinstance(message, dict) and message.get("Event") == "s3:TestEvent":
         return []
     if isinstance(message, dict) and "Records" in message:
+        notification = validate(message, S3_NOTIFICATION_SCHEMA)
         return [
             _object_from_s3_record(record)
-            for record in message["Records"]
-            if str(record.get("eventName", "")).startswith("ObjectCreated:")
+            for record in notification["Records"]
+            if record["eventName"].startswith("ObjectCreated:")
         ]
     request = validate(message, UPLOAD_REQUEST_SCHEMA)
     target = DraftTarget(
@@ -96,7 +91,7 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
     )
     return [
         IntakeObject(
-            source=SourceObject(bucket=request["bucket"], key=request["key"]),
+            source=SourceObject(bucket=request["bucket"], key=request["key"], version_id=request.get("version_id")),
             target=target,
             description=request.get("description"),
         )
@@ -104,25 +99,21 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
 
 
 def _object_from_s3_record(record: dict[str, Any]) -> IntakeObject:
-    try:
-        s3 = record["s3"]
-        s3_object = s3["object"]
-        return IntakeObject(
-            source=SourceObject(
-                bucket=s3["bucket"]["name"],
-                # S3 notifications URL-encode keys ("a b+c.pdf" arrives as "a+b%2Bc.pdf").
-                key=unquote_plus(s3_object["key"]),
-                version_id=s3_object.get("versionId") or None,
-                etag=s3_object.get("eTag") or None,
-            ),
-            size=int(s3_object.get("size", 0)),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise PermanentError("S3 notification record is malformed") from None
+    s3_object = record["s3"]["object"]
+    return IntakeObject(
+        source=SourceObject(
+            bucket=record["s3"]["bucket"]["name"],
+            # S3 notifications URL-encode keys ("a b+c.pdf" arrives as "a+b%2Bc.pdf").
+            key=unquote_plus(s3_object["key"]),
+            version_id=s3_object.get("versionId") or None,
+            etag=s3_object.get("eTag") or None,
+        ),
+        size=s3_object.get("size"),
+    )
 
 
 def parse_association_message(body: str) -> AssociationRequest:
-    message = validate(_load_json(body), ASSOCIATION_REQUEST_SCHEMA)
+    message = validate(load_json(body), ASSOCIATION_REQUEST_SCHEMA)
     target = DraftTarget(
         message["draft_port_request_id"],
         message["draft_sub_request_id"],
@@ -135,3 +126,33 @@ def parse_association_message(body: str) -> AssociationRequest:
         url=message["url"],
         source=SourceObject(**source) if source else None,
     )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an unreadable association message says about itself, unvalidated: enough to find
+    the document it names in the ledger, never enough to act on by itself."""
+
+    source: SourceObject
+    target_fields: dict[str, str]
+    url: str
+
+
+def claim_of(body: str) -> Claim | None:
+    try:
+        message = json.loads(body)
+        source, url = message["source"], message["url"]
+        claim = Claim(
+            source=SourceObject(
+                bucket=str(source["bucket"]),
+                key=str(source["key"]),
+                version_id=source.get("version_id"),
+                etag=source.get("etag"),
+            ),
+            target_fields={k: str(message.get(k)) for k in ("draft_port_request_id", "draft_sub_request_id")}
+            | {"document_type": str(message.get("document_type"))},
+            url=str(url),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    return claim

@@ -1,8 +1,12 @@
 """Where a record's fate is decided and made visible: the single retry-or-reject decision.
 
-Permanent errors reject the document (ledger, object tag, metric) and the record is done;
+Permanent errors reject the document (ledger, then object tag, metric) and the record is done;
 transient and configuration errors leave the document `failed` and re-raise, so the record is
 reported as a batch item failure and SQS delivers it again (in the end to the DLQ).
+
+The ledger is the record of truth and the object tag follows it: a tag is written only after the
+conditional ledger write it reports succeeded, and a duplicate delivery of a finished document
+brings the tag up to the ledger's state (a worker killed between the two leaves it behind).
 """
 
 from __future__ import annotations
@@ -14,33 +18,26 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from portdocs.documents import DraftTarget, SourceObject, State, document_id
-from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
-from portdocs.intake import IntakeStore
-from portdocs.ledger import Ledger
+from portdocs.errors import ConfigurationError, DeferredError, PermanentError, PortdocsError, TransientError
+from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore
+from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import count, logger
 
+POSSIBLE_DUPLICATE = "possible duplicate"
 
-@dataclass
+
+@dataclass(frozen=True)
 class Attempt:
-    """What is known of the document so far; the service fills it in as it learns more, and the
-    ledger id follows: the intake object (and its target once known), or a fixed id for
-    documents without an intake object."""
+    """One document being worked on. Its ledger id is fixed when the attempt is made, from what
+    is known up front, and never changes while it runs."""
 
+    document_id: str
     source: SourceObject | None = None
     target: DraftTarget | None = None
-    fixed_id: str | None = None
 
-    @property
-    def document_id(self) -> str:
-        if self.fixed_id:
-            return self.fixed_id
-        assert self.source is not None, "an attempt names an intake object or has a fixed id"
-        return document_id(self.source, self.target)
-
-    def learn(self, source: SourceObject | None = None, target: DraftTarget | None = None) -> None:
-        self.source = source or self.source
-        self.target = target or self.target
-        logger.set_correlation_id(self.document_id)
+    @classmethod
+    def of(cls, source: SourceObject, target: DraftTarget | None) -> Attempt:
+        return cls(document_id(source, target), source, target)
 
 
 class Outcomes:
@@ -50,7 +47,9 @@ class Outcomes:
         self._intake_bucket = intake_bucket
 
     @contextmanager
-    def settling(self, attempt: Attempt) -> Iterator[Attempt]:
+    def settling(self, attempt: Attempt, record_failures: bool = True) -> Iterator[Attempt]:
+        """`record_failures=False` for steps that come before the document is known (resolving an
+        upload request's version): a failure there is logged and retried, but writes no row."""
         logger.set_correlation_id(attempt.document_id)
         try:
             yield attempt
@@ -58,13 +57,17 @@ class Outcomes:
             self.reject(attempt, str(error))
         except (TransientError, ConfigurationError) as error:
             kind = "configuration" if isinstance(error, ConfigurationError) else "transient"
+            if isinstance(error, DeferredError):
+                kind = "deferred"
             logger.warning(
                 "document kept for retry",
                 extra={"document_id": attempt.document_id, "fault": kind, "error": str(error)},
             )
             count("DocumentsFailed")
-            self._ledger.mark_failed(attempt.document_id, f"{kind}: {error}", attempt.target, attempt.source)
-            self.tag(attempt.source, State.FAILED)
+            if record_failures and self._ledger.mark_failed(
+                attempt.document_id, f"{kind}: {error}", attempt.target, attempt.source
+            ):
+                self._tag(attempt.source, {STATUS_TAG: str(State.FAILED)})
             raise
         except IdempotencyAlreadyInProgressError:
             # Another invocation holds this document right now (a concurrent duplicate): let SQS
@@ -78,21 +81,71 @@ class Outcomes:
     def reject(self, attempt: Attempt, reason: str) -> None:
         logger.warning("document rejected", extra={"document_id": attempt.document_id, "reason": reason})
         count("DocumentsRejected")
-        self._ledger.mark_rejected(attempt.document_id, reason, attempt.target, attempt.source)
-        self.tag(attempt.source, State.REJECTED, reason)
+        self.close(attempt, State.REJECTED, reason)
+
+    def close(self, attempt: Attempt, state: State, reason: str) -> None:
+        """Ends the document (rejected, superseded, withdrawn); the tag says what the ledger says."""
+        if state is not State.REJECTED:
+            logger.info(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
+            count(f"Documents{str(state).capitalize()}")
+        if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source):
+            self._tag(attempt.source, {STATUS_TAG: str(state), REASON_TAG: reason})
+        else:
+            self.bring_tag_up_to_date(attempt)
+
+    def associated(self, attempt: Attempt, telnyx_document_id: str, possible_duplicate: bool) -> None:
+        if not self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate):
+            self.bring_tag_up_to_date(attempt)
+            return
+        count("DocumentsAssociated")
+        if possible_duplicate:
+            count("PossibleDuplicates")
+            logger.warning(
+                "document associated, possibly twice: an earlier attempt's outcome was unknown",
+                extra={"telnyx_document_id": telnyx_document_id},
+            )
+        else:
+            logger.info("document associated", extra={"telnyx_document_id": telnyx_document_id})
+        self._tag(attempt.source, tags_for(State.ASSOCIATED, possible_duplicate=possible_duplicate))
+
+    def uploaded(self, attempt: Attempt) -> None:
+        self._tag(attempt.source, {STATUS_TAG: str(State.UPLOADED)})
+
+    def duplicate(self, attempt: Attempt, entry: LedgerEntry) -> None:
+        logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
+        self._tag(attempt.source, tags_of(entry))
+
+    def bring_tag_up_to_date(self, attempt: Attempt) -> None:
+        entry = self._ledger.find(attempt.document_id)
+        if entry is not None:
+            self._tag(attempt.source, tags_of(entry))
 
     def reject_message(self, message_id: str, error: PermanentError) -> None:
         """A message too malformed to name a document is still recorded, under its message id."""
-        self.reject(Attempt(fixed_id=f"sqs-message:{message_id}"), str(error))
+        count("MessagesRejected")
+        self.reject(Attempt(f"sqs-message:{message_id}"), str(error))
 
-    def tag(self, source: SourceObject | None, state: State, reason: str | None = None) -> None:
+    def _tag(self, source: SourceObject | None, tags: dict[str, str]) -> None:
         """Best effort: the ledger is the record of truth, the tag a convenience on the object."""
         if source is None or source.bucket != self._intake_bucket:
             return
         try:
-            self._intake.tag(source, str(state), reason)
+            self._intake.tag(source, tags)
         except PortdocsError as error:
             logger.warning("could not tag the intake object", extra={"error": str(error)})
+
+
+def tags_for(state: State, reason: str | None = None, possible_duplicate: bool = False) -> dict[str, str]:
+    tags = {STATUS_TAG: str(state)}
+    if reason:
+        tags[REASON_TAG] = reason
+    if possible_duplicate:
+        tags[CHECK_TAG] = POSSIBLE_DUPLICATE
+    return tags
+
+
+def tags_of(entry: LedgerEntry) -> dict[str, str]:
+    return tags_for(entry.state, entry.reason, entry.possible_duplicate)
 
 
 def note_retry(error: TransientError, wait: float) -> None:

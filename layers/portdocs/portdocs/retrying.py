@@ -12,19 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_random_exponential,
+)
 
-from portdocs.errors import TransientError
+from portdocs.errors import DeferredError, TransientError
 
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
 # Backoff as Telnyx's own SDK does it: 0.5 s growing to 8 s, with full jitter.
 BACKOFF = wait_random_exponential(multiplier=0.5, max=8)
-# Time kept back for recording the outcome once retries are given up.
-RESERVE_SECONDS = 5.0
+# Time kept back for recording the outcome once retries are given up: one ledger write and one
+# tag write, each within botocore's connect and read timeouts (portdocs.aws.CLIENT_CONFIG).
+RESERVE_SECONDS = 6.0
 # A read timeout shorter than this would fail healthy calls for want of time, not of service.
 MIN_READ_TIMEOUT = 1.0
+# What one record needs at the least: a few AWS calls and one Telnyx round trip. A record that
+# would start with less is handed back untouched instead of being cut off halfway.
+MIN_RECORD_SECONDS = 10.0
 # Without a Lambda context (direct calls), give a retried unit this long.
 DEFAULT_BUDGET_SECONDS = 60.0
 
@@ -49,7 +59,14 @@ class Deadline:
         """A (connect, read) timeout that gives up by the deadline: a hanging server then ends
         as a transient failure this invocation can still record, not as a Lambda timeout."""
         connect, read = timeout
-        return connect, max(MIN_READ_TIMEOUT, min(read, self.remaining()))
+        self.ensure(MIN_READ_TIMEOUT, "call")
+        left = self.remaining()
+        return min(connect, left / 2), max(MIN_READ_TIMEOUT, min(read, left - min(connect, left / 2)))
+
+    def ensure(self, seconds: float, work: str) -> None:
+        """Refuses to start `work` that could not finish by the deadline."""
+        if self.remaining() < seconds:
+            raise DeferredError(f"not enough time left in this invocation to {work}", retry_after=0.0)
 
 
 def wait_for(retry_state: RetryCallState) -> float:
@@ -74,17 +91,29 @@ def with_retries(
     def give_up(retry_state: RetryCallState) -> bool:
         return retry_state.attempt_number >= MAX_ATTEMPTS or retry_state.upcoming_sleep >= deadline.remaining()
 
+    def outlasted(retry_state: RetryCallState) -> None:
+        """Telnyx asked for a wait this invocation cannot afford: hand the record back for later
+        rather than spend a receive on a call that is known to be refused."""
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if (
+            isinstance(error, TransientError)
+            and error.retry_after is not None
+            and retry_state.upcoming_sleep >= deadline.remaining()
+        ):
+            raise DeferredError(str(error), retry_after=error.retry_after) from error
+        raise error if error else RuntimeError("retries ended without an outcome")
+
     def before_sleep(retry_state: RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(error, TransientError):
             on_retry(error, retry_state.upcoming_sleep)
 
     retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
+        retry=retry_if_exception_type(TransientError) & retry_if_not_exception_type(DeferredError),
         wait=wait_for,
         stop=give_up,
         before_sleep=before_sleep,
         sleep=sleep,
-        reraise=True,
+        retry_error_callback=outlasted,
     )
     return retrying(unit)

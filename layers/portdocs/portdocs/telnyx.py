@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 from urllib.parse import quote_plus
@@ -15,12 +18,13 @@ from xml.etree import ElementTree
 
 import requests
 from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import BotoCoreError
 from requests_toolbelt import MultipartEncoder
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
 from portdocs.documents import check_url_allowed
-from portdocs.errors import ConfigurationError, PermanentError, TransientError
+from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
 
@@ -30,7 +34,38 @@ REASON_TEXT_MAX = 300
 # Telnyx's own SDK retries these; 425 (too early) is retried for the same reason as 429.
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 PERMANENT_STATUSES = frozenset({400, 404, 405, 410, 413, 415, 422})
+# Answers that say the request was not acted on: safe to repeat even a non-idempotent POST.
+NOT_ACTED_ON_STATUSES = frozenset({408, 425, 429})
+# A 429 that names no wait still closes the gate this long, so the other records back off too.
+DEFAULT_RATE_LIMIT_PAUSE = 1.0
+# S3 error codes (of the files service) that a retry cures, whatever the status they came with.
+S3_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "IncompleteBody", "SlowDown", "ExpiredToken", "InternalError", "ServiceUnavailable"}
+)
 _RETRY_AFTER_PARSER = Retry()
+
+
+class RateLimitGate:
+    """Telnyx's rate limit is per account, so one 429 concerns every record of this execution
+    environment: all of them wait until the limit resets, not only the record that saw it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._opens_at = 0.0
+
+    def close_for(self, seconds: float) -> None:
+        with self._lock:
+            self._opens_at = max(self._opens_at, self._clock() + seconds)
+
+    def wait(self, deadline: Deadline) -> None:
+        wait = self._opens_at - self._clock()
+        if wait <= 0:
+            return
+        if wait >= deadline.remaining():
+            raise TransientError(f"Telnyx asked for a {wait:.1f}s pause, more than this invocation has", wait)
+        self._sleep(wait)
 
 
 @dataclass(frozen=True)
@@ -98,8 +133,10 @@ class TelnyxClient:
         allowed_upload_hosts: tuple[str, ...],
         api_session: requests.Session | None = None,
         upload_session: requests.Session | None = None,
+        gate: RateLimitGate | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._gate = gate or RateLimitGate()
         self._credentials = credentials
         self._allowed_upload_hosts = allowed_upload_hosts
         self._api = api_session or requests.Session()
@@ -107,7 +144,11 @@ class TelnyxClient:
         self._uploads = upload_session or requests.Session()
 
     def request_upload_form(self, content_type: str, deadline: Deadline) -> UploadForm:
-        response = self._call_api("POST", "/files/upload_requests", {"content_type": content_type}, deadline)
+        # Asking for a form changes nothing on Telnyx's side; a 404/405 here means a wrong base URL
+        # or a changed API, which no document can cure.
+        response = self._call_api(
+            "POST", "/files/upload_requests", {"content_type": content_type}, deadline, missing_is_configuration=True
+        )
         try:
             body = response.json()
             form = UploadForm(
@@ -147,9 +188,16 @@ class TelnyxClient:
             )
         except requests.RequestException as error:
             raise TransientError(f"upload to the files service failed: {type(error).__name__}") from None
+        except BotoCoreError as error:
+            # The intake object's stream broke mid-upload (IncompleteReadError, ResponseStreamingError).
+            raise TransientError(f"reading the intake object failed mid-upload: {type(error).__name__}") from None
         if response.status_code in (200, 201, 204):
             return response.headers.get("Location") or form.location_for(file_name)
-        detail = _s3_error(response)
+        code, detail = _s3_error(response)
+        if code in S3_TRANSIENT_CODES:
+            raise TransientError(
+                f"the files service answered {response.status_code} {detail}", retry_after=retry_after_seconds(response)
+            )
         if response.status_code == 403:
             # Expired or refused form: a fresh upload request is the cure, so retry.
             raise TransientError(f"the files service refused the form (403 {detail})")
@@ -161,6 +209,7 @@ class TelnyxClient:
         )
 
     def associate(self, request: AssociationRequest, deadline: Deadline) -> str:
+        """Raises AmbiguousError when the POST may have been recorded although it failed."""
         target = request.target
         response = self._call_api(
             "POST",
@@ -172,6 +221,7 @@ class TelnyxClient:
                 "draft_sub_request_id": target.draft_sub_request_id,
             },
             deadline,
+            idempotent=False,
         )
         try:
             return str(response.json()["id"])
@@ -179,9 +229,18 @@ class TelnyxClient:
             # The association happened; only its id is missing. Retrying would double it.
             return "unknown"
 
-    def _call_api(self, method: str, path: str, payload: dict[str, Any], deadline: Deadline) -> requests.Response:
+    def _call_api(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any],
+        deadline: Deadline,
+        idempotent: bool = True,
+        missing_is_configuration: bool = False,
+    ) -> requests.Response:
         step = f"{method} {path}"
         headers = {**self._credentials().headers(), "Accept": "application/json"}
+        self._gate.wait(deadline)
         try:
             response = self._api.request(
                 method,
@@ -192,22 +251,47 @@ class TelnyxClient:
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise TransientError(f"{step} failed: {type(error).__name__}") from None
+            fault = f"{step} failed: {type(error).__name__}"
+            if not idempotent and _may_have_reached_telnyx(error):
+                raise AmbiguousError(f"{fault}; Telnyx may have recorded it") from None
+            raise TransientError(fault) from None
         if 200 <= response.status_code < 300:
             return response
         if response.status_code in (401, 403):
             self._credentials.refresh()
-        raise classify_api_failure(step, response)
+        failure = classify_api_failure(step, response, idempotent, missing_is_configuration)
+        if response.status_code == 429 and isinstance(failure, TransientError):
+            self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
+        raise failure
 
 
-def classify_api_failure(step: str, response: requests.Response) -> Exception:
+def _may_have_reached_telnyx(error: requests.RequestException) -> bool:
+    """False only when the request provably never left: no connection was made."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    if isinstance(error, requests.ConnectionError):
+        reason = error.args[0] if error.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+        return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return isinstance(error, requests.Timeout | requests.exceptions.ChunkedEncodingError)
+
+
+def classify_api_failure(
+    step: str, response: requests.Response, idempotent: bool = True, missing_is_configuration: bool = False
+) -> Exception:
     """The one mapping from a failed Telnyx API response to the project's error classes."""
     status = response.status_code
     message = f"{step} answered {status}: {api_error_detail(response)}"
     if status in (401, 403):
         return ConfigurationError(f"{message} (check the Telnyx credentials)")
+    if status == 405 or (status == 404 and missing_is_configuration):
+        return ConfigurationError(f"{message} (check TELNYX_API_BASE_URL: the endpoint is not there)")
+    retry_after = retry_after_seconds(response)
     if status in TRANSIENT_STATUSES or status >= 500:
-        return TransientError(message, retry_after=retry_after_seconds(response))
+        told_not_acted_on = status in NOT_ACTED_ON_STATUSES or (status == 503 and retry_after is not None)
+        if not idempotent and not told_not_acted_on:
+            return AmbiguousError(f"{message}; Telnyx may have recorded it", retry_after=retry_after)
+        return TransientError(message, retry_after=retry_after)
     if status in PERMANENT_STATUSES:
         return PermanentError(message)
     return TransientError(message)
@@ -245,15 +329,16 @@ def api_error_detail(response: requests.Response) -> str:
     return " ".join(response.text.split())[:REASON_TEXT_MAX] or "(no body)"
 
 
-def _s3_error(response: requests.Response) -> str:
-    """S3's XML error Code and Message, without echoing anything else it sent back."""
+def _s3_error(response: requests.Response) -> tuple[str | None, str]:
+    """S3's XML error Code, and Code and Message as text, without echoing anything else."""
     try:
         # The body comes from an allow-listed host; Python's expat refuses entity-expansion bombs.
         root = ElementTree.fromstring(response.content)  # noqa: S314
     except ElementTree.ParseError:
-        return "(no S3 error document)"
-    parts = [root.findtext(tag) for tag in ("Code", "Message")]
-    return ": ".join(p for p in parts if p)[:REASON_TEXT_MAX] or "(no S3 error code)"
+        return None, "(no S3 error document)"
+    code = root.findtext("Code")
+    parts = [code, root.findtext("Message")]
+    return code, ": ".join(p for p in parts if p)[:REASON_TEXT_MAX] or "(no S3 error code)"
 
 
 class CredentialsProvider(Protocol):

@@ -9,7 +9,9 @@ from portdocs.config import Settings
 from portdocs.documents import (
     SNIFF_BYTES,
     Document,
+    DraftTarget,
     IntakeKey,
+    SourceObject,
     State,
     check_content_type,
     check_size,
@@ -18,13 +20,14 @@ from portdocs.documents import (
 )
 from portdocs.errors import PermanentError
 from portdocs.idempotency import Idempotency
-from portdocs.intake import IntakeStore
+from portdocs.intake import IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger
 from portdocs.messages import AssociationRequest, IntakeObject, parse_intake_message
 from portdocs.observability import count, logger
 from portdocs.outcomes import Attempt, Outcomes, note_retry
 from portdocs.retrying import Deadline, with_retries
-from portdocs.telnyx import TelnyxClient
+from portdocs.shapes import shorten_description
+from portdocs.telnyx import TelnyxClient, UploadForm
 
 
 class UploadService:
@@ -67,32 +70,81 @@ class UploadService:
         if is_folder_placeholder(item.source.key, item.size or 0):
             logger.info("ignoring a folder placeholder", extra={"key": item.source.key})
             return
-        attempt = Attempt(source=item.source, target=item.target)
+        if item.target is None:
+            self._process_notification(item, deadline)
+        else:
+            self._process_upload_request(item, item.target, deadline)
+
+    def _process_notification(self, item: IntakeObject, deadline: Deadline) -> None:
+        """An S3 event names the exact object: its identity and target are known before any call."""
+        try:
+            target: DraftTarget | None = IntakeKey.parse(item.source.key).target
+        except PermanentError as error:
+            self._outcomes.reject(Attempt.of(item.source, None), str(error))
+            return
+        attempt = Attempt.of(item.source, target)
         with self._outcomes.settling(attempt):
-            if item.source.bucket != self._settings.intake_bucket:
-                raise PermanentError(
-                    f"bucket {item.source.bucket!r} is not the intake bucket {self._settings.intake_bucket!r}"
-                )
-            info = self._intake.describe(item.source)
-            attempt.learn(source=info.source)  # a key outside the layout is rejected as this object
-            target = item.target or IntakeKey.parse(info.source.key).target
-            attempt.learn(target=target)
-            document = Document(
-                source=info.source,
-                target=target,
-                description=item.description or info.description or file_name_of(info.source.key),
-                size=info.size,
+            self._check_bucket(item.source)
+            current = self._intake.current(item.source)
+            self._send(attempt, item, current, deadline, latest_version_wins=True)
+
+    def _process_upload_request(self, item: IntakeObject, target: DraftTarget, deadline: Deadline) -> None:
+        """An upload request names a key (and perhaps a version): which object that is becomes
+        known from S3; until then a transient failure writes no ledger row, since there is no
+        document yet, and a missing object is rejected as this request."""
+        resolved: ObjectInfo | None = None
+        with self._outcomes.settling(Attempt.of(item.source, target), record_failures=False):
+            self._check_bucket(item.source)
+            resolved = self._intake.describe(item.source)
+        if resolved is None:  # rejected as this request
+            return
+        attempt = Attempt.of(resolved.source, target)
+        with self._outcomes.settling(attempt):
+            self._send(attempt, item, resolved, deadline, latest_version_wins=not item.version_pinned_on_purpose)
+
+    def _check_bucket(self, source: SourceObject) -> None:
+        if source.bucket != self._settings.intake_bucket:
+            raise PermanentError(f"bucket {source.bucket!r} is not the intake bucket {self._settings.intake_bucket!r}")
+
+    def _send(
+        self,
+        attempt: Attempt,
+        item: IntakeObject,
+        found: ObjectInfo | None,
+        deadline: Deadline,
+        latest_version_wins: bool,
+    ) -> None:
+        assert attempt.source is not None and attempt.target is not None
+        description = item.description or (found.description if found else None) or file_name_of(item.source.key)
+        entry = self._ledger.open(
+            attempt.document_id,
+            attempt.target,
+            attempt.source,
+            shorten_description(description),
+            version_pinned=not latest_version_wins,
+        )
+        if entry.state.is_terminal:
+            self._outcomes.duplicate(attempt, entry)
+            return
+        if found is None:
+            self._outcomes.close(attempt, State.WITHDRAWN, "the file was deleted before it was sent to Telnyx")
+            return
+        if latest_version_wins and not same_revision(found.source, attempt.source):
+            self._outcomes.close(
+                attempt,
+                State.SUPERSEDED,
+                "a newer version of this file arrived before this one was sent; the newest is sent instead",
             )
-            entry = self._ledger.open(document.document_id, document.target, document.source, document.description)
-            if entry.state.is_terminal:
-                logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
-                return
-            self._upload_once(
-                identity={"document_id": document.document_id},
-                document=document,
-                uploaded_url=entry.location_url,
-                deadline=deadline,
-            )
+            return
+        document = Document(
+            source=attempt.source, target=attempt.target, description=shorten_description(description), size=found.size
+        )
+        self._upload_once(
+            identity={"document_id": document.document_id},
+            document=document,
+            uploaded_url=entry.location_url,
+            deadline=deadline,
+        )
 
     def _upload(
         self, identity: dict[str, str], document: Document, uploaded_url: str | None, deadline: Deadline
@@ -107,18 +159,33 @@ class UploadService:
             url = with_retries(lambda: self._transfer(document, content_type, deadline), deadline, on_retry=note_retry)
             self._ledger.mark_uploaded(document.document_id, url, content_type)
             count("DocumentsUploaded")
-            logger.info("document uploaded", extra={"location": url, "content_type": content_type})
+            # The Location is a bearer link to the file (Telnyx's form makes it public-read): the
+            # ledger keeps it, the logs name the file only.
+            logger.info("document uploaded", extra={"file_name": document.file_name, "content_type": content_type})
         # Tagged before the hand-off: the associator's "associated" must be the last word.
-        self._outcomes.tag(document.source, State.UPLOADED)
-        self._queue.send(
-            AssociationRequest(
-                target=document.target, description=document.description, url=url, source=document.source
-            )
-        )
+        self._outcomes.uploaded(Attempt(document.document_id, document.source, document.target))
+        self._queue.send(self._association(document, url))
         return {**identity, "url": url}
 
     def _transfer(self, document: Document, content_type: str, deadline: Deadline) -> str:
         # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
         form = self._telnyx.request_upload_form(content_type, deadline)
+        self._check_association_would_be_accepted(document, form)
         with self._intake.open(document.source) as body:
             return self._telnyx.upload(form, document.file_name, body, document.size, content_type, deadline)
+
+    def _check_association_would_be_accepted(self, document: Document, form: UploadForm) -> None:
+        """The association message is checked against its schema before the file is sent, with the
+        URL the files service will answer: a document the associator would refuse (a file name too
+        long for a URL, say) is rejected now, not stranded as `uploaded`."""
+        predicted = self._association(document, form.location_for(document.file_name))
+        try:
+            self._queue.check(predicted)
+        except PermanentError as error:
+            raise PermanentError(f"the file cannot be associated as named: {error}") from None
+
+    @staticmethod
+    def _association(document: Document, url: str) -> AssociationRequest:
+        return AssociationRequest(
+            target=document.target, description=document.description, url=url, source=document.source
+        )

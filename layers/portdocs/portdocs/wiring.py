@@ -48,11 +48,13 @@ def upload_service() -> UploadService:
 def association_service() -> AssociationService:
     settings = Settings.from_environ()
     ledger = _ledger(settings)
+    intake = IntakeStore(aws.client("s3"))
     return AssociationService(
         settings=settings,
         telnyx=_telnyx(settings),
+        intake=intake,
         ledger=ledger,
-        outcomes=Outcomes(ledger, IntakeStore(aws.client("s3")), settings.intake_bucket),
+        outcomes=Outcomes(ledger, intake, settings.intake_bucket),
         idempotency=_idempotency(settings),
     )
 
