@@ -115,7 +115,12 @@ def test_both_message_schemas_define_ids_types_and_descriptions_alike():
 @pytest.mark.parametrize("value", ["abc\n", "", "-leading-dash", "a" * 129, "a/b", "x y"])
 def test_the_code_refuses_exactly_the_ids_the_schemas_refuse(value):
     assert not shapes.is_valid_id(value)
-    message = {"draft_port_request_id": value, "draft_sub_request_id": "s", "document_type": "loa", "url": "https://h/x"}
+    message = {
+        "draft_port_request_id": value,
+        "draft_sub_request_id": "s",
+        "document_type": "loa",
+        "url": "https://h/x",
+    }
     with pytest.raises(PermanentError):
         validate(message, ASSOCIATION_REQUEST_SCHEMA)
 
