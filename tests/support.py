@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
@@ -90,3 +91,18 @@ class Pipeline:
             SecretId=self.output("CredentialsSecretArn"), SecretString=json.dumps(credentials)
         )
         parameters.clear_caches()
+
+
+def s3_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> str:
+    """An intake notification as real S3 sends it for a versioned bucket (moto's lack versionId)."""
+    notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
+    record = notification["Records"][0]
+    record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    record["s3"]["object"] = {
+        "key": quote_plus(key, safe="/"),
+        "size": size,
+        "eTag": put_response["ETag"].strip('"'),
+        "versionId": put_response["VersionId"],
+        "sequencer": "0055AED6DCD90281E5",
+    }
+    return json.dumps(notification)

@@ -6,6 +6,7 @@
     portdocs status [--port-request ID] [--watch] [--json]
     portdocs send --port-request ID --sub-request ID --type TYPE --url URL [--description TEXT]
     portdocs redrive [--queue intake|association|all]
+    portdocs retry DOCUMENT_ID...       put rejected, superseded or failed documents through again
 
 Every command but demo and sandbox targets the running sandbox, or a deployed stack with
 --stack-name NAME (names resolved from the CloudFormation stack's Outputs).
@@ -41,10 +42,10 @@ from portdocs.config import (
     csv_setting,
     positive_int_setting,
 )
-from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, check_content_type, check_size
+from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, State, check_content_type, check_size
 from portdocs.errors import PermanentError
 from portdocs.ledger import Ledger
-from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
+from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
@@ -259,6 +260,54 @@ def redrive(target: Target, queue: str) -> int:
     return moved
 
 
+RETRYABLE_STATES = (State.REJECTED, State.SUPERSEDED, State.FAILED)
+
+
+def retry_document(target: Target, document_id: str) -> str:
+    """Puts one document back through the pipeline on purpose (its reason was fixed outside:
+    a sub-request created, a credential fixed). Safe to run twice: the ledger reopens a document
+    only from a retryable state, so a second run (or a run after it was associated) sends
+    nothing. Returns what was done, for the operator."""
+    table = target.table()
+    item = table.get_item(Key={"document_id": document_id}, ConsistentRead=True).get("Item")
+    if item is None:
+        raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
+    message = _retry_message(_plain(item))
+    if message is None:
+        return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
+    queue, body = message
+    if not Ledger(table).reopen(document_id, RETRYABLE_STATES):
+        return f"{document_id}: not retried: it is {item['state']} (only {', '.join(RETRYABLE_STATES)} are retried)"
+    target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(body))
+    return f"{document_id}: sent again ({'association' if queue == 'AssociationQueueUrl' else 'upload'} request)"
+
+
+def _retry_message(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The message that repeats the document's last step: the association when the file is on
+    Telnyx already (the ledger vouches for the source), else the upload, pinned to its version."""
+    if "draft_sub_request_id" not in item:
+        return None
+    target_fields = {k: item[k] for k in ("draft_port_request_id", "draft_sub_request_id", "document_type")}
+    source = item.get("source")
+    if item.get("location_url"):
+        message: dict[str, Any] = {
+            **target_fields,
+            "description": item.get("description", ""),
+            "url": item["location_url"],
+        }
+        if source:
+            message["source"] = source
+        return "AssociationQueueUrl", validate(message, ASSOCIATION_REQUEST_SCHEMA)
+    if not source:
+        return None
+    request = {"bucket": source["bucket"], "key": source["key"], **target_fields}
+    pins = {name: source[name] for name in ("version_id", "etag") if source.get(name)}
+    request.update(pins)
+    if item.get("description"):
+        request["description"] = item["description"]
+    return "IntakeQueueUrl", validate(request, UPLOAD_REQUEST_SCHEMA)
+
+
 # -- commands -----------------------------------------------------------------------------------------------
 
 
@@ -383,6 +432,13 @@ def _wait_for_terminal_states(target: Target, expected: int) -> list[dict[str, A
             time.sleep(0.5)
 
 
+def command_retry(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    for document_id in args.document_ids:
+        console.print(retry_document(target, document_id), markup=False)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="portdocs", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -440,6 +496,12 @@ def parser() -> argparse.ArgumentParser:
     redrive_parser = with_target(commands.add_parser("redrive", help="move dead-letter messages back to their queue"))
     redrive_parser.add_argument("--queue", choices=[*QUEUES, "all"], default="all")
     redrive_parser.set_defaults(handler=command_redrive)
+
+    retry = with_target(
+        commands.add_parser("retry", help="put rejected, superseded or failed documents through the pipeline again")
+    )
+    retry.add_argument("document_ids", nargs="+", metavar="DOCUMENT_ID", help="as `portdocs status --json` shows")
+    retry.set_defaults(handler=command_retry)
     return main_parser
 
 

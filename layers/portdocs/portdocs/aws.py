@@ -19,7 +19,8 @@ from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, T
 # read timeout per socket read, not to the whole body.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
-_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket", "PreconditionFailed"}
+# 412/PreconditionFailed: the key no longer holds the ETag the event or request named.
+_MISSING = {"404", "412", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket", "PreconditionFailed"}
 _DENIED = {
     "403",
     "AccessDenied",

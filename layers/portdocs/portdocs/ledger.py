@@ -132,12 +132,13 @@ class Ledger:
     def reopen(self, document_id: str, from_states: tuple[State, ...]) -> bool:
         """Puts a document back to `received` for a deliberate retry, only from one of
         `from_states`: a second retry, or a retry of a document that has since been associated,
-        changes nothing and returns False."""
+        changes nothing and returns False. A retried document keeps its version even if a newer
+        one exists: the person asked for this one."""
         values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
         try:
             self._table.update_item(
                 Key={"document_id": document_id},
-                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now "
+                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, version_pinned = :true "
                 "REMOVE #reason, #last_error ADD retries :one",
                 ConditionExpression=f"#state IN ({', '.join(values)})",
                 ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},
@@ -145,6 +146,7 @@ class Ledger:
                     ":received": str(State.RECEIVED),
                     ":now": _now_iso(time.time()),
                     ":one": 1,
+                    ":true": True,
                     **values,
                 },
             )

@@ -38,8 +38,8 @@ class IntakeObject:
 
     @property
     def version_pinned_on_purpose(self) -> bool:
-        """An upload request that names a version means that version, even if a newer exists."""
-        return self.target is not None and self.source.version_id is not None
+        """An upload request that names a version (or ETag) means that one, even if a newer exists."""
+        return self.target is not None and bool(self.source.version_id or self.source.etag)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,12 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
     )
     return [
         IntakeObject(
-            source=SourceObject(bucket=request["bucket"], key=request["key"], version_id=request.get("version_id")),
+            source=SourceObject(
+                bucket=request["bucket"],
+                key=request["key"],
+                version_id=request.get("version_id"),
+                etag=request.get("etag"),
+            ),
             target=target,
             description=request.get("description"),
         )

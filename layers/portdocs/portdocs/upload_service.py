@@ -98,7 +98,8 @@ class UploadService:
             resolved = self._intake.describe(item.source)
         if resolved is None:  # rejected as this request
             return
-        attempt = Attempt.of(resolved.source, target)
+        # A request that pins the object keeps the identity it names (a retry finds its own row).
+        attempt = Attempt.of(item.source if item.version_pinned_on_purpose else resolved.source, target)
         with self._outcomes.settling(attempt):
             self._send(attempt, item, resolved, deadline, latest_version_wins=not item.version_pinned_on_purpose)
 
