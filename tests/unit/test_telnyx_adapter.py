@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import io
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 import requests
+from botocore.exceptions import IncompleteReadError
 from moto import mock_aws
 
 from portdocs.documents import DocumentType, DraftTarget
-from portdocs.errors import ConfigurationError, PermanentError, TransientError
+from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
 from portdocs.telnyx import (
+    RateLimitGate,
     StaticCredentials,
     TelnyxClient,
     TelnyxCredentials,
@@ -177,3 +184,133 @@ def test_location_is_derived_from_the_form_when_the_server_sends_none():
         assert location == "https://files-service-moto.s3.amazonaws.com/direct-uploads%2Fu1%2Fa+b%2Bc.pdf"
         stored = s3.get_object(Bucket="files-service-moto", Key="direct-uploads/u1/a b+c.pdf")["Body"].read()
         assert stored == body
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "kind"),
+    [
+        (500, {}, AmbiguousError),
+        (502, {}, AmbiguousError),
+        (504, {}, AmbiguousError),
+        (503, {}, AmbiguousError),
+        (409, {}, AmbiguousError),
+        (503, {"Retry-After": "3"}, TransientError),  # told: come back later, nothing done
+        (429, {}, TransientError),
+        (408, {}, TransientError),
+        (425, {}, TransientError),
+    ],
+)
+def test_a_non_idempotent_call_is_ambiguous_unless_the_answer_says_it_was_not_acted_on(status, headers, kind):
+    assert type(classify_api_failure("POST /x", response(status, **headers), idempotent=False)) is kind
+    assert type(classify_api_failure("POST /x", response(status, **headers))) is TransientError
+
+
+def test_a_missing_upload_endpoint_is_configuration_but_a_missing_draft_is_the_documents_fault():
+    assert type(classify_api_failure("POST /files/upload_requests", response(404), missing_is_configuration=True)) is (
+        ConfigurationError
+    )
+    assert type(classify_api_failure("POST /x/supporting_documents", response(404))) is PermanentError
+    assert type(classify_api_failure("POST /x", response(405))) is ConfigurationError
+
+
+def association() -> AssociationRequest:
+    return AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", "https://f/x")
+
+
+def test_a_reset_after_the_association_was_sent_is_ambiguous(client: TelnyxClient, emulator: TelnyxEmulator):
+    emulator.inject(Fault(endpoint="supporting_documents", drop=True))
+    with pytest.raises(AmbiguousError, match="may have recorded it"):
+        client.associate(association(), ample())
+
+
+def test_an_association_that_never_connected_is_not_ambiguous():
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = TelnyxClient(f"http://127.0.0.1:{port}", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+    with pytest.raises(TransientError) as raised:
+        refused.associate(association(), ample())
+    assert not isinstance(raised.value, AmbiguousError)
+
+
+def test_a_429_makes_the_next_call_of_any_record_wait(emulator: TelnyxEmulator):
+    credentials = StaticCredentials(TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token"))
+    shared = TelnyxClient(emulator.api_url, credentials, (emulator.files_host,), gate=RateLimitGate())
+    emulator.inject(Fault(endpoint="upload_requests", status=429, retry_after="1"))
+    with pytest.raises(TransientError):
+        shared.request_upload_form("application/pdf", ample())  # one record sees the 429
+
+    shared.request_upload_form("image/png", ample())  # another record's first call
+
+    first, second = emulator.calls("upload_requests")
+    assert second["at"] - first["at"] >= 1.0
+
+
+def test_a_rate_limit_pause_longer_than_the_invocation_is_not_slept_through():
+    slept: list[float] = []
+    gate = RateLimitGate(sleep=slept.append)
+    gate.close_for(120)
+    with pytest.raises(TransientError) as raised:
+        gate.wait(Deadline(at=time.monotonic() + 30))
+    assert slept == [] and raised.value.retry_after is not None and raised.value.retry_after > 100
+
+
+@dataclass
+class ScriptedFilesService:
+    """A files service that answers each form upload with the next (status, S3 error code)."""
+
+    url: str
+    answers: list[tuple[int, str]]
+
+
+@pytest.fixture
+def files_service() -> Iterator[ScriptedFilesService]:
+    answers: list[tuple[int, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, code = answers.pop(0)
+            body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield ScriptedFilesService(f"http://127.0.0.1:{server.server_port}", answers)
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "RequestTimeout", TransientError),
+        (400, "IncompleteBody", TransientError),
+        (400, "ExpiredToken", TransientError),
+        (503, "SlowDown", TransientError),
+        (400, "EntityTooLarge", PermanentError),
+        (400, "InvalidArgument", PermanentError),
+    ],
+)
+def test_files_service_errors_are_classified_by_their_s3_code(files_service: ScriptedFilesService, status, code, kind):
+    files_service.answers.append((status, code))
+    client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+    form = UploadForm(files_service.url, {"key": "k/${filename}"})
+    with pytest.raises(kind, match=code) as raised:
+        client.upload(form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", ample())
+    assert type(raised.value) is kind
+
+
+def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: TelnyxClient):
+    class Breaking(io.BytesIO):
+        def read(self, amount: int | None = -1) -> bytes:
+            raise IncompleteReadError(actual_bytes=10, expected_bytes=100)
+
+    form = client.request_upload_form("application/pdf", ample())
+    with pytest.raises(TransientError, match="reading the intake object failed mid-upload: IncompleteReadError"):
+        client.upload(form, "a.pdf", Breaking(), 100, "application/pdf", ample())

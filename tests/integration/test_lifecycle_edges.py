@@ -1,0 +1,162 @@
+"""The lifecycle's edges through both handlers (moto, the emulator over HTTP): time budgets and
+shared rate limits, a file replaced or deleted while its association waits, an allow-list that
+changed under an uploaded file, and log lines that always name their own record."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import boto3
+import pytest
+
+from portdocs import wiring
+from portdocs.observability import logger
+from portdocs.redelivery import DEFERRALS_ATTRIBUTE
+from portdocs_sandbox.telnyx_emulator import Fault
+from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
+
+LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
+
+
+def key(file_name: str, document_type: str = "loa") -> str:
+    return f"{PORT_REQUEST}/{SUB_REQUEST}/{document_type}/{file_name}"
+
+
+def queued_association(pipeline: Pipeline, object_key: str) -> str:
+    """Drops a file and runs the uploader only: the association request it queued."""
+    pipeline.drop(object_key, LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (message,) = pipeline.receive("AssociationQueueUrl")
+    return message["Body"]
+
+
+def test_a_long_rate_limit_hands_every_record_back_delayed_without_spending_a_receive(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=429, retry_after="120"))
+    pipeline.drop(key("a.pdf"), LOA)
+    pipeline.drop(key("b.pdf"), LOA)
+    bodies = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+
+    response, _ = pipeline.invoke("uploader", bodies, timeout=60)
+
+    assert response == {"batchItemFailures": []}  # nothing counted against the messages
+    assert len(pipeline.emulator.calls("upload_requests")) == 1  # the second record did not knock again
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=pipeline.output("IntakeQueueUrl"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "2"  # back on the queue, after the wait
+    assert {e["state"] for e in pipeline.ledger().values()} == {"failed"}
+
+
+def test_records_a_batch_has_no_time_left_for_are_handed_back_untouched(pipeline: Pipeline):
+    pipeline.drop(key("a.pdf"), LOA)
+    (message,) = pipeline.receive("IntakeQueueUrl")
+
+    response, _ = pipeline.invoke("uploader", [message["Body"]], timeout=12)  # under 6 s reserve + 10 s
+
+    assert response == {"batchItemFailures": []}
+    assert pipeline.ledger() == {} and pipeline.emulator.calls() == []
+    (copy,) = boto3.client("sqs").receive_message(
+        QueueUrl=pipeline.output("IntakeQueueUrl"), MessageAttributeNames=["All"]
+    )["Messages"]
+    assert copy["Body"] == message["Body"]
+    assert copy["MessageAttributes"][DEFERRALS_ATTRIBUTE]["StringValue"] == "1"
+
+
+def test_a_file_replaced_while_its_association_waited_is_superseded_not_attached(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.drop(key("loa.pdf"), LOA + b"\n% corrected\n")  # the person uploads a corrected LOA
+
+    pipeline.invoke("associator", [association])
+    pipeline.runtime.drain()
+
+    states = sorted(e["state"] for e in pipeline.ledger().values())
+    assert states == ["associated", "superseded"]
+    (document,) = pipeline.emulator.documents()
+    assert pipeline.emulator.stored_bytes(document["url"]) == LOA + b"\n% corrected\n"
+
+
+def test_a_file_deleted_while_its_association_waited_is_withdrawn(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    boto3.client("s3").delete_object(Bucket=pipeline.bucket, Key=key("loa.pdf"))
+
+    response, _ = pipeline.invoke("associator", [association])
+
+    assert response == {"batchItemFailures": []}
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "withdrawn" and "deleted" in entry["reason"]
+    assert pipeline.emulator.documents() == []
+
+
+def test_an_allow_list_narrowed_after_the_upload_keeps_the_document_for_redrive(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    association = queued_association(pipeline, key("loa.pdf"))
+    monkeypatch.setenv("ALLOWED_UPLOAD_HOSTS", "files-service-prod.s3.amazonaws.com")
+    wiring.association_service.cache_clear()
+
+    response, ids = pipeline.invoke("associator", [association])
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "failed" and entry["last_error"].startswith("configuration")
+
+
+def test_an_unknown_outcome_is_retried_and_the_association_marked_as_a_possible_duplicate(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=504))
+
+    response, _ = pipeline.invoke("associator", [association])
+
+    assert response == {"batchItemFailures": []}
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "associated" and entry["possible_duplicate"] is True
+    assert pipeline.tags(key("loa.pdf"))["portdocs:check"] == "possible duplicate"
+    assert len(pipeline.emulator.calls("supporting_documents")) == 2
+
+
+def test_a_crash_after_the_post_was_sent_marks_the_redelivered_association(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    # The first attempt's worker died after recording its intent, before learning the outcome.
+    document_id = next(iter(pipeline.ledger()))
+    boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName")).update_item(
+        Key={"document_id": document_id},
+        UpdateExpression="SET send_unconfirmed = :t",
+        ExpressionAttributeValues={":t": True},
+    )
+
+    pipeline.invoke("associator", [association])
+
+    assert pipeline.ledger()[document_id]["possible_duplicate"] is True
+
+
+def test_a_provably_unsent_failure_is_retried_silently(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=503, retry_after="0"))
+
+    pipeline.invoke("associator", [association])
+
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "associated" and "possible_duplicate" not in entry
+    assert "send_unconfirmed" not in entry and "portdocs:check" not in pipeline.tags(key("loa.pdf"))
+
+
+def test_every_log_line_names_its_own_record(pipeline: Pipeline):
+    pipeline.drop(key("good.pdf"), LOA)
+    (good,) = pipeline.receive("IntakeQueueUrl")
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        _, ids = pipeline.invoke("uploader", [good["Body"], "{not json"])
+    finally:
+        logger.removeHandler(handler)
+
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    rejected = next(line for line in lines if line["message"] == "document rejected")
+    assert rejected["correlation_id"] == f"sqs-message:{ids[1]}"  # not the previous record's document
+    uploaded = next(line for line in lines if line["message"] == "document uploaded")
+    assert uploaded["correlation_id"].startswith(f"s3://{pipeline.bucket}/{key('good.pdf')}#")
