@@ -122,7 +122,9 @@ class UploadService:
             attempt.target,
             attempt.source,
             shorten_description(description),
-            version_pinned=not latest_version_wins,
+            # Once pinned on purpose (a request naming the version, `portdocs retry`), a late
+            # redelivery of the original S3 event does not unpin it.
+            **({} if latest_version_wins else {"version_pinned": True}),
         )
         if entry.state.is_terminal:
             self._outcomes.duplicate(attempt, entry)
