@@ -9,14 +9,21 @@ Failed records stay on the queue and return after the visibility timeout; the qu
 policy (applied by SQS, here moto) moves them to the DLQ after maxReceiveCount receives. The
 sandbox may shorten the wait before a failed record returns (`retry_after_seconds`): AWS waits
 the full visibility timeout, which would make a local demo of retries take many minutes.
+
+Two opt-in hostilities, for soak tests: `Chaos` kills a worker mid-invocation at random (as an
+execution environment can die on Lambda), and `duplicate_intake_deliveries` delivers every S3
+event notification twice (S3 delivers at least once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import math
 import multiprocessing
 import os
+import random
 import sys
 import threading
 import time
@@ -60,6 +67,26 @@ class BatchResult:
     failed: int
 
 
+class EnvironmentDied(RuntimeError):
+    """The worker running an invocation died (killed, crashed) before it answered."""
+
+    def __init__(self, message: str, in_progress_seconds: float) -> None:
+        super().__init__(message)
+        # How long the dead invocation's deadline still had to run: in-progress locks it took
+        # (Powertools idempotency) hold until then.
+        self.in_progress_seconds = in_progress_seconds
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Kills a function's worker mid-invocation: with probability `kill_rate` per invocation,
+    after a random delay of up to `max_delay_seconds` (if the invocation is still running)."""
+
+    kill_rate: float
+    max_delay_seconds: float = 2.0
+    seed: int | None = None
+
+
 def load_handler(function: LocalFunction) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     module_name, attribute = function.handler.rsplit(".", 1)
     path = function.code_dir / f"{module_name}.py"
@@ -91,6 +118,16 @@ def sqs_event(messages: list[dict[str, Any]], queue_url: str, region: str) -> di
             for message in messages
         ]
     }
+
+
+def _is_s3_notification(body: str) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and any(
+        isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in message.get("Records") or []
+    )
 
 
 @contextlib.contextmanager
@@ -152,31 +189,81 @@ def _worker_main(
 
 
 class IsolatedInvoker:
-    """One worker process per function, started on first use and replaced after a timeout."""
+    """One worker process per function, started on first use and replaced once it has died,
+    timed out or been killed (a fresh interpreter, as Lambda gives a new execution environment)."""
 
-    def __init__(self, stack: Stack, environment: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, stack: Stack, environment: dict[str, str], log_dir: Path, chaos: Chaos | None = None) -> None:
         self._stack = stack
         self._environment = environment
         self._log_dir = log_dir
         self._workers: dict[str, tuple[multiprocessing.process.BaseProcess, Connection]] = {}
+        self._chaos: Chaos | None = None
+        self._random = random.Random()
+        self.chaos = chaos
+        self.invocations = 0
+        self.kills_armed = 0  # invocations chaos chose; a kill is due only if they outlast its delay
+        self.kills = 0  # workers killed by chaos mid-invocation
+        self.replaced = 0  # workers that died, timed out or were killed, then replaced
         log_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def chaos(self) -> Chaos | None:
+        return self._chaos
+
+    @chaos.setter
+    def chaos(self, chaos: Chaos | None) -> None:
+        self._chaos = chaos
+        if chaos is not None:
+            self._random.seed(chaos.seed)
 
     def log_path(self, function: LocalFunction) -> Path:
         return self._log_dir / f"{function.logical_id}.log"
 
     def invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]:
         process, connection = self._worker(function)
-        connection.send(event)
-        if not connection.poll(function.timeout):
-            process.kill()  # Lambda ends a timed-out invocation and its execution environment
-            del self._workers[function.logical_id]
-            raise TimeoutError(f"{function.name} timed out after {function.timeout}s")
-        result = connection.recv()
+        self.invocations += 1
+        started = time.monotonic()
+        killer = self._arm_chaos(process)
+        try:
+            connection.send(event)
+            if not connection.poll(function.timeout):
+                self._discard(function)  # Lambda ends a timed-out invocation and its execution environment
+                raise TimeoutError(f"{function.name} timed out after {function.timeout}s")
+            result = connection.recv()
+        except (EOFError, OSError) as error:  # the pipe broke: the worker is gone, the invocation with it
+            self._discard(function)
+            remaining = max(0.0, function.timeout - (time.monotonic() - started))
+            raise EnvironmentDied(
+                f"{function.name}'s worker died mid-invocation ({type(error).__name__})", remaining
+            ) from None
+        finally:
+            if killer is not None:
+                killer.cancel()
         if "errorType" in result:
             raise RuntimeError(f"{result['errorType']}: {result['errorMessage']}")
         return result["response"]
 
+    def _arm_chaos(self, process: multiprocessing.process.BaseProcess) -> threading.Timer | None:
+        chaos = self._chaos
+        if chaos is None or self._random.random() >= chaos.kill_rate:
+            return None
+        self.kills_armed += 1
+
+        def kill() -> None:
+            if process.is_alive():
+                process.kill()
+                self.kills += 1
+
+        timer = threading.Timer(self._random.uniform(0, chaos.max_delay_seconds), kill)
+        timer.daemon = True
+        timer.start()
+        return timer
+
     def _worker(self, function: LocalFunction) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        existing = self._workers.get(function.logical_id)
+        if existing is not None and not existing[0].is_alive():
+            # Died between invocations (killed just after answering): the next event gets a new one.
+            self._discard(function)
         if function.logical_id not in self._workers:
             spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, as a new Lambda environment
             parent, child = spawn.Pipe()
@@ -188,8 +275,17 @@ class IsolatedInvoker:
                 name=f"lambda-{function.logical_id}",
             )
             process.start()
+            child.close()  # only the worker holds this end: its death is then EOF on ours
             self._workers[function.logical_id] = (process, parent)
         return self._workers[function.logical_id]
+
+    def _discard(self, function: LocalFunction) -> None:
+        process, connection = self._workers.pop(function.logical_id)
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=5)
+        connection.close()
+        self.replaced += 1
 
     def close(self) -> None:
         for process, connection in self._workers.values():
@@ -198,6 +294,7 @@ class IsolatedInvoker:
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+            connection.close()
         self._workers.clear()
 
 
@@ -209,13 +306,20 @@ class LocalRuntime:
         endpoint_url: str | None = None,
         environment: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        chaos: Chaos | None = None,
+        duplicate_intake_deliveries: bool = False,
     ) -> None:
-        """`log_dir` set: each function runs in its own worker process, logging there."""
+        """`log_dir` set: each function runs in its own worker process, logging there (and
+        `chaos`, if given, kills those workers at random)."""
         self.stack = stack
         self.retry_after_seconds = retry_after_seconds
+        self.duplicate_intake_deliveries = duplicate_intake_deliveries
+        self.duplicates_sent = 0
+        self._duplicated: set[str] = set()
+        self.random = random.Random()  # a duplicate's delay; seed it to replay a soak
         self._sqs = boto3.client("sqs", region_name=stack.region, endpoint_url=endpoint_url)
         self.invoker: InProcessInvoker | IsolatedInvoker = (
-            IsolatedInvoker(stack, environment or {}, log_dir)
+            IsolatedInvoker(stack, environment or {}, log_dir, chaos)
             if log_dir
             else InProcessInvoker(stack, environment or {})
         )
@@ -228,13 +332,18 @@ class LocalRuntime:
         messages = self._receive_batch(source, wait_seconds)
         if not messages:
             return BatchResult(0, 0)
+        if self.duplicate_intake_deliveries and source.queue_url == self.stack.outputs.get("IntakeQueueUrl"):
+            self._deliver_again(source, messages)
         function = self.stack.functions[source.function]
+        hold_seconds = 0.0
         try:
             response = self.invoker.invoke(function, sqs_event(messages, source.queue_url, self.stack.region))
             failed_ids = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
-        except Exception:
-            # A handler that raises or times out fails the whole batch, as on Lambda.
+        except Exception as error:
+            # A handler that raises, times out or loses its environment fails the whole batch, as on Lambda.
             failed_ids = {m["MessageId"] for m in messages}
+            if isinstance(error, EnvironmentDied):
+                hold_seconds = error.in_progress_seconds
         if not source.report_batch_item_failures and failed_ids:
             failed_ids = {m["MessageId"] for m in messages}
         succeeded = [m for m in messages if m["MessageId"] not in failed_ids]
@@ -247,14 +356,30 @@ class LocalRuntime:
                 ],
             )
         if self.retry_after_seconds is not None:
+            # Never back before a dead invocation's deadline: on AWS the visibility timeout (6x
+            # the function's timeout) guarantees that, and the locks that invocation took (the
+            # idempotency record's in-progress expiry) last until then. Sooner, every retry
+            # would find the lock held and the record would reach the DLQ without a real try.
+            visibility = max(self.retry_after_seconds, math.ceil(hold_seconds))
             for message in messages:
                 if message["MessageId"] in failed_ids:
                     self._sqs.change_message_visibility(
                         QueueUrl=source.queue_url,
                         ReceiptHandle=message["ReceiptHandle"],
-                        VisibilityTimeout=self.retry_after_seconds,
+                        VisibilityTimeout=visibility,
                     )
         return BatchResult(len(messages), len(failed_ids))
+
+    def _deliver_again(self, source: EventSource, messages: list[dict[str, Any]]) -> None:
+        """Sends each S3 event notification a second time, once, as S3's at-least-once delivery
+        may: a new SQS message with the same body, arriving now or a few seconds later."""
+        for message in messages:
+            body = message["Body"]
+            if body in self._duplicated or not _is_s3_notification(body):
+                continue
+            self._duplicated.add(body)
+            self._sqs.send_message(QueueUrl=source.queue_url, MessageBody=body, DelaySeconds=self.random.randint(0, 5))
+            self.duplicates_sent += 1
 
     def _receive_batch(self, source: EventSource, wait_seconds: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
