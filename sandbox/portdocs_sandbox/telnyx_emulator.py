@@ -9,6 +9,10 @@ Two HTTP servers on loopback:
 Admin endpoints under `/_emulator/` (API server) seed draft port requests, inject faults and
 report what the emulator received. It is a test double: it has no persistence and no auth on
 the admin endpoints, and it listens on loopback only.
+
+An "ambiguous" fault performs the call for real (stores the file, records the association) and
+then answers 504 or drops the connection: the client cannot tell that it succeeded, as happens
+when a response is lost on the way back.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +37,7 @@ from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore.config import Config
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.routing import Map, Rule
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -50,11 +55,15 @@ FORM_LIFETIME_SECONDS = 3600
 SIGNING_ACCESS_KEY = "AKIAEMULATORFILES000"
 CHUNK = 64 * 1024
 ENDPOINTS = ("upload_requests", "supporting_documents", "files")
+AMBIGUOUS_STATUS = 504  # a gateway timeout: the usual way a lost response shows itself
 
 
 @dataclass
 class Fault:
-    """Applies to the next `times` calls of `endpoint` (or to a `rate` of them, forever)."""
+    """Applies to the next `times` calls of `endpoint` (or to a `rate` of them, forever).
+
+    `ambiguous`: the call takes effect first, then fails with `status` (504 by default) or,
+    with `drop`, a dropped connection; `latency` is then spent after the effect."""
 
     endpoint: str  # upload_requests | supporting_documents | files | any
     status: int | None = None
@@ -63,14 +72,15 @@ class Fault:
     latency: float = 0.0
     drop: bool = False
     expire_forms: bool = False
+    ambiguous: bool = False
     times: int | None = 1
     rate: float | None = None
 
-    def matches(self, endpoint: str) -> bool:
+    def matches(self, endpoint: str, chance: random.Random | None = None) -> bool:
         if self.endpoint not in (endpoint, "any"):
             return False
         if self.rate is not None:
-            return random.random() < self.rate
+            return (chance or random).random() < self.rate
         return self.times is None or self.times > 0
 
 
@@ -111,6 +121,9 @@ class TelnyxEmulator:
         self._storage = Path(tempfile.mkdtemp(prefix="portdocs-files-"))
         self._lock = threading.Lock()
         self.state = Emulated()
+        # Draws for rate-based faults; seed it to replay a soak's fault pattern (as far as thread
+        # timing allows).
+        self.random = random.Random()
         self._api_server = make_server(host, api_port, self._api_app, threaded=True)
         self._files_server = make_server(host, files_port, self._files_app, threaded=True)
         self._threads: list[threading.Thread] = []
@@ -209,9 +222,16 @@ class TelnyxEmulator:
             return getattr(self, f"_{endpoint}")(request)
         call = self._record(endpoint, request)
         fault = self._take_fault(endpoint)
-        if fault and (response := self._apply_fault(fault, request)) is not None:
+        if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
             call["status"] = response.status_code
             return response
+        response = self._perform(endpoint, request, args, fault)
+        if fault and fault.ambiguous:
+            return self._fail_after_effect(fault, request, call, response)
+        call["status"] = response.status_code
+        return response
+
+    def _perform(self, endpoint: str, request: Request, args: Mapping[str, Any], fault: Fault | None) -> Response:
         if not self._authorised(request):
             response = _errors(
                 401, "10009", "Authentication failed", "The required authentication headers were missing or incorrect."
@@ -220,7 +240,6 @@ class TelnyxEmulator:
             response = self._upload_request(request, expired=bool(fault and fault.expire_forms))
         else:
             response = self._supporting_document(request, args["draft_port_request_id"])
-        call["status"] = response.status_code
         return response
 
     def _authorised(self, request: Request) -> bool:
@@ -315,10 +334,12 @@ class TelnyxEmulator:
             return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
         call = self._record("files", request, body=False)
         fault = self._take_fault("files")
-        if fault and (response := self._apply_fault(fault, request)) is not None:
+        if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
             call["status"] = response.status_code
             return response
         response = self._store_form_upload(request, call)
+        if fault and fault.ambiguous:
+            return self._fail_after_effect(fault, request, call, response)
         call["status"] = response.status_code
         return response
 
@@ -367,6 +388,11 @@ class TelnyxEmulator:
                 "MalformedPOSTRequest",
                 f"The body of your POST request is not well-formed multipart/form-data. ({error})",
             )
+        except ClientDisconnected:
+            # The uploader died or gave up mid-body (a killed Lambda): S3 keeps nothing of it.
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
+            return _s3_error(400, "IncompleteBody", "The request body ended before its Content-Length.")
         finally:
             handle.close()
         call["fields"] = list(fields)
@@ -427,11 +453,20 @@ class TelnyxEmulator:
     def _take_fault(self, endpoint: str) -> Fault | None:
         with self._lock:
             for fault in self.state.faults:
-                if fault.matches(endpoint):
+                if fault.matches(endpoint, self.random):
                     if fault.rate is None and fault.times is not None:
                         fault.times -= 1
                     return fault
         return None
+
+    def _fail_after_effect(self, fault: Fault, request: Request, call: dict[str, Any], effect: Response) -> Response:
+        """The call has taken effect (or failed on its own merits); the client hears a failure."""
+        call["ambiguous"], call["effect_status"] = True, effect.status_code
+        response = self._apply_fault(fault, request)
+        if response is None:
+            response = _errors(AMBIGUOUS_STATUS, "10007", "Unexpected error", "injected fault after the effect")
+        call["status"] = response.status_code
+        return response
 
     def _apply_fault(self, fault: Fault, request: Request) -> Response | None:
         if fault.latency:
@@ -486,7 +521,7 @@ class TelnyxEmulator:
 def _json_body(request: Request) -> Any:
     try:
         return json.loads(request.get_data(cache=True) or b"null")
-    except ValueError:
+    except (ValueError, ClientDisconnected):  # a client that hung up mid-body sent no body
         return None
 
 
