@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 
-.PHONY: demo test lint template unit integration e2e bench sandbox clean
+.PHONY: demo test lint template unit integration e2e bench soak sandbox clean
 
 ## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
 demo: $(VENV)/.installed
@@ -43,6 +43,10 @@ e2e: $(VENV)/.installed
 ## bench: streaming upload of a 200 MiB document vs a naive requests files= upload
 bench: $(VENV)/.installed
 	$(BIN)/python bench/upload_memory.py
+
+## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")
+soak: $(VENV)/.installed
+	@$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 $(VENV)/.installed: requirements-dev.txt layers/portdocs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
