@@ -44,7 +44,7 @@ from portdocs.config import (
 )
 from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, State, check_content_type, check_size
 from portdocs.errors import PermanentError
-from portdocs.ledger import Ledger
+from portdocs.ledger import STALE_AFTER_SECONDS, Ledger
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
@@ -272,13 +272,26 @@ def retry_document(target: Target, document_id: str) -> str:
     item = table.get_item(Key={"document_id": document_id}, ConsistentRead=True).get("Item")
     if item is None:
         raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
-    message = _retry_message(_plain(item))
+    try:
+        message = _retry_message(_plain(item))
+    except PermanentError as error:
+        raise CliError(f"{document_id}: cannot be retried as recorded: {error}") from None
     if message is None:
         return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
     queue, body = message
-    if not Ledger(table).reopen(document_id, RETRYABLE_STATES):
-        return f"{document_id}: not retried: it is {item['state']} (only {', '.join(RETRYABLE_STATES)} are retried)"
-    target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(body))
+    ledger = Ledger(table)
+    if not ledger.reopen(document_id, RETRYABLE_STATES):
+        retryable = ", ".join(RETRYABLE_STATES)
+        return (
+            f"{document_id}: not retried: it is {item['state']} (retried: {retryable}, "
+            f"and received or uploaded untouched for {STALE_AFTER_SECONDS // 60} minutes)"
+        )
+    try:
+        target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(body))
+    except (BotoCoreError, ClientError) as error:
+        # Reopened but not sent: leave it retryable, not looking as if it were in flight.
+        ledger.mark_failed(document_id, f"portdocs retry could not send it: {error}")
+        raise CliError(f"{document_id}: reopened but not sent ({error}); run portdocs retry again") from None
     return f"{document_id}: sent again ({'association' if queue == 'AssociationQueueUrl' else 'upload'} request)"
 
 

@@ -47,7 +47,8 @@ def test_a_long_rate_limit_hands_every_record_back_delayed_without_spending_a_re
         QueueUrl=pipeline.output("IntakeQueueUrl"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "2"  # back on the queue, after the wait
-    assert {e["state"] for e in pipeline.ledger().values()} == {"failed"}
+    # Waiting is not a fault: the documents stay as they were, in flight.
+    assert {e["state"] for e in pipeline.ledger().values()} == {"received"}
 
 
 def test_records_a_batch_has_no_time_left_for_are_handed_back_untouched(pipeline: Pipeline):
@@ -160,3 +161,79 @@ def test_every_log_line_names_its_own_record(pipeline: Pipeline):
     assert rejected["correlation_id"] == f"sqs-message:{ids[1]}"  # not the previous record's document
     uploaded = next(line for line in lines if line["message"] == "document uploaded")
     assert uploaded["correlation_id"].startswith(f"s3://{pipeline.bucket}/{key('good.pdf')}#")
+
+
+def test_an_association_recorded_before_a_504_is_marked_and_not_lost(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True))  # recorded, then 504
+
+    pipeline.invoke("associator", [association])
+
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "associated" and entry["possible_duplicate"] is True
+    assert len(pipeline.emulator.documents()) == 2  # the doubt was real; the mark says so
+
+
+def test_a_refusal_after_an_unknown_outcome_says_the_document_may_be_attached(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=422))
+
+    pipeline.invoke("associator", [association])
+
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "rejected" and "may be attached on Telnyx" in entry["reason"]
+    assert entry["possibly_attached"] is True
+    assert pipeline.tags(key("loa.pdf"))["portdocs:check"] == "possibly attached"
+
+
+def test_a_file_replaced_after_an_unknown_outcome_is_superseded_but_flagged(pipeline: Pipeline):
+    association = queued_association(pipeline, key("loa.pdf"))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=401))  # then a configuration fault
+    pipeline.invoke("associator", [association])
+    pipeline.drop(key("loa.pdf"), LOA + b"\n% corrected\n")
+
+    pipeline.invoke("associator", [association])  # the redelivery
+
+    old = next(e for e in pipeline.ledger().values() if e["state"] == "superseded")
+    assert old["possibly_attached"] is True and "may be attached on Telnyx" in old["reason"]
+
+
+def test_an_upload_request_for_a_key_ending_in_a_slash_is_not_taken_for_a_folder(pipeline: Pipeline):
+    pipeline.drop("inbox/odd-name/", LOA)
+    pipeline.receive("IntakeQueueUrl")
+    request = {
+        "bucket": pipeline.bucket,
+        "key": "inbox/odd-name/",
+        "draft_port_request_id": PORT_REQUEST,
+        "draft_sub_request_id": SUB_REQUEST,
+        "document_type": "loa",
+    }
+
+    pipeline.invoke("uploader", [json.dumps(request)])
+
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "uploaded"
+
+
+def test_a_message_with_text_that_is_not_unicode_is_rejected_at_once(pipeline: Pipeline):
+    body = '{"draft_port_request_id": "p", "draft_sub_request_id": "s", "document_type": "loa", "url": "https://h/\\ud800"}'
+
+    response, ids = pipeline.invoke("associator", [body])
+
+    assert response == {"batchItemFailures": []}
+    (entry,) = pipeline.ledger().values()
+    assert entry["document_id"] == f"sqs-message:{ids[0]}" and "not valid Unicode" in entry["reason"]
+
+
+def test_a_late_event_for_a_replaced_object_known_by_etag_leaves_the_new_objects_tag_alone(pipeline: Pipeline):
+    pipeline.drop(key("loa.pdf"), LOA)
+    (old_event,) = pipeline.receive("IntakeQueueUrl")  # moto's event: the old object by ETag only
+    pipeline.drop(key("loa.pdf"), LOA + b"\n% corrected\n")
+    pipeline.runtime.drain()  # the new version is associated
+
+    pipeline.invoke("uploader", [old_event["Body"]])
+
+    assert sorted(e["state"] for e in pipeline.ledger().values()) == ["associated", "superseded"]
+    assert pipeline.tags(key("loa.pdf"))["portdocs:status"] == "associated"

@@ -203,17 +203,33 @@ def test_rate_limit_reset_header_is_honoured_when_retry_after_is_absent(pipeline
 
 
 def test_server_errors_until_the_deadline_fail_the_batch_item(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=500, times=None))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+
+    response, ids = pipeline.invoke("uploader", [notification], timeout=17)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    assert len(pipeline.emulator.calls("upload_requests")) >= 2  # retried within the invocation
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "failed" and "transient" in entry["last_error"]
+    assert pipeline.emulator.calls("files") == []
+
+
+def test_association_server_errors_stop_after_three_unknown_outcomes_and_wait_for_a_person(pipeline: Pipeline):
+    # A 500 from a non-idempotent POST may have been recorded: each retry might add a copy.
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=500, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
 
-    response, ids = pipeline.invoke("associator", [association], timeout=17)
+    first, ids = pipeline.invoke("associator", [association], timeout=30)
+    again, _ = pipeline.invoke("associator", [association], timeout=30)  # the next receive
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
-    assert len(pipeline.emulator.calls("supporting_documents")) >= 2  # retried within the invocation
+    assert first == again == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    assert len(pipeline.emulator.calls("supporting_documents")) == 3
     entry = only(list(pipeline.ledger().values()))
-    assert entry["state"] == "failed" and "transient" in entry["last_error"]
+    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention: 3 association attempts")
     assert pipeline.emulator.documents() == []
 
 

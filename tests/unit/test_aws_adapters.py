@@ -49,8 +49,20 @@ def test_superseded_and_withdrawn_are_terminal_too(ledger: Ledger):
     for document, state in (("doc-s", State.SUPERSEDED), ("doc-w", State.WITHDRAWN)):
         ledger.open(document, TARGET)
         assert ledger.close(document, state, "gone")
-        assert not ledger.mark_associated(document, "telnyx-1")
+        assert not ledger.mark_failed(document, "late transient error")
+        assert not ledger.close(document, State.REJECTED, "late rejection")
         assert ledger.open(document, TARGET).state is state
+
+
+def test_an_attachment_that_happened_overrides_a_racing_duplicates_superseded(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    ledger.close("doc-1", State.SUPERSEDED, "a newer version arrived")  # a duplicate delivery, meanwhile
+
+    assert ledger.mark_associated("doc-1", "telnyx-1")  # the POST in flight had already succeeded
+
+    entry = ledger.get("doc-1")
+    assert (entry.state, entry.telnyx_document_id, entry.reason) == (State.ASSOCIATED, "telnyx-1", None)
+    assert not ledger.mark_associated("doc-1", "telnyx-2")
 
 
 def test_a_retry_reopens_a_finished_document_once(ledger: Ledger):
@@ -65,11 +77,19 @@ def test_a_retry_reopens_a_finished_document_once(ledger: Ledger):
 
 def test_an_unconfirmed_send_is_remembered_until_the_document_is_associated(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    ledger.note_send("doc-1")
+    assert ledger.note_send("doc-1", limit=2)
     assert ledger.open("doc-1", TARGET).send_unconfirmed
     ledger.mark_associated("doc-1", "telnyx-1", possible_duplicate=True)
     entry = ledger.get("doc-1")
     assert (entry.send_unconfirmed, entry.possible_duplicate) == (False, True)
+
+
+def test_posts_without_a_known_outcome_stop_at_the_limit_until_one_is_known(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    assert ledger.note_send("doc-1", limit=2) and ledger.note_send("doc-1", limit=2)
+    assert not ledger.note_send("doc-1", limit=2)  # a third blind POST is refused
+    ledger.clear_send("doc-1")  # an answer that proves nothing was recorded
+    assert ledger.note_send("doc-1", limit=2)
 
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
@@ -122,3 +142,18 @@ def test_a_missing_object_is_a_permanent_error(stack: Stack):
     intake = IntakeStore(boto3.client("s3"))
     with pytest.raises(PermanentError, match="does not exist"):
         intake.describe(SourceObject(stack.outputs["IntakeBucketName"], "nope.pdf"))
+
+
+def test_a_retry_reopens_a_document_left_in_flight_only_once_it_is_stale(ledger: Ledger, stack: Stack):
+    ledger.open("doc-1", TARGET)
+    assert not ledger.reopen("doc-1", (State.REJECTED,))  # received a moment ago: still in flight
+
+    table = boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"])
+    table.update_item(  # a worker was killed mid-step an hour and a half ago
+        Key={"document_id": "doc-1"},
+        UpdateExpression="SET updated_at = :then",
+        ExpressionAttributeValues={":then": "2026-01-01T00:00:00+00:00"},
+    )
+
+    assert ledger.reopen("doc-1", (State.REJECTED,))
+    assert not ledger.reopen("doc-1", (State.REJECTED,))

@@ -176,7 +176,11 @@ def test_location_is_derived_from_the_form_when_the_server_sends_none():
         s3.create_bucket(Bucket="files-service-moto")
         post = s3.generate_presigned_post(Bucket="files-service-moto", Key="direct-uploads/u1/${filename}")
         form = UploadForm(url=post["url"], fields=post["fields"])
-        client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+        client = TelnyxClient(
+            "https://api.invalid",
+            StaticCredentials(TelnyxCredentials(api_key="k")),
+            ("files-service-moto.s3.amazonaws.com",),
+        )
         body = b"%PDF-1.4 moto"
 
         location = client.upload(form, "a b+c.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
@@ -246,6 +250,23 @@ def test_a_429_makes_the_next_call_of_any_record_wait(emulator: TelnyxEmulator):
     assert second["at"] - first["at"] >= 1.0
 
 
+def test_a_location_on_a_host_outside_the_allow_list_is_a_configuration_fault(files_service: ScriptedFilesService):
+    files_service.answers.append((204, "https://elsewhere.example.com/direct-uploads%2Fx%2Fa.pdf"))
+    client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",))
+    form = UploadForm(files_service.url, {"key": "k/${filename}"})
+    with pytest.raises(ConfigurationError, match="refused Location") as raised:
+        client.upload(form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", ample())
+    assert "direct-uploads" not in str(raised.value)  # the bearer path never reaches a reason
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "99999999"}, {"x-ratelimit-reset": "4102444800"}],  # the second: 2100-01-01 as an epoch
+)
+def test_an_absurd_rate_limit_wait_is_capped(headers):
+    assert retry_after_seconds(response(429, **headers)) == 900.0
+
+
 def test_a_rate_limit_pause_longer_than_the_invocation_is_not_slept_through():
     slept: list[float] = []
     gate = RateLimitGate(sleep=slept.append)
@@ -257,7 +278,8 @@ def test_a_rate_limit_pause_longer_than_the_invocation_is_not_slept_through():
 
 @dataclass
 class ScriptedFilesService:
-    """A files service that answers each form upload with the next (status, S3 error code)."""
+    """A files service that answers each form upload with the next (status, S3 error code), or
+    (204, Location)."""
 
     url: str
     answers: list[tuple[int, str]]
@@ -272,7 +294,12 @@ def files_service() -> Iterator[ScriptedFilesService]:
             self.rfile.read(int(self.headers["Content-Length"]))
             status, code = answers.pop(0)
             body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-            self.send_response(status)
+            if status == 204:  # success: the second value is the Location
+                body = b""
+                self.send_response(status)
+                self.send_header("Location", code)
+            else:
+                self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -13,7 +13,7 @@ from portdocs.documents import (
     claimed_document_id,
     document_id,
 )
-from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, PortdocsError
+from portdocs.errors import AmbiguousError, AttentionError, ConfigurationError, PermanentError, PortdocsError
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, same_revision
 from portdocs.ledger import Ledger, LedgerEntry
@@ -22,6 +22,10 @@ from portdocs.observability import count, logger
 from portdocs.outcomes import Attempt, Outcomes, note_retry
 from portdocs.retrying import Deadline, with_retries
 from portdocs.telnyx import TelnyxClient
+
+# After an unknown outcome the association is posted again (a missing LOA blocks a port), but not
+# for ever: a Telnyx that records and then fails every time would otherwise collect a copy per try.
+MAX_UNCONFIRMED_SENDS = 3
 
 
 class AssociationService:
@@ -77,7 +81,11 @@ class AssociationService:
             if entry.state.is_terminal:
                 self._outcomes.duplicate(attempt, entry)
                 return
-            if request.source and not entry.version_pinned and self._replaced_or_deleted(attempt, request):
+            if (
+                request.source
+                and not entry.version_pinned
+                and self._replaced_or_deleted(attempt, request, possibly_attached=entry.send_unconfirmed)
+            ):
                 return
             result = self._associate_once(
                 association={**request.target.as_message(), "url": request.url},
@@ -114,18 +122,21 @@ class AssociationService:
                 raise ConfigurationError(f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}") from None
             raise
 
-    def _replaced_or_deleted(self, attempt: Attempt, request: AssociationRequest) -> bool:
+    def _replaced_or_deleted(self, attempt: Attempt, request: AssociationRequest, possibly_attached: bool) -> bool:
         """The latest version of a key is what a person means, up to the moment it is attached."""
         assert request.source is not None
         current = self._intake.current(request.source)
         if current is None:
-            self._outcomes.close(attempt, State.WITHDRAWN, "the file was deleted before it was attached on Telnyx")
+            self._outcomes.close(
+                attempt, State.WITHDRAWN, "the file was deleted before it was attached on Telnyx", possibly_attached
+            )
             return True
         if not same_revision(current.source, request.source):
             self._outcomes.close(
                 attempt,
                 State.SUPERSEDED,
                 "a newer version of this file arrived before this one was attached; the newest is attached instead",
+                possibly_attached,
             )
             return True
         return False
@@ -146,15 +157,26 @@ class AssociationService:
 
         def post() -> str:
             nonlocal ambiguous
+            if not self._ledger.note_send(document_id, MAX_UNCONFIRMED_SENDS):
+                ambiguous = True
+                raise AttentionError(
+                    f"{MAX_UNCONFIRMED_SENDS} association attempts ended without a known outcome: Telnyx may hold "
+                    "this document, perhaps more than once. Check the draft port request; if it is missing, "
+                    "`portdocs retry` it"
+                )
             try:
                 return self._telnyx.associate(request, deadline)
             except AmbiguousError:
                 ambiguous = True
                 raise
 
-        self._ledger.note_send(document_id)
         try:
             telnyx_document_id = with_retries(post, deadline, on_retry=note_retry)
+        except PermanentError as error:
+            if not ambiguous:
+                self._ledger.clear_send(document_id)
+                raise
+            raise PermanentError(str(error), possibly_attached=True) from None
         except PortdocsError:
             if not ambiguous:
                 self._ledger.clear_send(document_id)

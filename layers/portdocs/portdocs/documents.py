@@ -185,18 +185,21 @@ def check_content_type(head: bytes, allowed_content_types: tuple[str, ...]) -> s
 
 
 def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
-    """Refuses URLs outside the allow-list; plain http only for loopback hosts (local runs)."""
+    """Refuses URLs outside the allow-list; plain http only for loopback hosts (local runs).
+
+    Reasons name the scheme and host at most, never the path: a Location is a bearer link to the
+    file, and reasons reach logs, tags and the ledger."""
     try:
         # urlsplit raises on an unbalanced "[" or a netloc that NFKC normalisation changes.
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise PermanentError(f"URL {url[:200]!r} is malformed: {error}") from None
+        raise PermanentError(f"the URL is malformed: {error}") from None
     host = (parts.hostname or "").lower()
     if not host:
-        raise PermanentError(f"URL {url!r} has no host")
+        raise PermanentError("the URL has no host")
     if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
-        raise PermanentError(f"URL {url!r} must use https")
+        raise PermanentError(f"the URL must use https, not {parts.scheme or 'no scheme'!r} (host {host!r})")
     if parts.username or parts.password:
         raise PermanentError("URL must not carry user credentials")
     candidates = {host} if port is None else {f"{host}:{port}"}

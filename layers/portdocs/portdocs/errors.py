@@ -30,8 +30,20 @@ class DeferredError(TransientError):
 
 
 class PermanentError(PortdocsError):
-    """The document itself is wrong: reject it with this human-readable reason, never retry."""
+    """The document itself is wrong: reject it with this human-readable reason, never retry.
+
+    `possibly_attached`: an earlier association attempt's outcome was never learnt, so the
+    document may be on Telnyx although this one was refused."""
+
+    def __init__(self, message: str, possibly_attached: bool = False) -> None:
+        super().__init__(message)
+        self.possibly_attached = possibly_attached
 
 
 class ConfigurationError(PortdocsError):
     """The deployment is wrong (credentials, secret): keep the document for redrive once fixed."""
+
+
+class AttentionError(ConfigurationError):
+    """Only a person can tell what to do (several association attempts with unknown outcomes):
+    keep the document, like a configuration fault, until someone has looked."""

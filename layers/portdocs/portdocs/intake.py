@@ -75,6 +75,13 @@ class IntakeStore:
         location = _locate(source, pin_etag=False)
         wanted = {key: sanitise_tag_value(value) for key, value in ours.items()}
         try:
+            if not source.version_id and source.etag:
+                # Tags cannot be pinned by ETag: an object known only by its ETag (an unversioned
+                # bucket, moto's events) is tagged only while the key still holds it, never its
+                # replacement.
+                current = self._s3.head_object(Bucket=source.bucket, Key=source.key).get("ETag", "")
+                if current.strip('"') != source.etag.strip('"'):
+                    return
             existing = {t["Key"]: t["Value"] for t in self._s3.get_object_tagging(**location)["TagSet"]}
             theirs = {k: v for k, v in existing.items() if not k.startswith(TAG_PREFIX)}
             if {k: v for k, v in existing.items() if k.startswith(TAG_PREFIX)} == wanted:

@@ -17,12 +17,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
 from portdocs.documents import TERMINAL_STATES, DraftTarget, SourceObject, State
+from portdocs.errors import TransientError
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
 # Outlives every way a message can come back (queue + dead-letter retention, 18 days) many times.
 RETENTION_SECONDS = 180 * 24 * 3600
 _TERMINAL_VALUES = {f":terminal{i}": str(state) for i, state in enumerate(sorted(TERMINAL_STATES))}
-_NOT_TERMINAL = f"attribute_not_exists(#state) OR NOT (#state IN ({', '.join(_TERMINAL_VALUES)}))"
+_NOT_TERMINAL: tuple[str, dict[str, Any]] = (
+    f"attribute_not_exists(#state) OR NOT (#state IN ({', '.join(_TERMINAL_VALUES)}))",
+    _TERMINAL_VALUES,
+)
+# An attachment that happened is the truth on Telnyx: it overrides a superseded, withdrawn or
+# rejected written by a racing duplicate delivery, never another attachment.
+_NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
+    "attribute_not_exists(#state) OR #state <> :associated",
+    {":associated": str(State.ASSOCIATED)},
+)
+_UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends")
+# A document left received or uploaded this long is not in flight any more (the queues' visibility
+# timeouts are minutes): `portdocs retry` may put it through again.
+STALE_AFTER_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class LedgerEntry:
     send_unconfirmed: bool = False
     version_pinned: bool = False
     possible_duplicate: bool = False
+    possibly_attached: bool = False
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
@@ -52,6 +67,7 @@ class LedgerEntry:
             send_unconfirmed=bool(item.get("send_unconfirmed")),
             version_pinned=bool(item.get("version_pinned")),
             possible_duplicate=bool(item.get("possible_duplicate")),
+            possibly_attached=bool(item.get("possibly_attached")),
         )
 
 
@@ -93,7 +109,13 @@ class Ledger:
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
         if possible_duplicate:
             fields["possible_duplicate"] = True
-        return self._transition(document_id, State.ASSOCIATED, remove=("send_unconfirmed",), **fields)
+        return self._transition(
+            document_id,
+            State.ASSOCIATED,
+            remove=(*_UNCONFIRMED, "reason", "possibly_attached"),
+            condition=_NOT_ASSOCIATED,
+            **fields,
+        )
 
     def close(
         self,
@@ -102,11 +124,16 @@ class Ledger:
         reason: str,
         target: DraftTarget | None = None,
         source: SourceObject | None = None,
+        possibly_attached: bool = False,
     ) -> bool:
         """Ends a document in a terminal state other than associated (rejected, superseded,
-        withdrawn), with the reason a person reads; False if it had already ended."""
+        withdrawn), with the reason a person reads; False if it had already ended.
+        `possibly_attached`: an earlier association attempt's outcome was never learnt."""
         assert state.is_terminal and state is not State.ASSOCIATED
-        return self._transition(document_id, state, reason=reason, **_document_fields(target, source))
+        fields = _document_fields(target, source)
+        if possibly_attached:
+            fields["possibly_attached"] = True
+        return self._transition(document_id, state, reason=reason, **fields)
 
     def mark_failed(
         self,
@@ -118,33 +145,55 @@ class Ledger:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
         return self._transition(document_id, State.FAILED, last_error=error, **_document_fields(target, source))
 
-    def note_send(self, document_id: str) -> None:
+    def note_send(self, document_id: str, limit: int) -> bool:
         """Recorded before every association POST: if the outcome is never learnt (a crash, an
-        ambiguous answer), the next attempt knows a copy may already be on Telnyx."""
-        with contextlib.suppress(_Finished):
-            self._update(document_id, {"send_unconfirmed": True})
+        ambiguous answer), the next attempt knows a copy may already be on Telnyx. False, and
+        nothing recorded, once `limit` POSTs have gone without a known outcome (a conditional
+        write, so concurrent deliveries cannot exceed it either)."""
+        try:
+            self._update(
+                document_id,
+                {"send_unconfirmed": True},
+                add={"unconfirmed_sends": 1},
+                condition=(
+                    f"({_NOT_TERMINAL[0]}) AND (attribute_not_exists(unconfirmed_sends) OR unconfirmed_sends < :limit)",
+                    {**_NOT_TERMINAL[1], ":limit": limit},
+                ),
+            )
+        except _Finished:
+            if self.get(document_id).state.is_terminal:
+                # A racing delivery finished it: its redelivery will see that and stop.
+                raise TransientError("another delivery finished this document meanwhile") from None
+            return False
+        return True
 
     def clear_send(self, document_id: str) -> None:
         """The POST provably did not reach Telnyx (or Telnyx refused it): nothing to doubt."""
         with contextlib.suppress(_Finished):
-            self._update(document_id, {}, remove=("send_unconfirmed",))
+            self._update(document_id, {}, remove=_UNCONFIRMED)
 
     def reopen(self, document_id: str, from_states: tuple[State, ...]) -> bool:
         """Puts a document back to `received` for a deliberate retry, only from one of
-        `from_states`: a second retry, or a retry of a document that has since been associated,
-        changes nothing and returns False. A retried document keeps its version even if a newer
-        one exists: the person asked for this one."""
+        `from_states` or from `received`/`uploaded` left untouched for STALE_AFTER_SECONDS (a
+        worker killed mid-step, its message expired): a second retry, or a retry of a document
+        that has since been associated, changes nothing and returns False. A retried document
+        keeps its version even if a newer one exists: the person asked for this one; and a
+        person who retries after unknown association outcomes has checked Telnyx."""
+        now = time.time()
         values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
         try:
             self._table.update_item(
                 Key={"document_id": document_id},
                 UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, version_pinned = :true "
-                "REMOVE #reason, #last_error ADD retries :one",
-                ConditionExpression=f"#state IN ({', '.join(values)})",
+                "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
+                ConditionExpression=f"#state IN ({', '.join(values)}) "
+                "OR (#state IN (:received, :uploaded) AND updated_at < :stale)",
                 ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},
                 ExpressionAttributeValues={
                     ":received": str(State.RECEIVED),
-                    ":now": _now_iso(time.time()),
+                    ":uploaded": str(State.UPLOADED),
+                    ":now": _now_iso(now),
+                    ":stale": _now_iso(now - STALE_AFTER_SECONDS),
                     ":one": 1,
                     ":true": True,
                     **values,
@@ -193,11 +242,23 @@ class Ledger:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _transition(self, document_id: str, state: State, remove: tuple[str, ...] = (), **fields: Any) -> bool:
+    def _transition(
+        self,
+        document_id: str,
+        state: State,
+        remove: tuple[str, ...] = (),
+        condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
+        **fields: Any,
+    ) -> bool:
         """False when a duplicate finished first: its terminal state stands."""
         try:
             self._update(
-                document_id, fields, extra_set="#state = :state", extra_values={":state": str(state)}, remove=remove
+                document_id,
+                fields,
+                extra_set="#state = :state",
+                extra_values={":state": str(state)},
+                remove=remove,
+                condition=condition,
             )
         except _Finished:
             return False
@@ -211,11 +272,14 @@ class Ledger:
         extra_values: dict[str, Any] | None = None,
         add_attempt: bool = False,
         remove: tuple[str, ...] = (),
+        add: dict[str, int] | None = None,
+        condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
     ) -> dict[str, Any]:
         now = time.time()
         names = {"#state": "state"}
+        condition_expression, condition_values = condition
         values: dict[str, Any] = {
-            **_TERMINAL_VALUES,
+            **condition_values,
             ":now": _now_iso(now),
             ":expires": int(now + RETENTION_SECONDS),
             **(extra_values or {}),
@@ -234,14 +298,16 @@ class Ledger:
         if remove:
             names.update({f"#r{index}": name for index, name in enumerate(remove)})
             expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
-        if add_attempt:
-            expression += " ADD attempts :one"
-            values[":one"] = 1
+        counters = {**({"attempts": 1} if add_attempt else {}), **(add or {})}
+        if counters:
+            names.update({f"#a{index}": name for index, name in enumerate(counters)})
+            values.update({f":a{index}": amount for index, amount in enumerate(counters.values())})
+            expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(counters)))
         try:
             return self._table.update_item(
                 Key={"document_id": document_id},
                 UpdateExpression=expression,
-                ConditionExpression=_NOT_TERMINAL,
+                ConditionExpression=condition_expression,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",

@@ -58,7 +58,13 @@ class AssociationRequest:
 
 def load_json(body: str) -> Any:
     try:
-        return json.loads(body)
+        message = json.loads(body)
+        # A "\\ud800" escape is valid JSON but no valid text: it would fail deep in botocore or
+        # in hashing, long after the message should have been refused.
+        json.dumps(message, ensure_ascii=False).encode()
+        return message
+    except UnicodeEncodeError:
+        raise PermanentError("message contains text that is not valid Unicode (a lone surrogate)") from None
     except RecursionError:
         raise PermanentError("message body is JSON nested too deeply to read") from None
     except ValueError as error:  # JSONDecodeError, and integers past Python's digit limit

@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from portdocs.documents import DraftTarget, SourceObject, State, document_id
-from portdocs.errors import ConfigurationError, DeferredError, PermanentError, PortdocsError, TransientError
+from portdocs.errors import (
+    AttentionError,
+    ConfigurationError,
+    DeferredError,
+    PermanentError,
+    PortdocsError,
+    TransientError,
+)
 from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import count, logger
 
 POSSIBLE_DUPLICATE = "possible duplicate"
+POSSIBLY_ATTACHED = "possibly attached"
 
 
 @dataclass(frozen=True)
@@ -54,11 +62,15 @@ class Outcomes:
         try:
             yield attempt
         except PermanentError as error:
-            self.reject(attempt, str(error))
+            self.reject(attempt, str(error), error.possibly_attached)
+        except DeferredError as error:
+            # Handed back untouched (portdocs.redelivery): not a fault, and not worth a write.
+            logger.info("document deferred", extra={"document_id": attempt.document_id, "reason": str(error)})
+            raise
         except (TransientError, ConfigurationError) as error:
-            kind = "configuration" if isinstance(error, ConfigurationError) else "transient"
-            if isinstance(error, DeferredError):
-                kind = "deferred"
+            kind = "transient"
+            if isinstance(error, ConfigurationError):
+                kind = "needs attention" if isinstance(error, AttentionError) else "configuration"
             logger.warning(
                 "document kept for retry",
                 extra={"document_id": attempt.document_id, "fault": kind, "error": str(error)},
@@ -78,18 +90,22 @@ class Outcomes:
             logger.exception("unexpected error; the record will be retried", extra={"document_id": attempt.document_id})
             raise
 
-    def reject(self, attempt: Attempt, reason: str) -> None:
+    def reject(self, attempt: Attempt, reason: str, possibly_attached: bool = False) -> None:
         logger.warning("document rejected", extra={"document_id": attempt.document_id, "reason": reason})
         count("DocumentsRejected")
-        self.close(attempt, State.REJECTED, reason)
+        self.close(attempt, State.REJECTED, reason, possibly_attached)
 
-    def close(self, attempt: Attempt, state: State, reason: str) -> None:
-        """Ends the document (rejected, superseded, withdrawn); the tag says what the ledger says."""
+    def close(self, attempt: Attempt, state: State, reason: str, possibly_attached: bool = False) -> None:
+        """Ends the document (rejected, superseded, withdrawn); the tag says what the ledger says.
+        A document that may be on Telnyx all the same says so, for a person to check."""
+        if possibly_attached:
+            reason += "; an earlier attempt's outcome was unknown, so it may be attached on Telnyx: check the draft"
+            count("PossibleDuplicates")
         if state is not State.REJECTED:
             logger.info(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
             count(f"Documents{str(state).capitalize()}")
-        if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source):
-            self._tag(attempt.source, {STATUS_TAG: str(state), REASON_TAG: reason})
+        if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached):
+            self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
         else:
             self.bring_tag_up_to_date(attempt)
 
@@ -135,17 +151,21 @@ class Outcomes:
             logger.warning("could not tag the intake object", extra={"error": str(error)})
 
 
-def tags_for(state: State, reason: str | None = None, possible_duplicate: bool = False) -> dict[str, str]:
+def tags_for(
+    state: State, reason: str | None = None, possible_duplicate: bool = False, possibly_attached: bool = False
+) -> dict[str, str]:
     tags = {STATUS_TAG: str(state)}
     if reason:
         tags[REASON_TAG] = reason
     if possible_duplicate:
         tags[CHECK_TAG] = POSSIBLE_DUPLICATE
+    elif possibly_attached:
+        tags[CHECK_TAG] = POSSIBLY_ATTACHED
     return tags
 
 
 def tags_of(entry: LedgerEntry) -> dict[str, str]:
-    return tags_for(entry.state, entry.reason, entry.possible_duplicate)
+    return tags_for(entry.state, entry.reason, entry.possible_duplicate, entry.possibly_attached)
 
 
 def note_retry(error: TransientError, wait: float) -> None:

@@ -38,6 +38,10 @@ PERMANENT_STATUSES = frozenset({400, 404, 405, 410, 413, 415, 422})
 NOT_ACTED_ON_STATUSES = frozenset({408, 425, 429})
 # A 429 that names no wait still closes the gate this long, so the other records back off too.
 DEFAULT_RATE_LIMIT_PAUSE = 1.0
+# A wait longer than this is not believed: one odd header must not lock an environment for days.
+MAX_RATE_LIMIT_PAUSE = 900.0
+# x-ratelimit-reset is documented in seconds; a value this large can only be an epoch moment.
+_EPOCH_THRESHOLD = 1e9
 # S3 error codes (of the files service) that a retry cures, whatever the status they came with.
 S3_TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "IncompleteBody", "SlowDown", "ExpiredToken", "InternalError", "ServiceUnavailable"}
@@ -57,7 +61,7 @@ class RateLimitGate:
 
     def close_for(self, seconds: float) -> None:
         with self._lock:
-            self._opens_at = max(self._opens_at, self._clock() + seconds)
+            self._opens_at = max(self._opens_at, self._clock() + min(seconds, MAX_RATE_LIMIT_PAUSE))
 
     def wait(self, deadline: Deadline) -> None:
         wait = self._opens_at - self._clock()
@@ -109,17 +113,23 @@ class UploadForm:
 
 class _SizedReader:
     """Gives a boto3 streaming body the `len` (bytes still to read) that MultipartEncoder needs
-    to compute Content-Length up front; reads stay chunked, so memory stays flat."""
+    to compute Content-Length up front; reads stay chunked, so memory stays flat.
 
-    def __init__(self, stream: IO[bytes], size: int) -> None:
+    A socket timeout bounds each read, not the whole upload: a files service (or intake stream)
+    that takes a byte at a time would outlast the invocation, so every chunk checks the deadline."""
+
+    def __init__(self, stream: IO[bytes], size: int, deadline: Deadline) -> None:
         self._stream = stream
         self._remaining = size
+        self._deadline = deadline
 
     @property
     def len(self) -> int:
         return self._remaining
 
     def read(self, amount: int = -1) -> bytes:
+        if self._deadline.remaining() <= 0:
+            raise TransientError("the upload did not finish within this invocation's time")
         chunk = self._stream.read(self._remaining if amount is None or amount < 0 else amount)
         self._remaining -= len(chunk)
         return chunk
@@ -175,7 +185,7 @@ class TelnyxClient:
         encoder = MultipartEncoder(
             fields=[
                 *form.fields.items(),
-                (form.file_field, (file_name, _SizedReader(body, size), content_type)),
+                (form.file_field, (file_name, _SizedReader(body, size, deadline), content_type)),
             ]
         )
         try:
@@ -192,7 +202,12 @@ class TelnyxClient:
             # The intake object's stream broke mid-upload (IncompleteReadError, ResponseStreamingError).
             raise TransientError(f"reading the intake object failed mid-upload: {type(error).__name__}") from None
         if response.status_code in (200, 201, 204):
-            return response.headers.get("Location") or form.location_for(file_name)
+            location = response.headers.get("Location") or form.location_for(file_name)
+            try:
+                check_url_allowed(location, self._allowed_upload_hosts)
+            except PermanentError as error:
+                raise ConfigurationError(f"the files service answered with a refused Location: {error}") from None
+            return location
         code, detail = _s3_error(response)
         if code in S3_TRANSIENT_CODES:
             raise TransientError(
@@ -302,14 +317,16 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     retry_after = response.headers.get("Retry-After")
     if retry_after:
         with contextlib.suppress(InvalidHeader, ValueError):  # an unparsable value is ignored
-            return float(_RETRY_AFTER_PARSER.parse_retry_after(retry_after))
+            return min(float(_RETRY_AFTER_PARSER.parse_retry_after(retry_after)), MAX_RATE_LIMIT_PAUSE)
     reset = response.headers.get("x-ratelimit-reset")
     if reset:
         try:
             seconds = float(reset)
         except ValueError:
             return None
-        return seconds if seconds >= 0 else None
+        if seconds >= _EPOCH_THRESHOLD:
+            seconds -= time.time()
+        return min(seconds, MAX_RATE_LIMIT_PAUSE) if seconds >= 0 else None
     return None
 
 

@@ -67,13 +67,12 @@ class UploadService:
             self._process(item, deadline)
 
     def _process(self, item: IntakeObject, deadline: Deadline) -> None:
-        if is_folder_placeholder(item.source.key, item.size or 0):
-            logger.info("ignoring a folder placeholder", extra={"key": item.source.key})
-            return
-        if item.target is None:
-            self._process_notification(item, deadline)
-        else:
+        if item.target is not None:
             self._process_upload_request(item, item.target, deadline)
+        elif is_folder_placeholder(item.source.key, item.size or 0):
+            logger.info("ignoring a folder placeholder", extra={"key": item.source.key})
+        else:
+            self._process_notification(item, deadline)
 
     def _process_notification(self, item: IntakeObject, deadline: Deadline) -> None:
         """An S3 event names the exact object: its identity and target are known before any call."""
@@ -160,7 +159,11 @@ class UploadService:
             head = self._intake.read_head(document.source, SNIFF_BYTES)
             content_type = check_content_type(head, self._settings.allowed_content_types)
             url = with_retries(lambda: self._transfer(document, content_type, deadline), deadline, on_retry=note_retry)
-            self._ledger.mark_uploaded(document.document_id, url, content_type)
+            if not self._ledger.mark_uploaded(document.document_id, url, content_type):
+                # A racing delivery ended the document meanwhile (a newer version, a deletion):
+                # its word stands, and nothing is handed to the associator.
+                self._outcomes.bring_tag_up_to_date(Attempt(document.document_id, document.source, document.target))
+                return {**identity, "url": url}
             count("DocumentsUploaded")
             # The Location is a bearer link to the file (Telnyx's form makes it public-read): the
             # ledger keeps it, the logs name the file only.
