@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from portdocs import wiring
+from portdocs.association_service import MAX_UNCONFIRMED_SENDS
 from portdocs.config import SettingsError
 from portdocs.handler import sqs_batch_handler
 from portdocs.observability import logger
@@ -216,7 +217,7 @@ def test_server_errors_until_the_deadline_fail_the_batch_item(pipeline: Pipeline
     assert pipeline.emulator.calls("files") == []
 
 
-def test_association_server_errors_stop_after_three_unknown_outcomes_and_wait_for_a_person(pipeline: Pipeline):
+def test_association_server_errors_stop_after_five_unknown_outcomes_and_wait_for_a_person(pipeline: Pipeline):
     # A 500 from a non-idempotent POST may have been recorded: each retry might add a copy.
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=500, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
@@ -227,9 +228,9 @@ def test_association_server_errors_stop_after_three_unknown_outcomes_and_wait_fo
     again, _ = pipeline.invoke("associator", [association], timeout=30)  # the next receive
 
     assert first == again == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
-    assert len(pipeline.emulator.calls("supporting_documents")) == 3
+    assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS == 5
     entry = only(list(pipeline.ledger().values()))
-    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention: 3 association attempts")
+    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention: 5 association attempts")
     assert pipeline.emulator.documents() == []
 
 

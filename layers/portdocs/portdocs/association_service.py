@@ -25,7 +25,7 @@ from portdocs.telnyx import TelnyxClient
 
 # After an unknown outcome the association is posted again (a missing LOA blocks a port), but not
 # for ever: a Telnyx that records and then fails every time would otherwise collect a copy per try.
-MAX_UNCONFIRMED_SENDS = 3
+MAX_UNCONFIRMED_SENDS = 5
 
 
 class AssociationService:
