@@ -236,17 +236,12 @@ class Case:
 
     body: Body
     reason: tuple[str, ...] = ()
-    # Set when the outcome contradicts the documented one: the case is a strict xfail.
-    bug: str | None = None
     # The intake key the message names, when it names one.
     names: str | None = None
 
 
 def cases(table: dict[str, Any]) -> list[Any]:
-    return [
-        pytest.param(name, id=name, marks=[pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug else [])
-        for name, case in table.items()
-    ]
+    return [pytest.param(name, id=name) for name in table]
 
 
 SCHEMA_U = "upload-request.schema.json"
@@ -309,12 +304,6 @@ MALFORMED_INTAKE = {
     ),
 }
 
-LEDGER_ID_TOO_LONG = (
-    "the ledger id embeds bucket, key and version or ETag (documents.document_id: s3://bucket/key#version -> target); "
-    "{what} make it longer than DynamoDB's 2,048-byte partition-key limit, so the ledger write fails with "
-    "ValidationException, which aws.translate maps to TransientError: the record is a batch item failure with no "
-    "ledger row, retried to the DLQ"
-)
 MARKER_KEY = key("loa", "deleted-before-the-request.pdf")
 
 
@@ -325,35 +314,25 @@ def delete_marker_version(pipeline: Pipeline) -> str:
 
 # Intake messages that must be rejected in the invocation that sees them, like every malformed one.
 RETRIED_INTAKE = {
+    # The schemas hold an ETag to S3's shape: a newline could otherwise reach an If-Match header.
     "etag-with-a-newline": Case(
         lambda p: upload_request(p.bucket, key="inbox/etag-pinned.pdf", etag="abc\nX-Injected: 1"),
         names="inbox/etag-pinned.pdf",
-        bug="an upload request's etag (schema: any string of 1-128 characters) holding a newline passes the schema; "
-        "intake._locate puts it in head_object's If-Match header, which raises ValueError (invalid header value); "
-        "IntakeStore.describe catches only ClientError/BotoCoreError and outcomes.settling logs 'unexpected error' "
-        "and re-raises: batch item failure, retried to the DLQ",
     ),
+    # A HEAD on a delete marker's version answers 405: the object named no longer exists.
     "version-pinned-to-a-delete-marker": Case(
         lambda p: upload_request(p.bucket, key=MARKER_KEY, version_id=delete_marker_version(p)),
         names=MARKER_KEY,
-        bug="HEAD on a delete marker's version answers 405 with no body (S3 and moto alike), so botocore's code is "
-        "'405'; aws.translate maps any code it does not list to TransientError, so IntakeStore.describe raises "
-        "TransientError: batch item failure and no ledger row, retried to the DLQ, instead of rejected as an object "
-        "that no longer exists",
     ),
+    # A ledger id past DynamoDB's key limit names its object by a digest instead.
     "key-and-version-at-the-schema-limits": Case(
         lambda p: upload_request(p.bucket, key="k" * 1024, version_id="v" * 1024),
         names="k" * 1024,
-        bug=LEDGER_ID_TOO_LONG.format(
-            what="an upload request's key and version_id at the schema's own limits (1,024 characters each)"
-        ),
     ),
+    # Past S3's 1,024 bytes a key names no object that can exist.
     "s3-record-key-of-2100-characters": Case(
         lambda p: json.dumps({"Records": [s3_record(p.bucket, key("loa", "a" * 2100 + ".pdf"), size=5)]}),
         names=key("loa", "a" * 2100 + ".pdf"),
-        bug=LEDGER_ID_TOO_LONG.format(
-            what="an S3 record's key of 2,100 characters (s3-notification.schema.json allows 3,072)"
-        ),
     ),
 }
 # Well-formed requests naming a document that cannot be sent: rejected against that document.

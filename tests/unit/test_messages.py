@@ -52,7 +52,12 @@ def test_sample_association_request_is_valid_and_round_trips():
 
 def test_association_round_trip_keeps_the_source():
     message = json.loads(body_of("association-request.json"))
-    message["source"] = {"bucket": "intake", "key": "k k.pdf", "version_id": "v", "etag": "e"}
+    message["source"] = {
+        "bucket": "intake",
+        "key": "k k.pdf",
+        "version_id": "v",
+        "etag": "d41d8cd98f00b204e9800998ecf8427e",
+    }
     assert parse_association_message(json.dumps(message)).to_message() == message
 
 

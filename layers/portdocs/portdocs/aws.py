@@ -19,8 +19,19 @@ from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, T
 # read timeout per socket read, not to the whole body.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
-# 412/PreconditionFailed: the key no longer holds the ETag the event or request named.
-_MISSING = {"404", "412", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket", "PreconditionFailed"}
+# 412/PreconditionFailed: the key no longer holds the ETag the event or request named;
+# 405/MethodNotAllowed: the version named is a delete marker (S3 answers a HEAD on one so).
+_MISSING = {
+    "404",
+    "405",
+    "412",
+    "NoSuchKey",
+    "NoSuchVersion",
+    "NotFound",
+    "NoSuchBucket",
+    "PreconditionFailed",
+    "MethodNotAllowed",
+}
 _DENIED = {
     "403",
     "AccessDenied",

@@ -19,6 +19,10 @@ from portdocs.errors import PermanentError
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # filetype needs the first 261 bytes to recognise every format it knows.
 SNIFF_BYTES = 261
+# S3 keys are at most 1,024 bytes of UTF-8; a longer one names no object that can exist.
+S3_KEY_MAX_BYTES = 1024
+# DynamoDB keys are at most 2,048 bytes; an id longer than this names its key by a digest instead.
+LEDGER_ID_MAX_BYTES = 1024
 # S3 object tags allow letters, digits, white space and + - = . _ : / @, at most 256 characters.
 _TAG_FORBIDDEN = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
 TAG_VALUE_MAX = 256
@@ -106,6 +110,12 @@ class IntakeKey:
         return cls(target=target, file_name=file_name)
 
 
+def check_key(key: str) -> str:
+    if len(key.encode()) > S3_KEY_MAX_BYTES:
+        raise PermanentError(f"the object key is {len(key.encode())} bytes, over S3's limit of {S3_KEY_MAX_BYTES}")
+    return key
+
+
 def is_folder_placeholder(key: str, size: int) -> bool:
     """Consoles create empty `folder/` objects; they are not documents."""
     return key.endswith("/") and size == 0
@@ -128,7 +138,11 @@ class SourceObject:
     def identity(self) -> str:
         # A version id names one immutable object; without versioning the ETag stands in for it.
         revision = self.version_id or (self.etag or "").strip('"') or "unversioned"
-        return f"s3://{self.bucket}/{self.key}#{revision}"
+        identity = f"s3://{self.bucket}/{self.key}#{revision}"
+        if len(identity.encode()) <= LEDGER_ID_MAX_BYTES:
+            return identity
+        # Stable and short enough for a DynamoDB key, whatever the key and version lengths.
+        return f"s3://{self.bucket}/sha256:{hashlib.sha256(identity.encode()).hexdigest()}"
 
     def as_message(self) -> dict[str, str]:
         message = {"bucket": self.bucket, "key": self.key}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from portdocs.documents import DocumentType, DraftTarget, SourceObject
+from portdocs.documents import DocumentType, DraftTarget, SourceObject, check_key
 from portdocs.errors import PermanentError
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
@@ -99,7 +99,7 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
         IntakeObject(
             source=SourceObject(
                 bucket=request["bucket"],
-                key=request["key"],
+                key=check_key(request["key"]),
                 version_id=request.get("version_id"),
                 etag=request.get("etag"),
             ),
@@ -115,7 +115,7 @@ def _object_from_s3_record(record: dict[str, Any]) -> IntakeObject:
         source=SourceObject(
             bucket=record["s3"]["bucket"]["name"],
             # S3 notifications URL-encode keys ("a b+c.pdf" arrives as "a+b%2Bc.pdf").
-            key=unquote_plus(s3_object["key"]),
+            key=check_key(unquote_plus(s3_object["key"])),
             version_id=s3_object.get("versionId") or None,
             etag=s3_object.get("eTag") or None,
         ),
