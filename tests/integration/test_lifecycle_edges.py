@@ -237,3 +237,23 @@ def test_a_late_event_for_a_replaced_object_known_by_etag_leaves_the_new_objects
 
     assert sorted(e["state"] for e in pipeline.ledger().values()) == ["associated", "superseded"]
     assert pipeline.tags(key("loa.pdf"))["portdocs:status"] == "associated"
+
+
+def test_a_file_deleted_between_the_look_and_the_read_is_withdrawn_not_rejected(pipeline: Pipeline):
+    pipeline.drop(key("loa.pdf"), LOA)
+    (notification,) = pipeline.receive("IntakeQueueUrl")
+    s3 = boto3.client("s3")
+
+    def delete_it_first(**_: object) -> None:  # the person deletes the file just then
+        for version in s3.list_object_versions(Bucket=pipeline.bucket, Prefix=key("loa.pdf"))["Versions"]:
+            s3.delete_object(Bucket=pipeline.bucket, Key=key("loa.pdf"), VersionId=version["VersionId"])
+
+    # The uploader's own client, as the function builds it; the hook runs just before its first read.
+    wiring.upload_service()._intake._s3.meta.events.register_first("before-call.s3.GetObject", delete_it_first)
+
+    response, _ = pipeline.invoke("uploader", [notification["Body"]])
+
+    assert response == {"batchItemFailures": []}
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "withdrawn"
+    assert pipeline.emulator.calls() == []

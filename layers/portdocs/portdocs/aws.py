@@ -9,7 +9,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portdocs.errors import ConfigurationError, PermanentError, PortdocsError, TransientError
+from portdocs.errors import ConfigurationError, MissingObjectError, PortdocsError, TransientError
 
 # botocore's standard retry mode already retries throttling and 5xx with backoff; the endpoint
 # comes from boto3's own AWS_ENDPOINT_URL support (the local sandbox sets it). Tight timeouts and
@@ -56,7 +56,7 @@ def translate(error: BotoCoreError | ClientError, action: str) -> PortdocsError:
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in _MISSING:
-            return PermanentError(f"{action}: the object does not exist (or changed since it was announced)")
+            return MissingObjectError(f"{action}: the object does not exist (or changed since it was announced)")
         if code in _DENIED:
             return ConfigurationError(f"{action}: {code} (check the stack's resources and permissions)")
         return TransientError(f"{action}: {code or 'AWS error'}")

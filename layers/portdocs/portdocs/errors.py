@@ -40,6 +40,11 @@ class PermanentError(PortdocsError):
         self.possibly_attached = possibly_attached
 
 
+class MissingObjectError(PermanentError):
+    """The intake object (or the version named) is not there: deleted or replaced since it was
+    announced. The service may tell which, and end the document withdrawn or superseded."""
+
+
 class ConfigurationError(PortdocsError):
     """The deployment is wrong (credentials, secret): keep the document for redrive once fixed."""
 

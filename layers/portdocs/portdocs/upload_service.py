@@ -18,7 +18,7 @@ from portdocs.documents import (
     file_name_of,
     is_folder_placeholder,
 )
-from portdocs.errors import PermanentError
+from portdocs.errors import MissingObjectError, PermanentError
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger
@@ -128,25 +128,38 @@ class UploadService:
         if entry.state.is_terminal:
             self._outcomes.duplicate(attempt, entry)
             return
+        if self._replaced_or_deleted(attempt, found, latest_version_wins):
+            return
+        assert found is not None
+        document = Document(
+            source=attempt.source, target=attempt.target, description=shorten_description(description), size=found.size
+        )
+        try:
+            self._upload_once(
+                identity={"document_id": document.document_id},
+                document=document,
+                uploaded_url=entry.location_url,
+                deadline=deadline,
+            )
+        except MissingObjectError:
+            # Deleted or replaced between the look at the key and the read of the file.
+            if not self._replaced_or_deleted(attempt, self._intake.current(attempt.source), latest_version_wins):
+                raise
+
+    def _replaced_or_deleted(self, attempt: Attempt, found: ObjectInfo | None, latest_version_wins: bool) -> bool:
+        """The latest version of a key is what a person means: ends the document if it is not."""
         if found is None:
             self._outcomes.close(attempt, State.WITHDRAWN, "the file was deleted before it was sent to Telnyx")
-            return
+            return True
+        assert attempt.source is not None
         if latest_version_wins and not same_revision(found.source, attempt.source):
             self._outcomes.close(
                 attempt,
                 State.SUPERSEDED,
                 "a newer version of this file arrived before this one was sent; the newest is sent instead",
             )
-            return
-        document = Document(
-            source=attempt.source, target=attempt.target, description=shorten_description(description), size=found.size
-        )
-        self._upload_once(
-            identity={"document_id": document.document_id},
-            document=document,
-            uploaded_url=entry.location_url,
-            deadline=deadline,
-        )
+            return True
+        return False
 
     def _upload(
         self, identity: dict[str, str], document: Document, uploaded_url: str | None, deadline: Deadline
