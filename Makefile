@@ -40,8 +40,9 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
-## bench: streaming upload of a 200 MiB document vs a naive requests files= upload
+## bench: cold start against the floor, and a 200 MiB streaming upload against a naive one
 bench: $(VENV)/.installed
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/upload_memory.py
 
 ## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")

@@ -27,7 +27,10 @@ def main() -> None:
         ("association-request.json", parse_association_message),
     ):
         parse(json.loads(Path("events", event).read_text())["Records"][0]["body"])
-    print("built functions import their handlers from the layer alone; schemas load")
+    layer = BUILD / "PortdocsLayer" / "python"
+    retired = sorted(p.name for p in layer.glob("aws_xray_sdk*"))
+    assert not retired, f"the layer ships the retired AWS X-Ray SDK: {retired}"
+    print("built functions import their handlers from the layer alone; schemas load; no X-Ray SDK")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SUB_REQUEST, Pipeline
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No real AWS: fake credentials, no endpoint override, no tracing; fresh caches each test."""
+    """No real AWS: fake credentials, no endpoint override; fresh caches each test."""
     for name in list(os.environ):
         if name.startswith(("AWS_", "TELNYX_", "POWERTOOLS_")) or name in (
             "ASSOCIATION_QUEUE_URL",
@@ -34,7 +34,6 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "portdocs-tests")
     wiring.upload_service.cache_clear()
     wiring.association_service.cache_clear()

@@ -95,3 +95,16 @@ def test_every_duplicate_protection_outlives_every_way_a_message_can_come_back()
     assert "IDEMPOTENCY_TTL_SECONDS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert longest_return + margin <= DEFAULT_IDEMPOTENCY_TTL_SECONDS
     assert longest_return + margin <= RETENTION_SECONDS
+
+
+def test_tracing_needs_no_sdk_and_opentelemetry_is_an_opt_in_layer():
+    function = TEMPLATE["Globals"]["Function"]
+    assert function["Tracing"] == "Active"  # Lambda records every invocation by itself
+    assert function["Layers"][1] == {
+        "Fn::If": ["HasOpenTelemetry", {"Ref": "OpenTelemetryLayerArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    wrapper = function["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"]
+    assert wrapper == {"Fn::If": ["HasOpenTelemetry", "/opt/otel-instrument", {"Ref": "AWS::NoValue"}]}
+    assert TEMPLATE["Parameters"]["OpenTelemetryLayerArn"]["Default"] == ""
+    requirements = (ROOT / "layers/portdocs/requirements.txt").read_text().lower()
+    assert "tracer" not in requirements.split("#")[0] and "xray" not in requirements.replace("x-ray", "")

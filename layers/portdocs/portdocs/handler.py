@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portdocs import aws
 from portdocs.errors import DeferredError
-from portdocs.observability import logger, metrics, tracer
+from portdocs.observability import logger, metrics
 from portdocs.redelivery import Redelivery
 from portdocs.retrying import MIN_RECORD_SECONDS, Deadline
 
@@ -48,7 +48,6 @@ def sqs_batch_handler(
                 raise
 
     @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         service().bind(context)
