@@ -7,7 +7,6 @@ from typing import Any
 
 from portdocs.config import Settings
 from portdocs.documents import (
-    State,
     association_document_id,
     check_url_allowed,
     claimed_document_id,
@@ -15,7 +14,7 @@ from portdocs.documents import (
 )
 from portdocs.errors import AmbiguousError, AttentionError, ConfigurationError, PermanentError, PortdocsError
 from portdocs.idempotency import Idempotency
-from portdocs.intake import IntakeStore, same_revision
+from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.messages import AssociationRequest, claim_of, parse_association_message
 from portdocs.observability import count, logger
@@ -84,7 +83,12 @@ class AssociationService:
             if (
                 request.source
                 and not entry.version_pinned
-                and self._replaced_or_deleted(attempt, request, possibly_attached=entry.send_unconfirmed)
+                and self._outcomes.end_unless_latest(
+                    attempt,
+                    self._intake.current(request.source),
+                    "attached on Telnyx",
+                    possibly_attached=entry.send_unconfirmed,
+                )
             ):
                 return
             result = self._associate_once(
@@ -121,25 +125,6 @@ class AssociationService:
                 # The uploader accepted this host: the allow-list changed since, not the document.
                 raise ConfigurationError(f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}") from None
             raise
-
-    def _replaced_or_deleted(self, attempt: Attempt, request: AssociationRequest, possibly_attached: bool) -> bool:
-        """The latest version of a key is what a person means, up to the moment it is attached."""
-        assert request.source is not None
-        current = self._intake.current(request.source)
-        if current is None:
-            self._outcomes.close(
-                attempt, State.WITHDRAWN, "the file was deleted before it was attached on Telnyx", possibly_attached
-            )
-            return True
-        if not same_revision(current.source, request.source):
-            self._outcomes.close(
-                attempt,
-                State.SUPERSEDED,
-                "a newer version of this file arrived before this one was attached; the newest is attached instead",
-                possibly_attached,
-            )
-            return True
-        return False
 
     def _associate(
         self,

@@ -26,7 +26,7 @@ from portdocs.errors import (
     PortdocsError,
     TransientError,
 )
-from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore
+from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import count, logger
 
@@ -108,6 +108,27 @@ class Outcomes:
             self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
         else:
             self.bring_tag_up_to_date(attempt)
+
+    def end_unless_latest(
+        self,
+        attempt: Attempt,
+        current: ObjectInfo | None,
+        step: str,
+        version_pinned: bool = False,
+        possibly_attached: bool = False,
+    ) -> bool:
+        """The latest version of a key is what a person means, up to the moment the document is
+        `step` (sent, attached): ends it withdrawn if the key was deleted, or superseded if it
+        holds a newer object (unless this version was pinned on purpose). True if it ended."""
+        assert attempt.source is not None
+        if current is None:
+            self.close(attempt, State.WITHDRAWN, f"the file was deleted before it was {step}", possibly_attached)
+            return True
+        if not version_pinned and not same_revision(current.source, attempt.source):
+            reason = f"a newer version of this file arrived before this one was {step}; the newest is {step} instead"
+            self.close(attempt, State.SUPERSEDED, reason, possibly_attached)
+            return True
+        return False
 
     def associated(self, attempt: Attempt, telnyx_document_id: str, possible_duplicate: bool) -> None:
         if not self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate):

@@ -12,7 +12,6 @@ from portdocs.documents import (
     DraftTarget,
     IntakeKey,
     SourceObject,
-    State,
     check_content_type,
     check_size,
     file_name_of,
@@ -20,7 +19,7 @@ from portdocs.documents import (
 )
 from portdocs.errors import MissingObjectError, PermanentError
 from portdocs.idempotency import Idempotency
-from portdocs.intake import IntakeStore, ObjectInfo, same_revision
+from portdocs.intake import IntakeStore, ObjectInfo
 from portdocs.ledger import Ledger
 from portdocs.messages import AssociationRequest, IntakeObject, parse_intake_message
 from portdocs.observability import count, logger
@@ -28,6 +27,8 @@ from portdocs.outcomes import Attempt, Outcomes, note_retry
 from portdocs.retrying import Deadline, with_retries
 from portdocs.shapes import shorten_description
 from portdocs.telnyx import TelnyxClient, UploadForm
+
+SENT = "sent to Telnyx"
 
 
 class UploadService:
@@ -128,7 +129,8 @@ class UploadService:
         if entry.state.is_terminal:
             self._outcomes.duplicate(attempt, entry)
             return
-        if self._replaced_or_deleted(attempt, found, latest_version_wins):
+        pinned = not latest_version_wins
+        if self._outcomes.end_unless_latest(attempt, found, SENT, version_pinned=pinned):
             return
         assert found is not None
         document = Document(
@@ -143,23 +145,9 @@ class UploadService:
             )
         except MissingObjectError:
             # Deleted or replaced between the look at the key and the read of the file.
-            if not self._replaced_or_deleted(attempt, self._intake.current(attempt.source), latest_version_wins):
+            current = self._intake.current(attempt.source)
+            if not self._outcomes.end_unless_latest(attempt, current, SENT, version_pinned=pinned):
                 raise
-
-    def _replaced_or_deleted(self, attempt: Attempt, found: ObjectInfo | None, latest_version_wins: bool) -> bool:
-        """The latest version of a key is what a person means: ends the document if it is not."""
-        if found is None:
-            self._outcomes.close(attempt, State.WITHDRAWN, "the file was deleted before it was sent to Telnyx")
-            return True
-        assert attempt.source is not None
-        if latest_version_wins and not same_revision(found.source, attempt.source):
-            self._outcomes.close(
-                attempt,
-                State.SUPERSEDED,
-                "a newer version of this file arrived before this one was sent; the newest is sent instead",
-            )
-            return True
-        return False
 
     def _upload(
         self, identity: dict[str, str], document: Document, uploaded_url: str | None, deadline: Deadline
