@@ -383,6 +383,17 @@ MALFORMED_ASSOCIATION = {
     ),
     "no-url": Case(lambda p: association_request(None), (SCHEMA_A, "must contain", "url")),
     "ftp-url": Case(lambda p: association_request("ftp://files.example.com/loa.pdf"), (SCHEMA_A, "url must match")),
+    # urllib drops tabs and newlines from a URL before the allow-list sees it; the raw URL would
+    # still be what Telnyx receives.
+    "tab-in-url-host": Case(
+        lambda p: association_request(
+            f"http://127.0.0.1\t:{p.emulator.files_host.rsplit(':', 1)[1]}/files-service-local/x"
+        ),
+        (SCHEMA_A, "url must match"),
+    ),
+    "newline-in-url-path": Case(
+        lambda p: association_request(f"{p.emulator.files_url}/files-service-local/x\ny"), (SCHEMA_A, "url must match")
+    ),
     "extra-field": Case(
         lambda p: association_request(f"{p.emulator.files_url}/x", callback="https://attacker.example.com"),
         (SCHEMA_A, "must not contain", "callback"),
