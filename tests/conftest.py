@@ -14,22 +14,14 @@ from portdocs import wiring
 from portdocs_sandbox.runtime import LocalRuntime
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
-from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SUB_REQUEST, Pipeline
+from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SETTING_NAMES, SUB_REQUEST, Pipeline
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No real AWS: fake credentials, no endpoint override; fresh caches each test."""
     for name in list(os.environ):
-        if name.startswith(("AWS_", "TELNYX_", "POWERTOOLS_")) or name in (
-            "ASSOCIATION_QUEUE_URL",
-            "INTAKE_BUCKET",
-            "DOCUMENTS_TABLE",
-            "IDEMPOTENCY_TABLE",
-            "ALLOWED_UPLOAD_HOSTS",
-            "MAX_DOCUMENT_BYTES",
-            "ALLOWED_CONTENT_TYPES",
-        ):
+        if name.startswith(("AWS_", "TELNYX_", "POWERTOOLS_")) or name in SETTING_NAMES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -16,6 +16,16 @@ from portdocs_sandbox.stack import Stack
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
+# The functions' own settings (besides AWS_*, TELNYX_*, POWERTOOLS_*): cleared before each test.
+SETTING_NAMES = (
+    "ASSOCIATION_QUEUE_URL",
+    "INTAKE_BUCKET",
+    "DOCUMENTS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "ALLOWED_UPLOAD_HOSTS",
+    "MAX_DOCUMENT_BYTES",
+    "ALLOWED_CONTENT_TYPES",
+)
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
 PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"

@@ -38,7 +38,7 @@ from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials, 
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import Emulated, Fault, TelnyxEmulator
-from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
+from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SETTING_NAMES, SUB_REQUEST, Pipeline
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
@@ -467,17 +467,6 @@ def notified_key(notification: str) -> str:
     return unquote_plus(json.loads(notification)["Records"][0]["s3"]["object"]["key"])
 
 
-SETTING_NAMES = (
-    "ASSOCIATION_QUEUE_URL",
-    "INTAKE_BUCKET",
-    "DOCUMENTS_TABLE",
-    "IDEMPOTENCY_TABLE",
-    "ALLOWED_UPLOAD_HOSTS",
-    "MAX_DOCUMENT_BYTES",
-    "ALLOWED_CONTENT_TYPES",
-)
-
-
 @contextlib.contextmanager
 def isolated_pipeline(emulator: TelnyxEmulator, **settings: str) -> Iterator[Pipeline]:
     """conftest's `isolated_environment` and `pipeline`, for a module-scoped fixture (theirs are
@@ -575,15 +564,18 @@ def test_no_input_of_the_hostile_batch_reaches_telnyx_or_the_association_queue(b
     assert batch.association_queue == []
 
 
-@pytest.mark.parametrize("name", cases(MALFORMED_INTAKE))
-def test_malformed_intake_message_is_rejected_at_once_under_its_message_id(batch: Batch, name: str):
-    message_id = f"intake:{name}"
-
-    assert message_id not in batch.failed  # rejected in the invocation that saw it, never retried
+def assert_rejected_at_once(batch: Batch, message_id: str, reason: tuple[str, ...]) -> None:
+    """Rejected in the invocation that saw it, under its own message id, never retried."""
+    assert message_id not in batch.failed
     entry = batch.ledger[f"sqs-message:{message_id}"]
     assert entry["state"] == "rejected"
-    for part in MALFORMED_INTAKE[name].reason:
+    for part in reason:
         assert part in entry["reason"]
+
+
+@pytest.mark.parametrize("name", cases(MALFORMED_INTAKE))
+def test_malformed_intake_message_is_rejected_at_once_under_its_message_id(batch: Batch, name: str):
+    assert_rejected_at_once(batch, f"intake:{name}", MALFORMED_INTAKE[name].reason)
 
 
 @pytest.mark.parametrize("name", cases(RETRIED_INTAKE))
@@ -639,13 +631,7 @@ def test_association_url_that_must_not_be_followed_is_rejected_before_telnyx(bat
 
 @pytest.mark.parametrize("name", list(MALFORMED_ASSOCIATION))
 def test_association_message_violating_the_schema_is_rejected_under_its_message_id(batch: Batch, name: str):
-    message_id = f"association:{name}"
-
-    assert message_id not in batch.failed
-    entry = batch.ledger[f"sqs-message:{message_id}"]
-    assert entry["state"] == "rejected"
-    for part in MALFORMED_ASSOCIATION[name].reason:
-        assert part in entry["reason"]
+    assert_rejected_at_once(batch, f"association:{name}", MALFORMED_ASSOCIATION[name].reason)
 
 
 @pytest.mark.parametrize("name", list(BAD_KEYS))

@@ -116,12 +116,14 @@ class UploadService:
         latest_version_wins: bool,
     ) -> None:
         assert attempt.source is not None and attempt.target is not None
-        description = item.description or (found.description if found else None) or file_name_of(item.source.key)
+        description = shorten_description(
+            item.description or (found.description if found else None) or file_name_of(item.source.key)
+        )
         entry = self._ledger.open(
             attempt.document_id,
             attempt.target,
             attempt.source,
-            shorten_description(description),
+            description,
             # Once pinned on purpose (a request naming the version, `portdocs retry`), a late
             # redelivery of the original S3 event does not unpin it.
             **({} if latest_version_wins else {"version_pinned": True}),
@@ -133,9 +135,7 @@ class UploadService:
         if self._outcomes.end_unless_latest(attempt, found, SENT, version_pinned=pinned):
             return
         assert found is not None
-        document = Document(
-            source=attempt.source, target=attempt.target, description=shorten_description(description), size=found.size
-        )
+        document = Document(source=attempt.source, target=attempt.target, description=description, size=found.size)
         try:
             self._upload_once(
                 identity={"document_id": document.document_id},
