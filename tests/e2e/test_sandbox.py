@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import pytest
@@ -70,6 +70,20 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
     assert not state_file.exists(), "the sandbox removes its state file when it stops"
 
 
+T = TypeVar("T")
+
+
+def eventually(read: Callable[[], T], predicate: Callable[[T], bool], what: str) -> T:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        value = read()
+        if predicate(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}: {value}")
+        time.sleep(0.5)
+
+
 class Session:
     """One test's view of the sandbox: its own draft port request, the CLI, boto3, the emulator."""
 
@@ -107,13 +121,17 @@ class Session:
         return json.loads(output)
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], what: str) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            rows = self.status()
-            if predicate(rows):
-                return rows
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}: {rows}")
+        return eventually(self.status, predicate, what)
+
+    def wait_for_tags(self, key: str, predicate: Callable[[dict[str, str]], bool], what: str) -> dict[str, str]:
+        """The tag follows the ledger (outcomes.py writes it second), so it is awaited, not read once."""
+        s3 = self.target.client("s3")
+
+        def tags() -> dict[str, str]:
+            tag_set = s3.get_object_tagging(Bucket=self.state.outputs["IntakeBucketName"], Key=key)["TagSet"]
+            return {t["Key"]: t["Value"] for t in tag_set}
+
+        return eventually(tags, predicate, what)
 
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         answer = requests.request(method, f"{self.state.emulator_api_url}/_emulator/{path}", json=body, timeout=10)
@@ -220,13 +238,10 @@ def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(sess
     key = f"{session.port_request}/{session.sub_requests[0]}/loa/not-really.pdf"
     s3 = session.target.client("s3")
     s3.put_object(Bucket=session.state.outputs["IntakeBucketName"], Key=key, Body=text.read_bytes())
-    (row,) = session.wait_for(lambda rows: rows and rows[0]["state"] == "rejected", "the rejection")
+    (row,) = session.wait_for(lambda rows: bool(rows) and rows[0]["state"] == "rejected", "the rejection")
 
     assert "could not be recognised" in row["reason"]
-    tags = {
-        t["Key"]: t["Value"]
-        for t in s3.get_object_tagging(Bucket=session.state.outputs["IntakeBucketName"], Key=key)["TagSet"]
-    }
+    tags = session.wait_for_tags(key, lambda tags: "portdocs:status" in tags, "the rejection's tag")
     assert tags["portdocs:status"] == "rejected" and "could not be recognised" in tags["portdocs:reason"]
     code, table = session.portdocs("status", "--port-request", session.port_request)
     assert code == 0 and "rejected" in table and "could not be recognised" in table
