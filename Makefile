@@ -40,9 +40,10 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
-## bench: cold start against the floor, and a 200 MiB streaming upload against a naive one
+## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), and a 200 MiB streaming upload against a naive one
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/batch_ratio.py 2>/dev/null
 	$(BIN)/python bench/upload_memory.py
 
 ## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")

@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
+import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from portdocs import wiring
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import Stack
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
@@ -25,6 +27,7 @@ SETTING_NAMES = (
     "ALLOWED_UPLOAD_HOSTS",
     "MAX_DOCUMENT_BYTES",
     "ALLOWED_CONTENT_TYPES",
+    "RECORD_CONCURRENCY",
 )
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
@@ -116,3 +119,10 @@ def s3_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> 
         "sequencer": "0055AED6DCD90281E5",
     }
     return json.dumps(notification)
+
+
+def set_record_concurrency(monkeypatch: pytest.MonkeyPatch, records: int) -> None:
+    """Both functions work on at most `records` records of a batch at once from now on."""
+    monkeypatch.setenv("RECORD_CONCURRENCY", str(records))
+    wiring.upload_service.cache_clear()
+    wiring.association_service.cache_clear()

@@ -27,7 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +65,8 @@ class Fault:
     """Applies to the next `times` calls of `endpoint` (or to a `rate` of them, forever).
 
     `ambiguous`: the call takes effect first, then fails with `status` (504 by default) or,
-    with `drop`, a dropped connection; `latency` is then spent after the effect."""
+    with `drop`, a dropped connection; `latency` is then spent after the effect. `path_contains`
+    narrows the fault to calls whose path contains it (one draft port request, say)."""
 
     endpoint: str  # upload_requests | supporting_documents | files | any
     status: int | None = None
@@ -75,9 +78,10 @@ class Fault:
     ambiguous: bool = False
     times: int | None = 1
     rate: float | None = None
+    path_contains: str | None = None
 
-    def matches(self, endpoint: str, chance: random.Random | None = None) -> bool:
-        if self.endpoint not in (endpoint, "any"):
+    def matches(self, endpoint: str, path: str, chance: random.Random | None = None) -> bool:
+        if self.endpoint not in (endpoint, "any") or (self.path_contains or "") not in path:
             return False
         if self.rate is not None:
             return (chance or random).random() < self.rate
@@ -121,6 +125,8 @@ class TelnyxEmulator:
         self._storage = Path(tempfile.mkdtemp(prefix="portdocs-files-"))
         self._lock = threading.Lock()
         self.state = Emulated()
+        self._running: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
         # Draws for rate-based faults; seed it to replay a soak's fault pattern (as far as thread
         # timing allows).
         self.random = random.Random()
@@ -194,6 +200,11 @@ class TelnyxEmulator:
         with self._lock:
             return [dict(c) for c in self.state.calls if endpoint in (None, c["endpoint"])]
 
+    def peak_in_flight(self, endpoint: str) -> int:
+        """The most calls of `endpoint` this emulator has served at the same time."""
+        with self._lock:
+            return self._peak[endpoint]
+
     def documents(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(d) for d in self.state.documents]
@@ -220,16 +231,38 @@ class TelnyxEmulator:
             return _errors(404, "10005", "Resource not found", "no such endpoint")
         if endpoint.startswith("admin_"):
             return getattr(self, f"_{endpoint}")(request)
-        call = self._record(endpoint, request)
-        fault = self._take_fault(endpoint)
-        if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
+        return self._call(endpoint, request, lambda call, fault: self._perform(endpoint, request, args, fault))
+
+    def _call(
+        self,
+        endpoint: str,
+        request: Request,
+        perform: Callable[[dict[str, Any], Fault | None], Response],
+        body: bool = True,
+    ) -> Response:
+        """One call of a Telnyx endpoint: recorded, counted while in flight, its fault applied."""
+        call = self._record(endpoint, request, body)
+        with self._in_flight(endpoint):
+            fault = self._take_fault(endpoint, request.path)
+            if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
+                call["status"] = response.status_code
+                return response
+            response = perform(call, fault)
+            if fault and fault.ambiguous:
+                return self._fail_after_effect(fault, request, call, response)
             call["status"] = response.status_code
             return response
-        response = self._perform(endpoint, request, args, fault)
-        if fault and fault.ambiguous:
-            return self._fail_after_effect(fault, request, call, response)
-        call["status"] = response.status_code
-        return response
+
+    @contextmanager
+    def _in_flight(self, endpoint: str) -> Iterator[None]:
+        with self._lock:
+            self._running[endpoint] += 1
+            self._peak[endpoint] = max(self._peak[endpoint], self._running[endpoint])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[endpoint] -= 1
 
     def _perform(self, endpoint: str, request: Request, args: Mapping[str, Any], fault: Fault | None) -> Response:
         if not self._authorised(request):
@@ -332,16 +365,7 @@ class TelnyxEmulator:
             return Response(stored.path.read_bytes(), content_type=stored.content_type, headers={"ETag": stored.etag})
         if request.method != "POST" or path != FILES_BUCKET:
             return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
-        call = self._record("files", request, body=False)
-        fault = self._take_fault("files")
-        if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
-            call["status"] = response.status_code
-            return response
-        response = self._store_form_upload(request, call)
-        if fault and fault.ambiguous:
-            return self._fail_after_effect(fault, request, call, response)
-        call["status"] = response.status_code
-        return response
+        return self._call("files", request, lambda call, fault: self._store_form_upload(request, call), body=False)
 
     def _store_form_upload(self, request: Request, call: dict[str, Any]) -> Response:
         mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
@@ -450,10 +474,10 @@ class TelnyxEmulator:
             self.state.calls.append(call)
         return call
 
-    def _take_fault(self, endpoint: str) -> Fault | None:
+    def _take_fault(self, endpoint: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.state.faults:
-                if fault.matches(endpoint, self.random):
+                if fault.matches(endpoint, path, self.random):
                     if fault.rate is None and fault.times is not None:
                         fault.times -= 1
                     return fault

@@ -38,7 +38,15 @@ from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials, 
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import Emulated, Fault, TelnyxEmulator
-from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SETTING_NAMES, SUB_REQUEST, Pipeline
+from tests.support import (
+    OTHER_SUB_REQUEST,
+    PORT_REQUEST,
+    SAMPLES,
+    SETTING_NAMES,
+    SUB_REQUEST,
+    Pipeline,
+    set_record_concurrency,
+)
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
@@ -1146,7 +1154,10 @@ def test_batch_with_too_little_time_hands_its_records_back_as_copies(
     assert pipeline.emulator.calls() == []
 
 
-def test_record_left_without_time_by_a_slow_batch_mate_is_handed_back(pipeline: Pipeline):
+def test_record_left_without_time_by_a_slow_batch_mate_is_handed_back(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    set_record_concurrency(monkeypatch, 1)  # the second record waits for the first's worker
     pipeline.emulator.inject(Fault(endpoint="upload_requests", latency=4.0, times=1))
     slow, late = key("loa", "slow.pdf"), key("invoice", "late.pdf")
     pipeline.drop(slow, LOA)

@@ -28,11 +28,12 @@ def ledger(stack: Stack) -> Ledger:
     return Ledger(boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"]))
 
 
-def test_open_creates_then_counts_attempts(ledger: Ledger):
+def test_open_creates_then_counts_attempts(ledger: Ledger, stack: Stack):
     first = ledger.open("doc-1", TARGET, SourceObject("b", "k", "v"), "LOA")
     ledger.open("doc-1", TARGET)
     assert first.state is State.RECEIVED
-    assert ledger._table.get_item(Key={"document_id": "doc-1"})["Item"]["attempts"] == 2
+    table = boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"])
+    assert table.get_item(Key={"document_id": "doc-1"})["Item"]["attempts"] == 2
 
 
 def test_terminal_states_are_never_overwritten(ledger: Ledger):

@@ -19,6 +19,7 @@ def test_defaults_follow_the_documented_contract():
     assert settings.max_document_bytes == 20 * 1024 * 1024
     assert settings.allowed_content_types == ("application/pdf", "image/jpeg", "image/png", "image/tiff")
     assert settings.telnyx_credentials_secret_arn is None
+    assert settings.record_concurrency == 5
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -32,6 +33,12 @@ def test_a_missing_setting_is_named(missing):
 def test_a_malformed_number_is_named(value, message):
     with pytest.raises(SettingsError, match=f"MAX_DOCUMENT_BYTES {message}"):
         Settings.from_environ({**REQUIRED, "MAX_DOCUMENT_BYTES": value})
+
+
+@pytest.mark.parametrize(("value", "message"), [("11", "must be at most 10"), ("0", "must be positive")])
+def test_record_concurrency_is_bounded(value, message):
+    with pytest.raises(SettingsError, match=f"RECORD_CONCURRENCY {message}"):
+        Settings.from_environ({**REQUIRED, "RECORD_CONCURRENCY": value})
 
 
 def test_lists_are_trimmed_and_lowercased():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from portdocs.config import DEFAULT_RECORD_CONCURRENCY, MAX_RECORD_CONCURRENCY
 from portdocs_sandbox.stack import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,11 @@ def test_every_setting_the_code_reads_is_set_by_the_template():
     read = set(re.findall(r'"([A-Z][A-Z_]+)"', config)) - {"TELNYX_API_USER", "TELNYX_API_TOKEN", "TELNYX_API_KEY"}
     read.discard("IDEMPOTENCY_TTL_SECONDS")  # optional tuning knob with a documented default
     assert read <= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def test_the_record_concurrency_parameter_allows_what_the_code_allows():
+    parameter = TEMPLATE["Parameters"]["RecordConcurrency"]
+    assert (parameter["Default"], parameter["MaxValue"]) == (DEFAULT_RECORD_CONCURRENCY, MAX_RECORD_CONCURRENCY)
 
 
 def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request():

@@ -38,6 +38,7 @@ class AssociationService:
         idempotency: Idempotency,
     ) -> None:
         self._settings = settings
+        self.record_concurrency = settings.record_concurrency
         self._telnyx = telnyx
         self._intake = intake
         self._ledger = ledger

@@ -14,6 +14,10 @@ DEFAULT_ALLOWED_CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "
 # dead-letter queue (template.yaml), redriven on the last day; 21 days leaves 3 of margin.
 # tests/unit/test_template.py holds this against the template's retention periods.
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 21 * 24 * 3600
+# Records of one batch in flight at once. At most 10: requests keeps 10 connections per host, and
+# S3 and SQS batches of more than 10 records are not what this pipeline is tuned for.
+DEFAULT_RECORD_CONCURRENCY = 5
+MAX_RECORD_CONCURRENCY = 10
 
 
 class SettingsError(ValueError):
@@ -42,6 +46,7 @@ class Settings:
     max_document_bytes: int
     allowed_content_types: tuple[str, ...]
     idempotency_ttl_seconds: int
+    record_concurrency: int
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +72,9 @@ class Settings:
             idempotency_ttl_seconds=positive_int_setting(
                 env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
             ),
+            record_concurrency=positive_int_setting(
+                env, "RECORD_CONCURRENCY", DEFAULT_RECORD_CONCURRENCY, maximum=MAX_RECORD_CONCURRENCY
+            ),
         )
 
 
@@ -87,7 +95,7 @@ def csv_setting(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> 
     return values
 
 
-def positive_int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+def positive_int_setting(env: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -97,4 +105,6 @@ def positive_int_setting(env: Mapping[str, str], name: str, default: int) -> int
         raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"environment variable {name} must be positive, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"environment variable {name} must be at most {maximum}, got {value}")
     return value

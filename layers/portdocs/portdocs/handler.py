@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portdocs import aws
 from portdocs.errors import DeferredError
-from portdocs.observability import logger, metrics
+from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
 from portdocs.retrying import MIN_RECORD_SECONDS, Deadline
 
 
 class RecordService(Protocol):
+    @property
+    def record_concurrency(self) -> int: ...
+
     def bind(self, lambda_context: Any) -> None: ...
 
     def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None: ...
@@ -29,16 +35,24 @@ def redelivery() -> Redelivery:
     return Redelivery(aws.client("sqs"))
 
 
+@cache
+def record_workers(concurrency: int) -> ThreadPoolExecutor:
+    """At most `concurrency` records of a batch are in flight at once, each on a thread of its own
+    (their Telnyx, S3 and DynamoDB calls block); made once per execution environment."""
+    return ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
+
+
 def sqs_batch_handler(
     service: Callable[[], RecordService],
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
     # A batch whose every record failed must still report them one by one, not raise.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    def process_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
         # Until the record names a document, its log lines carry the message's own id.
-        logger.set_correlation_id(f"sqs-message:{record.message_id}")
-        # The invocation's remaining time is the budget of the whole batch, not of each record.
+        correlate(f"sqs-message:{record.message_id}")
+        # The invocation's remaining time is the budget of the whole batch, not of each record: a
+        # record that waited for a worker starts only if enough of it is left.
         deadline = Deadline.from_context(lambda_context)
         try:
             deadline.ensure(MIN_RECORD_SECONDS, "start another record")
@@ -47,11 +61,21 @@ def sqs_batch_handler(
             if not redelivery().defer(record.raw_event, error.retry_after or 0.0):
                 raise
 
+    async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+        # Powertools' async processor runs every record of the batch together and collects the
+        # partial failures; the worker pool bounds how many run at once. Each record runs in a
+        # copy of the context, so its log keys (correlate) are its own.
+        workers = record_workers(service().record_concurrency)
+        record_context = contextvars.copy_context()
+        await asyncio.get_running_loop().run_in_executor(
+            workers, record_context.run, process_record, record, lambda_context
+        )
+
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         service().bind(context)
-        return process_partial_response(
+        return async_process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
 

@@ -73,7 +73,11 @@ class LedgerEntry:
 
 class Ledger:
     def __init__(self, table: Any) -> None:
-        self._table = table
+        # A boto3 resource is not thread-safe and a client is; records of a batch run side by side,
+        # so every call goes through the table's own client, which keeps the resource's
+        # conversion of Python values and condition expressions.
+        self._client = table.meta.client
+        self._table_name = table.name
 
     def open(
         self,
@@ -182,7 +186,8 @@ class Ledger:
         now = time.time()
         values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
         try:
-            self._table.update_item(
+            self._client.update_item(
+                TableName=self._table_name,
                 Key={"document_id": document_id},
                 UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, version_pinned = :true "
                 "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
@@ -215,7 +220,9 @@ class Ledger:
 
     def get(self, document_id: str) -> LedgerEntry:
         try:
-            item = self._table.get_item(Key={"document_id": document_id}, ConsistentRead=True).get("Item")
+            item = self._client.get_item(
+                TableName=self._table_name, Key={"document_id": document_id}, ConsistentRead=True
+            ).get("Item")
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, "reading the documents ledger") from None
         if item is None:
@@ -226,14 +233,15 @@ class Ledger:
         """Every item, or those of one draft port request (through its index)."""
         if draft_port_request_id:
             read, request = (
-                self._table.query,
+                self._client.query,
                 {
+                    "TableName": self._table_name,
                     "IndexName": BY_PORT_REQUEST_INDEX,
                     "KeyConditionExpression": Key("draft_port_request_id").eq(draft_port_request_id),
                 },
             )
         else:
-            read, request = self._table.scan, {}
+            read, request = self._client.scan, {"TableName": self._table_name}
         items: list[dict[str, Any]] = []
         while True:
             page = read(**request)
@@ -304,7 +312,8 @@ class Ledger:
             values.update({f":a{index}": amount for index, amount in enumerate(counters.values())})
             expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(counters)))
         try:
-            return self._table.update_item(
+            return self._client.update_item(
+                TableName=self._table_name,
                 Key={"document_id": document_id},
                 UpdateExpression=expression,
                 ConditionExpression=condition_expression,

@@ -7,6 +7,7 @@ spans for the HTTP and AWS calls inside come from the optional OpenTelemetry lay
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
@@ -19,5 +20,18 @@ logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function
 metrics = Metrics(namespace="portdocs")
 
 
+# Powertools' add_metric reads a metric's entry and then replaces it: records counting side by side
+# (portdocs.handler runs them on threads) would lose increments without this lock.
+_counting = threading.Lock()
+
+
 def count(metric: str) -> None:
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    with _counting:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+
+def correlate(correlation_id: str) -> None:
+    """Every later log line of this record carries `correlation_id`. Records run side by side, so
+    the key lives in the record's own context (Powertools' thread-safe keys), never in the
+    logger's shared state."""
+    logger.thread_safe_append_keys(correlation_id=correlation_id)

@@ -28,8 +28,11 @@ from portdocs.errors import (
 )
 from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger, LedgerEntry
-from portdocs.observability import count, logger
+from portdocs.observability import correlate, count, logger
 
+# The other delivery's in-progress lock ends with its invocation (at most the function's timeout,
+# 120 s): a few hand-backs of this length outlast it well within redelivery's limit of 10.
+CONCURRENT_DUPLICATE_DELAY_SECONDS = 30.0
 POSSIBLE_DUPLICATE = "possible duplicate"
 POSSIBLY_ATTACHED = "possibly attached"
 
@@ -58,7 +61,7 @@ class Outcomes:
     def settling(self, attempt: Attempt, record_failures: bool = True) -> Iterator[Attempt]:
         """`record_failures=False` for steps that come before the document is known (resolving an
         upload request's version): a failure there is logged and retried, but writes no row."""
-        logger.set_correlation_id(attempt.document_id)
+        correlate(attempt.document_id)
         try:
             yield attempt
         except PermanentError as error:
@@ -82,10 +85,13 @@ class Outcomes:
                 self._tag(attempt.source, {STATUS_TAG: str(State.FAILED)})
             raise
         except IdempotencyAlreadyInProgressError:
-            # Another invocation holds this document right now (a concurrent duplicate): let SQS
-            # deliver this record again later, when the other one has finished.
-            logger.info("a concurrent delivery is handling this document; will retry")
-            raise
+            # Another record holds this document right now (a duplicate in the same batch, or in
+            # another invocation): hand this one back for a little later, without spending a
+            # receive on it. By then the other has finished and this one ends as a duplicate.
+            logger.info("a concurrent delivery is handling this document; handed back for later")
+            raise DeferredError(
+                "a concurrent delivery is handling this document", CONCURRENT_DUPLICATE_DELAY_SECONDS
+            ) from None
         except Exception:
             logger.exception("unexpected error; the record will be retried", extra={"document_id": attempt.document_id})
             raise

@@ -43,6 +43,7 @@ class UploadService:
         idempotency: Idempotency,
     ) -> None:
         self._settings = settings
+        self.record_concurrency = settings.record_concurrency
         self._telnyx = telnyx
         self._intake = intake
         self._queue = queue

@@ -6,13 +6,13 @@ handlers before moto starts); later invocations reuse the clients and HTTP sessi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import boto3
 
 from portdocs import aws
-from portdocs.association_queue import AssociationQueue
-from portdocs.association_service import AssociationService
 from portdocs.config import Settings
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore
@@ -25,38 +25,78 @@ from portdocs.telnyx import (
     TelnyxClient,
     TelnyxCredentials,
 )
-from portdocs.upload_service import UploadService
+
+if TYPE_CHECKING:
+    from portdocs.association_service import AssociationService
+    from portdocs.upload_service import UploadService
+
+# Each factory imports its own service inside it, so a function's cold start imports only the
+# service it runs.
 
 
 @cache
 def upload_service() -> UploadService:
-    settings = Settings.from_environ()
-    intake = IntakeStore(aws.client("s3"))
-    ledger = _ledger(settings)
+    from portdocs.association_queue import AssociationQueue
+    from portdocs.upload_service import UploadService
+
+    parts = _Parts.build(Settings.from_environ())
     return UploadService(
-        settings=settings,
-        telnyx=_telnyx(settings),
-        intake=intake,
-        queue=AssociationQueue(aws.client("sqs"), settings.association_queue_url),
-        ledger=ledger,
-        outcomes=Outcomes(ledger, intake, settings.intake_bucket),
-        idempotency=_idempotency(settings),
+        settings=parts.settings,
+        telnyx=parts.telnyx,
+        intake=parts.intake,
+        queue=AssociationQueue(aws.client("sqs", parts.session), parts.settings.association_queue_url),
+        ledger=parts.ledger,
+        outcomes=parts.outcomes,
+        idempotency=parts.idempotency,
     )
 
 
 @cache
 def association_service() -> AssociationService:
-    settings = Settings.from_environ()
-    ledger = _ledger(settings)
-    intake = IntakeStore(aws.client("s3"))
+    from portdocs.association_service import AssociationService
+
+    parts = _Parts.build(Settings.from_environ())
     return AssociationService(
-        settings=settings,
-        telnyx=_telnyx(settings),
-        intake=intake,
-        ledger=ledger,
-        outcomes=Outcomes(ledger, intake, settings.intake_bucket),
-        idempotency=_idempotency(settings),
+        settings=parts.settings,
+        telnyx=parts.telnyx,
+        intake=parts.intake,
+        ledger=parts.ledger,
+        outcomes=parts.outcomes,
+        idempotency=parts.idempotency,
     )
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What both services are built from; one boto3 session makes every client (see aws.client)."""
+
+    settings: Settings
+    session: boto3.session.Session
+    telnyx: TelnyxClient
+    intake: IntakeStore
+    ledger: Ledger
+    outcomes: Outcomes
+    idempotency: Idempotency
+
+    @classmethod
+    def build(cls, settings: Settings) -> _Parts:
+        session = boto3.session.Session()
+        dynamodb = session.resource("dynamodb", config=aws.CLIENT_CONFIG)
+        intake = IntakeStore(aws.client("s3", session))
+        ledger = Ledger(dynamodb.Table(settings.documents_table))
+        return cls(
+            settings=settings,
+            session=session,
+            telnyx=_telnyx(settings),
+            intake=intake,
+            ledger=ledger,
+            outcomes=Outcomes(ledger, intake, settings.intake_bucket),
+            # Not the resource's own client: boto3 makes that one serialize plain Python values,
+            # and Powertools sends DynamoDB-typed ones.
+            idempotency=Idempotency(
+                settings.idempotency_table, settings.idempotency_ttl_seconds, aws.client("dynamodb", session)
+            ),
+        )
 
 
 def _telnyx(settings: Settings) -> TelnyxClient:
@@ -76,12 +116,3 @@ def _credentials(settings: Settings) -> CredentialsProvider:
         "TELNYX_API_USER/TELNYX_API_TOKEN or TELNYX_API_KEY (no TELNYX_CREDENTIALS_SECRET_ARN set)",
     )
     return StaticCredentials(credentials)
-
-
-def _ledger(settings: Settings) -> Ledger:
-    resource = boto3.session.Session().resource("dynamodb", config=aws.CLIENT_CONFIG)
-    return Ledger(resource.Table(settings.documents_table))
-
-
-def _idempotency(settings: Settings) -> Idempotency:
-    return Idempotency(settings.idempotency_table, settings.idempotency_ttl_seconds, aws.client("dynamodb"))
