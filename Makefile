@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 
-.PHONY: demo test lint template unit integration e2e bench soak sandbox clean
+.PHONY: demo test lint template build unit integration e2e bench soak sandbox clean
 
 ## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
 demo: $(VENV)/.installed
@@ -28,7 +28,11 @@ lint: $(VENV)/.installed
 template: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
-	SAM_CLI_TELEMETRY=0 $(SAM) build --cached
+	$(MAKE) build
+
+## build: `sam build` of the functions and the layer (python3.13 on arm64, without Docker)
+build: $(VENV)/.installed $(SAM_VENV)/.installed
+	PYTHON=$(CURDIR)/$(BIN)/python SAM_CLI_TELEMETRY=0 $(SAM) build --cached
 	$(PYTHON) -S scripts/check_build.py
 
 unit: $(VENV)/.installed

@@ -1,15 +1,44 @@
 """Checks what `sam build` produced runs on its own: each function imports its handler with
 nothing but the built layer on the path (run with `python -S`, so no site-packages can hide a
-dependency missing from layers/portdocs/requirements.txt), and the layer's schemas load."""
+dependency missing from layers/portdocs/requirements.txt), and the layer's schemas load; and that
+the layer is built for Lambda's runtime (layers/portdocs/Makefile), not for this machine: every
+wheel pure Python or for CPython on aarch64 Linux, every compiled module an aarch64 ELF for that
+CPython."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from pathlib import Path
 
 BUILD = Path(".aws-sam/build")
+LAYER_MAKEFILE = Path("layers/portdocs/Makefile")
+ELF_MACHINE_AARCH64 = 183
+
+
+def lambda_python() -> str:
+    """The runtime's Python version ("3.13"), as the layer's Makefile builds for it."""
+    match = re.search(r"^LAMBDA_PYTHON := (\d+\.\d+)$", LAYER_MAKEFILE.read_text(), re.MULTILINE)
+    assert match, f"{LAYER_MAKEFILE} names no LAMBDA_PYTHON"
+    return match.group(1)
+
+
+def check_platform(layer: Path) -> None:
+    cpython = "cp" + lambda_python().replace(".", "")
+    for wheel in layer.glob("*.dist-info/WHEEL"):
+        for tag in re.findall(r"^Tag: (\S+)$", wheel.read_text(), re.MULTILINE):
+            interpreter, abi, platform = tag.split("-")
+            pure = platform == "any" and abi == "none" and interpreter.startswith("py")
+            for_lambda = platform.endswith("_aarch64") and interpreter == cpython
+            assert pure or for_lambda, f"{wheel.parent.name} is built for {tag}, not for Lambda ({cpython}, aarch64)"
+    suffix = f".cpython-{lambda_python().replace('.', '')}-aarch64-linux-gnu.so"
+    for module in layer.rglob("*.so"):
+        header = module.read_bytes()[:20]
+        machine = int.from_bytes(header[18:20], "little")
+        assert header[:4] == b"\x7fELF" and machine == ELF_MACHINE_AARCH64, f"{module} is not an aarch64 ELF"
+        assert module.name.endswith(suffix), f"{module} is not built for {suffix}"
 
 
 def main() -> None:
@@ -30,7 +59,11 @@ def main() -> None:
     layer = BUILD / "PortdocsLayer" / "python"
     retired = sorted(p.name for p in layer.glob("aws_xray_sdk*"))
     assert not retired, f"the layer ships the retired AWS X-Ray SDK: {retired}"
-    print("built functions import their handlers from the layer alone; schemas load; no X-Ray SDK")
+    check_platform(layer)
+    print(
+        "built functions import their handlers from the layer alone; schemas load; no X-Ray SDK; "
+        f"every wheel and compiled module is for CPython {lambda_python()} on aarch64"
+    )
 
 
 if __name__ == "__main__":

@@ -81,9 +81,17 @@ def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request():
     assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
 
 
-def test_layer_is_built_by_sam_for_python_3_11():
+def test_functions_and_layer_target_one_runtime_on_arm64_and_the_layer_is_built_for_it():
+    functions = TEMPLATE["Globals"]["Function"]
+    makefile = (ROOT / "layers/portdocs/Makefile").read_text()
+    (python,) = re.findall(r"^LAMBDA_PYTHON := (\S+)$", makefile, re.MULTILINE)
+    (platform,) = re.findall(r"^LAMBDA_PLATFORM := (\S+)$", makefile, re.MULTILINE)
+    assert functions["Runtime"] == f"python{python}" and functions["Architectures"] == ["arm64"]
+    assert platform.endswith("_aarch64")
     layer = RESOURCES["PortdocsLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Properties"]["CompatibleRuntimes"] == [functions["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["ContentUri"] == "layers/portdocs/"
 
 
