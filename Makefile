@@ -33,7 +33,7 @@ template: $(VENV)/.installed $(SAM_VENV)/.installed
 ## build: `sam build` of the functions and the layer (python3.13 on arm64, without Docker)
 build: $(VENV)/.installed $(SAM_VENV)/.installed
 	PYTHON=$(CURDIR)/$(BIN)/python SAM_CLI_TELEMETRY=0 $(SAM) build --cached
-	$(PYTHON) -S scripts/check_build.py
+	$(PYTHON) -S -B scripts/check_build.py
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
