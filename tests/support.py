@@ -104,6 +104,9 @@ class Pipeline:
             SecretId=self.output("CredentialsSecretArn"), SecretString=json.dumps(credentials)
         )
         parameters.clear_caches()
+        # The functions' secret cache lives in their services: as if it had expired.
+        wiring.upload_service.cache_clear()
+        wiring.association_service.cache_clear()
 
 
 def s3_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> str:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from portdocs.observability import logger
+from portdocs.telnyx import SecretCredentials
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
 
@@ -96,7 +99,55 @@ def test_one_slow_and_one_failing_record_hold_back_only_themselves(
     assert said_associated == telnyx_ids
     (kept,) = [line for line in lines if line["message"] == "document kept for retry"]
     assert kept["correlation_id"] == kept["document_id"] and failing in kept["document_id"]
+    (not_done,) = [line for line in lines if line["message"] == "record not done; SQS will deliver it again"]
+    assert not_done["correlation_id"] == kept["document_id"] and "ConfigurationError" in not_done["error"]
 
     # Counted from every thread, none lost (the invocation's EMF blob on stdout).
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf["DocumentsAssociated"] == [1.0] * 9 and emf["DocumentsFailed"] == [1.0]
+
+
+def test_a_refresh_asked_for_while_another_record_reads_the_secret_is_not_lost(pipeline: Pipeline):
+    secret_arn = pipeline.output("CredentialsSecretArn")
+    reading, release = threading.Event(), threading.Event()
+    client = boto3.client("secretsmanager")
+
+    def hold_the_first_read(**_: Any) -> None:  # with the old secret in hand
+        if not reading.is_set():
+            reading.set()
+            release.wait(10)
+
+    client.meta.events.register("after-call.secrets-manager.GetSecretValue", hold_the_first_read)
+    credentials = SecretCredentials(secret_arn, lambda: client)
+    slow_reader = threading.Thread(target=credentials)
+    slow_reader.start()
+    reading.wait(10)
+    # Meanwhile another record got a 401 and the operator fixes the secret.
+    credentials.refresh()
+    pipeline.set_credentials(api_key="fixed-key")
+    release.set()
+    slow_reader.join(10)
+
+    assert credentials().api_key == "fixed-key"  # not the copy cached by the slow reader
+
+
+def test_the_same_document_twice_in_one_batch_is_worked_on_once_and_the_twin_handed_back(
+    pipeline: Pipeline, concurrency: int, capsys: pytest.CaptureFixture[str]
+):
+    (notification,) = drop_files(pipeline, [(PORT_REQUEST, SUB_REQUEST)])
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", latency=1.0))  # the twins overlap
+    capsys.readouterr()
+
+    response, _ = pipeline.invoke("uploader", [notification, notification])
+
+    assert response == {"batchItemFailures": []}  # no receive spent on the twin
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["ConcurrentDuplicates"] == [1.0] and emf["RecordsDeferred"] == [1.0]
+    delayed = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.output("IntakeQueueUrl"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+    assert delayed == "1"
+    pipeline.invoke("uploader", [notification])  # the handed-back twin, later: a duplicate
+    pipeline.runtime.drain()
+    assert len(pipeline.emulator.calls("upload_requests")) == 1
+    assert [e["state"] for e in pipeline.ledger().values()] == ["associated"]

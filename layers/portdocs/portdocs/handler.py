@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -30,8 +31,17 @@ class RecordService(Protocol):
     def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None: ...
 
 
-@cache
+_redelivery_made = threading.Lock()
+
+
 def redelivery() -> Redelivery:
+    """Made on first use (most invocations hand nothing back), once, whichever record asks first."""
+    with _redelivery_made:
+        return _redelivery()
+
+
+@cache
+def _redelivery() -> Redelivery:
     return Redelivery(aws.client("sqs"))
 
 
@@ -60,6 +70,13 @@ def sqs_batch_handler(
         except DeferredError as error:
             if not redelivery().defer(record.raw_event, error.retry_after or 0.0):
                 raise
+        except Exception as error:
+            # Powertools reports the record as failed without a word: say it here, in the record's
+            # own context, including for faults before any document was known (a ledger read).
+            logger.warning(
+                "record not done; SQS will deliver it again", extra={"error": f"{type(error).__name__}: {error}"}
+            )
+            raise
 
     async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         # Powertools' async processor runs every record of the batch together and collects the

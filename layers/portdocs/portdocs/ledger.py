@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
@@ -74,8 +73,9 @@ class LedgerEntry:
 class Ledger:
     def __init__(self, table: Any) -> None:
         # A boto3 resource is not thread-safe and a client is; records of a batch run side by side,
-        # so every call goes through the table's own client, which keeps the resource's
-        # conversion of Python values and condition expressions.
+        # so every call goes through the table's own client, which keeps the resource's conversion
+        # of Python values. Expressions are plain strings: its builder of condition objects keeps
+        # per-call state that threads would share (boto3 issue 1332).
         self._client = table.meta.client
         self._table_name = table.name
 
@@ -237,7 +237,8 @@ class Ledger:
                 {
                     "TableName": self._table_name,
                     "IndexName": BY_PORT_REQUEST_INDEX,
-                    "KeyConditionExpression": Key("draft_port_request_id").eq(draft_port_request_id),
+                    "KeyConditionExpression": "draft_port_request_id = :id",
+                    "ExpressionAttributeValues": {":id": draft_port_request_id},
                 },
             )
         else:

@@ -89,6 +89,7 @@ class Outcomes:
             # another invocation): hand this one back for a little later, without spending a
             # receive on it. By then the other has finished and this one ends as a duplicate.
             logger.info("a concurrent delivery is handling this document; handed back for later")
+            count("ConcurrentDuplicates")
             raise DeferredError(
                 "a concurrent delivery is handling this document", CONCURRENT_DUPLICATE_DELAY_SECONDS
             ) from None

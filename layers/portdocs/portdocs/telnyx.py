@@ -379,31 +379,45 @@ class StaticCredentials:
 
 
 class SecretCredentials:
-    """Reads the credentials secret through Powertools parameters, cached across invocations.
+    """Reads the credentials secret through a Powertools secrets provider, cached across invocations.
 
     After a 401 the cache is bypassed once, so a redrive after the secret was fixed succeeds at
-    its first attempt instead of waiting for the cache to expire.
+    its first attempt instead of waiting for the cache to expire. Records run side by side: a
+    refresh asked for while another record is reading still takes effect (a count of refreshes,
+    not a flag that reader would clear), and the provider is made once, on the client `new_client`
+    gives (the project's timeouts, not the SDK's 60 s default).
     """
 
     CACHE_SECONDS = 300
 
-    def __init__(self, secret_arn: str) -> None:
+    def __init__(self, secret_arn: str, new_client: Callable[[], Any]) -> None:
         self._secret_arn = secret_arn
-        self._stale = False
+        self._new_client = new_client
+        self._lock = threading.Lock()
+        self._provider: parameters.SecretsProvider | None = None
+        self._refreshes = 0
+        self._refreshes_read = 0
 
     def refresh(self) -> None:
-        self._stale = True
+        with self._lock:
+            self._refreshes += 1
 
     def __call__(self) -> TelnyxCredentials:
+        with self._lock:
+            if self._provider is None:
+                self._provider = parameters.SecretsProvider(boto3_client=self._new_client())
+            provider, refreshes = self._provider, self._refreshes
+            stale = refreshes != self._refreshes_read
         origin = f"secret {self._secret_arn}"
         try:
-            raw = parameters.get_secret(self._secret_arn, max_age=self.CACHE_SECONDS, force_fetch=self._stale)
+            raw = provider.get(self._secret_arn, max_age=self.CACHE_SECONDS, force_fetch=stale)
         except parameters.exceptions.GetParameterError as error:
             raise ConfigurationError(f"cannot read {origin}: {error}") from None
-        self._stale = False
+        with self._lock:
+            self._refreshes_read = max(self._refreshes_read, refreshes)
         try:
-            values = json.loads(raw)
-        except (TypeError, ValueError):
+            values = json.loads(raw) if isinstance(raw, str | bytes) else None
+        except ValueError:
             raise ConfigurationError(f"{origin} is not JSON") from None
         if not isinstance(values, dict):
             raise ConfigurationError(f"{origin} is not a JSON object")

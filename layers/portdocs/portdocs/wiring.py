@@ -109,7 +109,8 @@ def _telnyx(settings: Settings) -> TelnyxClient:
 
 def _credentials(settings: Settings) -> CredentialsProvider:
     if settings.telnyx_credentials_secret_arn:
-        return SecretCredentials(settings.telnyx_credentials_secret_arn)
+        # A session of its own: the client is made on first use, maybe on a record's thread.
+        return SecretCredentials(settings.telnyx_credentials_secret_arn, lambda: aws.client("secretsmanager"))
     local = settings.local_credentials
     credentials = TelnyxCredentials.from_mapping(
         {"api_user": local.api_user, "api_token": local.api_token, "api_key": local.api_key},
