@@ -8,7 +8,7 @@ request, the files service and the association. Each child warms its function wi
 then alternates batches of 1 and 10 made of new documents (a repeat would be a duplicate) and
 prints the medians. Prints one line per function.
 
-    .venv/bin/python bench/batch_ratio.py [--rounds 5]
+    .venv/bin/python bench/batch_ratio.py [--rounds 5] [--latency 0.2]
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--latency", type=float, default=LATENCY_SECONDS, help="seconds Telnyx takes per call")
     parser.add_argument("--child", choices=sorted(FUNCTIONS))
     args = parser.parse_args()
     if args.child:
@@ -173,7 +174,7 @@ def main() -> None:
         with TelnyxEmulator(api_user=None, api_token=None, api_key="bench") as emulator:
             emulator.seed(PORT_REQUEST, SUB_REQUEST)
             for endpoint_name in ("upload_requests", "files", "supporting_documents"):
-                emulator.inject(Fault(endpoint=endpoint_name, latency=LATENCY_SECONDS, times=None))
+                emulator.inject(Fault(endpoint=endpoint_name, latency=args.latency, times=None))
             stack = provision(
                 stack_name="portdocs-bench",
                 parameters={"TelnyxApiBaseUrl": emulator.api_url, "AllowedUploadHosts": emulator.files_host},
@@ -206,7 +207,7 @@ def main() -> None:
                 naive = measure(setup, environment, function, 1, args.rounds)
                 together = measure(setup, environment, function, 5, args.rounds)
                 print(
-                    f"batch of 10 vs 1, {function} (Telnyx {LATENCY_SECONDS * 1000:.0f} ms a call): "
+                    f"batch of 10 vs 1, {function} (Telnyx {args.latency * 1000:.0f} ms a call): "
                     f"5 at a time {together['ten'] / together['one']:.1f}x "
                     f"({together['one'] * 1000:.0f} ms, {together['ten'] * 1000:.0f} ms); "
                     f"one at a time {naive['ten'] / naive['one']:.1f}x "
