@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "portdocs",
     "TELNYX_API_KEY": "bench",
     "ASSOCIATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-association",
+    "INTAKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-intake",
     "INTAKE_BUCKET": "bench-intake",
     "DOCUMENTS_TABLE": "bench-documents",
     "IDEMPOTENCY_TABLE": "bench-idempotency",

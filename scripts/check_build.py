@@ -43,7 +43,7 @@ def check_platform(layer: Path) -> None:
 
 def main() -> None:
     sys.path[:0] = [str(BUILD / "PortdocsLayer" / "python")]
-    for function in ("UploaderFunction", "AssociatorFunction"):
+    for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
         sys.path.insert(0, str(BUILD / function))
         sys.modules.pop("app", None)
         handler = importlib.import_module("app").lambda_handler

@@ -29,10 +29,12 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "portdocs-tests")
     wiring.upload_service.cache_clear()
     wiring.association_service.cache_clear()
+    wiring.sweeper.cache_clear()
     parameters.clear_caches()
     yield
     wiring.upload_service.cache_clear()
     wiring.association_service.cache_clear()
+    wiring.sweeper.cache_clear()
     parameters.clear_caches()
 
 

@@ -13,6 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from portdocs import wiring
+from portdocs_sandbox import cli
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import Stack
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
@@ -28,6 +29,9 @@ SETTING_NAMES = (
     "MAX_DOCUMENT_BYTES",
     "ALLOWED_CONTENT_TYPES",
     "RECORD_CONCURRENCY",
+    "EVENT_BUS_NAME",
+    "INTAKE_QUEUE_URL",
+    "STUCK_AFTER_SECONDS",
 )
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
@@ -72,7 +76,7 @@ class Pipeline:
         return messages
 
     def invoke(
-        self, function: str, bodies: list[str], timeout: int | None = None, handler: Any = None
+        self, function: str, bodies: list[str], timeout: int | None = None, handler: Any = None, receives: int = 1
     ) -> tuple[dict[str, Any], list[str]]:
         """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
         messages = [
@@ -81,7 +85,7 @@ class Pipeline:
                 "ReceiptHandle": f"rh-{i}",
                 "Body": body,
                 "MD5OfBody": "0" * 32,
-                "Attributes": {"ApproximateReceiveCount": "1"},
+                "Attributes": {"ApproximateReceiveCount": str(receives)},
             }
             for i, body in enumerate(bodies)
         ]
@@ -94,6 +98,11 @@ class Pipeline:
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.output("DocumentsTableName"))
         return {item["document_id"]: item for item in table.scan()["Items"]}
+
+    def events(self) -> list[dict[str, Any]]:
+        """The document events put on the bus, as the stack's rule logged them."""
+        target = cli.Target(self.stack.outputs, boto3.session.Session(), None, 0, ())
+        return cli.document_events(target)
 
     def tags(self, key: str) -> dict[str, str]:
         tag_set = boto3.client("s3").get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]

@@ -45,7 +45,8 @@ from portdocs.config import (
 from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, State, check_content_type, check_size
 from portdocs.errors import PermanentError
 from portdocs.ledger import STALE_AFTER_SECONDS, Ledger
-from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
+from portdocs.resend import Queue, resend_of
+from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
@@ -261,6 +262,7 @@ def redrive(target: Target, queue: str) -> int:
 
 
 RETRYABLE_STATES = (State.REJECTED, State.SUPERSEDED, State.FAILED)
+QUEUE_OUTPUTS = {Queue.INTAKE: "IntakeQueueUrl", Queue.ASSOCIATION: "AssociationQueueUrl"}
 
 
 def retry_document(target: Target, document_id: str) -> str:
@@ -273,12 +275,12 @@ def retry_document(target: Target, document_id: str) -> str:
     if item is None:
         raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
     try:
-        message = _retry_message(_plain(item))
+        resend = resend_of(_plain(item))
     except PermanentError as error:
         raise CliError(f"{document_id}: cannot be retried as recorded: {error}") from None
-    if message is None:
+    if resend is None:
         return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
-    queue, body = message
+    queue = QUEUE_OUTPUTS[resend.queue]
     ledger = Ledger(table)
     if not ledger.reopen(document_id, RETRYABLE_STATES):
         retryable = ", ".join(RETRYABLE_STATES)
@@ -287,38 +289,12 @@ def retry_document(target: Target, document_id: str) -> str:
             f"and received or uploaded untouched for {STALE_AFTER_SECONDS // 60} minutes)"
         )
     try:
-        target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(body))
+        target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(resend.body))
     except (BotoCoreError, ClientError) as error:
         # Reopened but not sent: leave it retryable, not looking as if it were in flight.
         ledger.mark_failed(document_id, f"portdocs retry could not send it: {error}")
         raise CliError(f"{document_id}: reopened but not sent ({error}); run portdocs retry again") from None
-    return f"{document_id}: sent again ({'association' if queue == 'AssociationQueueUrl' else 'upload'} request)"
-
-
-def _retry_message(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The message that repeats the document's last step: the association when the file is on
-    Telnyx already (the ledger vouches for the source), else the upload, pinned to its version."""
-    if "draft_sub_request_id" not in item:
-        return None
-    target_fields = {k: item[k] for k in ("draft_port_request_id", "draft_sub_request_id", "document_type")}
-    source = item.get("source")
-    if item.get("location_url"):
-        message: dict[str, Any] = {
-            **target_fields,
-            "description": item.get("description", ""),
-            "url": item["location_url"],
-        }
-        if source:
-            message["source"] = source
-        return "AssociationQueueUrl", validate(message, ASSOCIATION_REQUEST_SCHEMA)
-    if not source:
-        return None
-    request = {"bucket": source["bucket"], "key": source["key"], **target_fields}
-    pins = {name: source[name] for name in ("version_id", "etag") if source.get(name)}
-    request.update(pins)
-    if item.get("description"):
-        request["description"] = item["description"]
-    return "IntakeQueueUrl", validate(request, UPLOAD_REQUEST_SCHEMA)
+    return f"{document_id}: sent again ({'association' if resend.queue is Queue.ASSOCIATION else 'upload'} request)"
 
 
 # -- commands -----------------------------------------------------------------------------------------------
@@ -346,6 +322,40 @@ def command_status(args: argparse.Namespace) -> int:
         while True:
             time.sleep(2)
             live.update(status_table(ledger_rows(target, args.port_request)))
+
+
+def document_events(target: Target, port_request: str | None = None) -> list[dict[str, Any]]:
+    """The document events the stack put on its bus, oldest first, as its rule logged them."""
+    logs = target.client("logs")
+    events: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"logGroupName": target.outputs["DocumentEventsLogGroupName"]}
+    while True:
+        page = logs.filter_log_events(**request)
+        events.extend(json.loads(entry["message"]) for entry in page.get("events", []))
+        if not page.get("nextToken"):
+            break
+        request["nextToken"] = page["nextToken"]
+    if port_request:
+        events = [e for e in events if e["detail"].get("target", {}).get("draft_port_request_id") == port_request]
+    return sorted(events, key=lambda event: str(event["detail"]["occurred_at"]))
+
+
+def command_events(args: argparse.Namespace) -> int:
+    events = document_events(resolve_target(args), args.port_request)
+    if args.json:
+        print(json.dumps(events, indent=2, ensure_ascii=False))
+        return 0
+    table = Table("when", "event", "document", "reason / Telnyx id")
+    for event in events:
+        detail = event["detail"]
+        table.add_row(
+            detail["occurred_at"],
+            event["detail-type"],
+            detail["source"]["key"] if "source" in detail else detail["document_id"],
+            detail.get("reason") or detail.get("telnyx_document_id", ""),
+        )
+    console.print(table)
+    return 0
 
 
 def command_send(args: argparse.Namespace) -> int:
@@ -500,6 +510,11 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=command_status)
+
+    events = with_target(commands.add_parser("events", help="the document events the stack published"))
+    events.add_argument("--port-request", metavar="ID")
+    events.add_argument("--json", action="store_true", help="the events as EventBridge delivered them")
+    events.set_defaults(handler=command_events)
 
     send = with_draft(commands.add_parser("send", help="send an association request, as an upstream system would"))
     send.add_argument("--url", required=True, help="the files-service Location of an uploaded file")

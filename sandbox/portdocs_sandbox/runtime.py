@@ -38,7 +38,7 @@ from typing import Any
 
 import boto3
 
-from portdocs_sandbox.stack import ACCOUNT_ID, EventSource, LocalFunction, Stack
+from portdocs_sandbox.stack import ACCOUNT_ID, EventSource, LocalFunction, Schedule, Stack
 
 # One invocation at a time in this process: each sees exactly its own function's environment.
 _INVOKE_LOCK = threading.Lock()
@@ -407,8 +407,19 @@ class LocalRuntime:
             handled += sum(r.received for r in results)
         return handled
 
+    def invoke_scheduled(self, function_logical_id: str) -> dict[str, Any]:
+        """One run of a scheduled function, with the event EventBridge Scheduler sends."""
+        function = self.stack.functions[function_logical_id]
+        return self.invoker.invoke(function, {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
+
     def serve(self, stop: threading.Event, wait_seconds: int = 1) -> list[threading.Thread]:
-        """One poller thread per event source, like Lambda's pollers, until `stop` is set."""
+        """One poller thread per event source, like Lambda's pollers, and one per schedule, until
+        `stop` is set."""
+
+        def every(schedule: Schedule) -> None:
+            while not stop.wait(schedule.every_seconds):
+                with contextlib.suppress(Exception):  # the next run tries again, as the scheduler would
+                    self.invoke_scheduled(schedule.function)
 
         def loop(source: EventSource) -> None:
             while not stop.is_set():
@@ -420,6 +431,9 @@ class LocalRuntime:
         threads = [
             threading.Thread(target=loop, args=(s,), daemon=True, name=f"poller-{s.function}")
             for s in self.stack.event_sources
+        ] + [
+            threading.Thread(target=every, args=(s,), daemon=True, name=f"schedule-{s.function}")
+            for s in self.stack.schedules
         ]
         for thread in threads:
             thread.start()

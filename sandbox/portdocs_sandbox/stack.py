@@ -60,6 +60,14 @@ class EventSource:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A function's schedule (EventBridge Scheduler or a schedule rule), as the template declares it."""
+
+    function: str
+    every_seconds: int
+
+
+@dataclass(frozen=True)
 class LocalFunction:
     logical_id: str
     name: str
@@ -76,6 +84,7 @@ class Stack:
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     event_sources: list[EventSource] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
     physical_ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -112,6 +121,9 @@ class _Provisioner:
         self.sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
         self.dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
         self.secrets = boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
+        self.logs = boto3.client("logs", region_name=region, endpoint_url=endpoint_url)
+        self.events = boto3.client("events", region_name=region, endpoint_url=endpoint_url)
+        self.sns = boto3.client("sns", region_name=region, endpoint_url=endpoint_url)
 
     # -- intrinsic functions ------------------------------------------------------------------
 
@@ -272,6 +284,30 @@ class _Provisioner:
         arn = self.secrets.create_secret(Name=name, SecretString=props.get("SecretString", "{}"))["ARN"]
         return {"Ref": arn, "Id": arn}
 
+    def create_aws_logs_loggroup(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+        props = self.evaluate(properties)
+        group = props.get("LogGroupName", name)
+        self.logs.create_log_group(logGroupName=group)
+        if "RetentionInDays" in props:
+            self.logs.put_retention_policy(logGroupName=group, retentionInDays=int(props["RetentionInDays"]))
+        # As CloudFormation answers: GetAtt's Arn ends in ":*" (the template does not target it).
+        return {"Ref": group, "Arn": f"arn:aws:logs:{self.stack.region}:{ACCOUNT_ID}:log-group:{group}:*"}
+
+    def create_aws_sns_topic(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+        arn = self.sns.create_topic(Name=name)["TopicArn"]
+        return {"Ref": arn, "TopicArn": arn, "TopicName": name}
+
+    def create_aws_events_rule(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+        props = self.evaluate(properties)
+        bus = props.get("EventBusName", "default")
+        arn = self.events.put_rule(
+            Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED"
+        )["RuleArn"]
+        targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
+        if targets:
+            self.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        return {"Ref": name, "Arn": arn}
+
     def create_aws_serverless_function(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
         merged = _merge(self.template.get("Globals", {}).get("Function", {}), properties)
         props = self.evaluate({k: v for k, v in merged.items() if k not in ("Layers", "Policies")})
@@ -284,6 +320,10 @@ class _Provisioner:
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
         )
         for event in props.get("Events", {}).values():
+            if event["Type"] in ("Schedule", "ScheduleV2"):
+                self.stack.schedules.append(
+                    Schedule(logical_id, _rate_seconds(event["Properties"]["ScheduleExpression"]))
+                )
             if event["Type"] != "SQS":
                 continue
             queue_arn = event["Properties"]["Queue"]
@@ -318,6 +358,13 @@ def provision(
 ) -> Stack:
     """Creates every resource the template declares; returns outputs, functions and event sources."""
     return _Provisioner(load_template(template_path), stack_name, region, parameters or {}, endpoint_url).run()
+
+
+def _rate_seconds(expression: str) -> int:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", expression)
+    if not match:
+        raise ValueError(f"the sandbox runs rate(N minutes|hours) schedules only, not {expression!r}")
+    return int(match.group(1)) * (60 if match.group(2).startswith("minute") else 3600)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

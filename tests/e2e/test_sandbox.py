@@ -20,6 +20,7 @@ from urllib.parse import quote_plus
 import pytest
 import requests
 
+from portdocs.shapes import DOCUMENT_EVENT_SCHEMA, validate
 from portdocs_sandbox import cli
 from portdocs_sandbox.sandbox import SandboxState
 from tests.support import EVENTS, SAMPLES
@@ -133,6 +134,24 @@ class Session:
 
         return eventually(tags, predicate, what)
 
+    def wait_for_events(self, count: int, what: str) -> list[dict[str, Any]]:
+        """This draft's document events (portdocs events --json), each checked against its schema;
+        exactly `count` of them, waited for (EventBridge delivers after the ledger write)."""
+
+        def events() -> list[dict[str, Any]]:
+            code, output = self.portdocs("events", "--port-request", self.port_request, "--json")
+            assert code == 0, output
+            return list(json.loads(output))
+
+        found = eventually(events, lambda found: len(found) >= count, what)
+        time.sleep(1)  # and no more than that
+        found = events()
+        assert len(found) == count, found
+        for event in found:
+            assert event["source"] == "portdocs"
+            validate(event["detail"], DOCUMENT_EVENT_SCHEMA)
+        return found
+
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         answer = requests.request(method, f"{self.state.emulator_api_url}/_emulator/{path}", json=body, timeout=10)
         answer.raise_for_status()
@@ -175,6 +194,10 @@ def test_dropped_loa_and_invoice_are_associated(session: Session):
     documents = session.documents()
     assert sorted(d["id"] for d in documents) == sorted(r["telnyx_document_id"] for r in rows)
     assert {d["draft_sub_request_id"] for d in documents} == {session.sub_requests[0]}
+    # One event per association, in the published shape, naming Telnyx's document.
+    events = session.wait_for_events(2, "both association events")
+    assert [e["detail-type"] for e in events] == ["Document Associated"] * 2
+    assert sorted(e["detail"]["telnyx_document_id"] for e in events) == sorted(d["id"] for d in documents)
 
 
 def test_file_name_with_spaces_plus_and_non_ascii_survives_to_telnyx(session: Session, tmp_path: Path):
@@ -245,6 +268,10 @@ def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(sess
     assert tags["portdocs:status"] == "rejected" and "could not be recognised" in tags["portdocs:reason"]
     code, table = session.portdocs("status", "--port-request", session.port_request)
     assert code == 0 and "rejected" in table and "could not be recognised" in table
+    (event,) = session.wait_for_events(1, "the rejection's event")
+    assert event["detail-type"] == "Document Rejected" and event["detail"]["source"]["key"] == key
+    code, table = session.portdocs("events", "--port-request", session.port_request)
+    assert code == 0 and "Document Rejected" in table
 
 
 def test_injected_rate_limits_and_server_errors_are_survived(session: Session):

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote, urlsplit
 
 import boto3
 import pytest
@@ -437,7 +437,7 @@ def test_association_url_outside_the_allow_list_is_rejected(pipeline: Pipeline):
     assert pipeline.emulator.calls() == []
 
 
-def test_no_credential_signature_or_policy_reaches_the_logs(pipeline: Pipeline):
+def test_no_credential_signature_policy_or_location_url_reaches_the_logs(pipeline: Pipeline):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", expire_forms=True, times=1))  # log a refusal too
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     captured = io.StringIO()
@@ -455,6 +455,9 @@ def test_no_credential_signature_or_policy_reaches_the_logs(pipeline: Pipeline):
     for post in pipeline.emulator.calls("files"):
         secrets += [post["field_values"][name] for name in ("x-amz-signature", "policy", "x-amz-credential")]
     assert len(secrets) == 7
+    # The Location URL is a bearer link to the uploaded file: the ledger keeps it, logs never.
+    (document,) = pipeline.emulator.documents()
+    secrets += [document["url"], unquote(urlsplit(document["url"]).path)]
     for secret in secrets:
         assert secret not in output
 

@@ -9,6 +9,7 @@ REQUIRED = {
     "INTAKE_BUCKET": "intake",
     "DOCUMENTS_TABLE": "documents",
     "IDEMPOTENCY_TABLE": "idempotency",
+    "INTAKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/intake",
 }
 
 

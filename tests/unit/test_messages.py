@@ -8,7 +8,13 @@ from portdocs import shapes
 from portdocs.documents import DocumentType, SourceObject
 from portdocs.errors import PermanentError
 from portdocs.messages import parse_association_message, parse_intake_message
-from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
+from portdocs.shapes import (
+    ASSOCIATION_REQUEST_SCHEMA,
+    DOCUMENT_EVENT_SCHEMA,
+    S3_NOTIFICATION_SCHEMA,
+    UPLOAD_REQUEST_SCHEMA,
+    validate,
+)
 from tests.support import EVENTS, ROOT
 
 
@@ -100,7 +106,7 @@ def test_non_object_bodies_are_permanent_errors(body):
 def test_published_schemas_are_the_ones_the_code_enforces():
     schemas = ROOT / "layers" / "portdocs" / "portdocs" / "schemas"
     assert sorted(p.name for p in schemas.glob("*.json")) == sorted(
-        [UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA]
+        [UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA, DOCUMENT_EVENT_SCHEMA]
     )
     for name in (UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA):
         assert json.loads((schemas / name).read_text())["$schema"].startswith("http://json-schema.org/")

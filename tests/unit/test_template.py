@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def test_the_record_concurrency_parameter_allows_what_the_code_allows():
 def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request():
     ledger = RESOURCES["DocumentsTable"]["Properties"]
     assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert ledger["GlobalSecondaryIndexes"][0]["IndexName"] == "by-draft-port-request"
+    from portdocs.ledger import BY_PORT_REQUEST_INDEX, BY_STATE_INDEX
+
+    assert {index["IndexName"] for index in ledger["GlobalSecondaryIndexes"]} == {BY_PORT_REQUEST_INDEX, BY_STATE_INDEX}
     idempotency = RESOURCES["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # Powertools' default
     assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
@@ -122,3 +125,104 @@ def test_tracing_needs_no_sdk_and_opentelemetry_is_an_opt_in_layer():
     assert TEMPLATE["Parameters"]["OpenTelemetryLayerArn"]["Default"] == ""
     requirements = (ROOT / "layers/portdocs/requirements.txt").read_text().lower()
     assert "tracer" not in requirements.split("#")[0] and "xray" not in requirements.replace("x-ray", "")
+
+
+ALARM_TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmActionArn"}]}
+
+
+def test_every_alarm_notifies_the_alarm_topic():
+    alarms = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {
+        "IntakeDeadLetterAlarm",
+        "AssociationDeadLetterAlarm",
+        "IntakeQueueAgeAlarm",
+        "AssociationQueueAgeAlarm",
+        "UploaderErrorsAlarm",
+        "AssociatorErrorsAlarm",
+        "SweeperErrorsAlarm",
+        "UploaderThrottlesAlarm",
+        "AssociatorThrottlesAlarm",
+        "UploaderRejectionsAlarm",
+        "AssociatorRejectionsAlarm",
+        "AssociatorPossibleDuplicatesAlarm",
+        "StuckDocumentsAlarm",
+    }  # the README's table lists each, with what to do
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [ALARM_TOPIC], name
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("portdocs", "DocumentsRejected"),
+        ("portdocs", "StuckDocuments"),
+    } <= watched
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail" and subscription["Properties"]["TopicArn"] == ALARM_TOPIC
+
+
+def test_every_function_logs_to_its_own_group_kept_for_the_retention_period():
+    functions = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {"UploaderFunction", "AssociatorFunction", "SweeperFunction"}
+    groups = set()
+    for name, function in functions.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        groups.add(group)
+    assert len(groups) == len(functions)
+    assert RESOURCES["DocumentEventsLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_ledger_and_the_intake_bucket_outlive_the_stack():
+    for name in ("DocumentsTable", "IntakeBucket"):
+        assert RESOURCES[name]["DeletionPolicy"] == "Retain", name
+        assert RESOURCES[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_the_sweeper_may_do_only_what_it_does():
+    policies = RESOURCES["SweeperFunction"]["Properties"]["Policies"]
+    statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
+    actions = {
+        action for s in statements for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectTagging",
+        "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+    }
+    assert [list(p) for p in policies if "Statement" not in p] == [["EventBridgePutEventsPolicy"]]
+    query = next(s for s in statements if s["Action"] == ["dynamodb:Query"])
+    assert query["Resource"] == {"Fn::Sub": "${DocumentsTable.Arn}/index/by-state"}
+
+
+def test_the_dead_letter_rule_in_code_is_the_queues_own():
+    from portdocs.delivery import MAX_RECEIVES
+
+    for queue in ("IntakeQueue", "AssociationQueue"):
+        assert RESOURCES[queue]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVES, queue
+
+
+def test_the_dashboard_shows_what_an_operator_looks_at_first():
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    shown = {(m[0], m[1]) for w in widgets for m in w["properties"]["metrics"]}
+    assert {
+        ("portdocs", "DocumentsAssociated"),
+        ("portdocs", "DocumentsRejected"),
+        ("portdocs", "DocumentsRetried"),
+        ("portdocs", "StuckDocuments"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+    } <= shown

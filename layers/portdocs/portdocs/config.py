@@ -17,6 +17,9 @@ DEFAULT_IDEMPOTENCY_TTL_SECONDS = 21 * 24 * 3600
 # Records of one batch in flight at once. At most 10: requests keeps 10 connections per host, and
 # S3 and SQS batches of more than 10 records are not what this pipeline is tuned for.
 DEFAULT_RECORD_CONCURRENCY = 5
+# The sweeper's threshold: queues' visibility timeouts are minutes, so an hour without a change
+# means a document is not in flight any more.
+DEFAULT_STUCK_AFTER_SECONDS = 3600
 MAX_RECORD_CONCURRENCY = 10
 
 
@@ -47,6 +50,9 @@ class Settings:
     allowed_content_types: tuple[str, ...]
     idempotency_ttl_seconds: int
     record_concurrency: int
+    event_bus_name: str
+    intake_queue_url: str
+    stuck_after_seconds: int
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +81,9 @@ class Settings:
             record_concurrency=positive_int_setting(
                 env, "RECORD_CONCURRENCY", DEFAULT_RECORD_CONCURRENCY, maximum=MAX_RECORD_CONCURRENCY
             ),
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
+            intake_queue_url=_required(env, "INTAKE_QUEUE_URL"),
+            stuck_after_seconds=positive_int_setting(env, "STUCK_AFTER_SECONDS", DEFAULT_STUCK_AFTER_SECONDS),
         )
 
 

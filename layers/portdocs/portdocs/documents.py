@@ -223,6 +223,15 @@ def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
         raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
 
 
+_URL_PATH = re.compile(r"(?i)\b(https?://[^\s/?#]+)[^\s]*")
+
+
+def without_url_paths(text: str) -> str:
+    """A reason for people and systems to read: any URL in it (Telnyx may echo the Location, a
+    bearer link to the file) keeps its scheme and host only."""
+    return _URL_PATH.sub(r"\1/…", text)
+
+
 def sanitise_tag_value(value: str) -> str:
     """Maps free text onto S3's tag alphabet so a reason can always be stored as a tag."""
     return _TAG_FORBIDDEN.sub("_", value)[:TAG_VALUE_MAX]

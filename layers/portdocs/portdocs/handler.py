@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portdocs import aws
+from portdocs import aws, delivery
 from portdocs.errors import DeferredError
 from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
@@ -61,6 +61,7 @@ def sqs_batch_handler(
     def process_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
         # Until the record names a document, its log lines carry the message's own id.
         correlate(f"sqs-message:{record.message_id}")
+        delivery.received(int(record.attributes.approximate_receive_count))
         # The invocation's remaining time is the budget of the whole batch, not of each record: a
         # record that waited for a worker starts only if enough of it is left.
         deadline = Deadline.from_context(lambda_context)

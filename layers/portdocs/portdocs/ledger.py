@@ -19,6 +19,9 @@ from portdocs.documents import TERMINAL_STATES, DraftTarget, SourceObject, State
 from portdocs.errors import TransientError
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
+# Keys only, by state and last change: the sweeper reads the few open documents, never the history.
+BY_STATE_INDEX = "by-state"
+OPEN_STATES = (State.RECEIVED, State.UPLOADED, State.FAILED)
 # Outlives every way a message can come back (queue + dead-letter retention, 18 days) many times.
 RETENTION_SECONDS = 180 * 24 * 3600
 _TERMINAL_VALUES = {f":terminal{i}": str(state) for i, state in enumerate(sorted(TERMINAL_STATES))}
@@ -197,8 +200,8 @@ class Ledger:
                 ExpressionAttributeValues={
                     ":received": str(State.RECEIVED),
                     ":uploaded": str(State.UPLOADED),
-                    ":now": _now_iso(now),
-                    ":stale": _now_iso(now - STALE_AFTER_SECONDS),
+                    ":now": iso_time(now),
+                    ":stale": iso_time(now - STALE_AFTER_SECONDS),
                     ":one": 1,
                     ":true": True,
                     **values,
@@ -228,6 +231,60 @@ class Ledger:
         if item is None:
             raise LookupError(document_id)
         return LedgerEntry.from_item(item)
+
+    def item(self, document_id: str) -> dict[str, Any] | None:
+        """The whole item, as written (consistent read)."""
+        try:
+            found: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table_name, Key={"document_id": document_id}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, "reading the documents ledger") from None
+        return found
+
+    def open_since(self, before: float) -> list[str]:
+        """Ids of the documents in an open state whose last change is older than `before` (epoch
+        seconds), through the by-state index: the cost follows the open documents, not history."""
+        ids: list[str] = []
+        for state in OPEN_STATES:
+            request: dict[str, Any] = {
+                "TableName": self._table_name,
+                "IndexName": BY_STATE_INDEX,
+                "KeyConditionExpression": "#state = :state AND updated_at < :before",
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": {":state": str(state), ":before": iso_time(before)},
+            }
+            try:
+                while True:
+                    page = self._client.query(**request)
+                    ids.extend(item["document_id"] for item in page["Items"])
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            except (ClientError, BotoCoreError) as error:
+                raise aws.translate(error, "querying the documents ledger") from None
+        return ids
+
+    def note_sweep(self, document_id: str, seen_updated_at: str, before: float, limit: int) -> bool:
+        """Claims one re-drive of a stuck document for the sweeper, in one conditional write: only
+        if nothing changed it since it was read (`seen_updated_at`), it is still older than
+        `before`, no association of it is in flight (`send_unconfirmed`), and it was swept fewer
+        than `limit` times. The write restarts its clock: the next sweep gives the re-drive time."""
+        try:
+            self._update(
+                document_id,
+                {"swept_at": iso_time(time.time())},
+                add={"sweeps": 1},
+                condition=(
+                    f"({_NOT_TERMINAL[0]}) AND updated_at = :seen AND updated_at < :before "
+                    "AND attribute_not_exists(send_unconfirmed) "
+                    "AND (attribute_not_exists(sweeps) OR sweeps < :limit)",
+                    {**_NOT_TERMINAL[1], ":seen": seen_updated_at, ":before": iso_time(before), ":limit": limit},
+                ),
+            )
+        except _Finished:
+            return False
+        return True
 
     def documents(self, draft_port_request_id: str | None = None) -> list[dict[str, Any]]:
         """Every item, or those of one draft port request (through its index)."""
@@ -289,7 +346,7 @@ class Ledger:
         condition_expression, condition_values = condition
         values: dict[str, Any] = {
             **condition_values,
-            ":now": _now_iso(now),
+            ":now": iso_time(now),
             ":expires": int(now + RETENTION_SECONDS),
             **(extra_values or {}),
         }
@@ -334,8 +391,9 @@ class _Finished(Exception):
     """The document is already in a terminal state."""
 
 
-def _now_iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+def iso_time(epoch_seconds: float) -> str:
+    """The ledger's timestamps (updated_at, …): ISO 8601 in UTC, to the second, so they sort."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
 
 
 def _document_fields(target: DraftTarget | None, source: SourceObject | None) -> dict[str, Any]:

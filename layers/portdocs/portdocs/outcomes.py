@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from portdocs.documents import DraftTarget, SourceObject, State, document_id
+from portdocs import delivery
+from portdocs.documents import DraftTarget, SourceObject, State, document_id, without_url_paths
 from portdocs.errors import (
     AttentionError,
     ConfigurationError,
@@ -26,6 +27,7 @@ from portdocs.errors import (
     PortdocsError,
     TransientError,
 )
+from portdocs.events import DocumentChange, DocumentEvents
 from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import correlate, count, logger
@@ -52,10 +54,15 @@ class Attempt:
 
 
 class Outcomes:
-    def __init__(self, ledger: Ledger, intake: IntakeStore, intake_bucket: str) -> None:
+    """Every terminal change is written to the ledger first; the object tag and the document event
+    (portdocs.events) follow only the write that made the change, so a duplicate delivery neither
+    tags twice nor publishes twice."""
+
+    def __init__(self, ledger: Ledger, intake: IntakeStore, intake_bucket: str, events: DocumentEvents) -> None:
         self._ledger = ledger
         self._intake = intake
         self._intake_bucket = intake_bucket
+        self._events = events
 
     @contextmanager
     def settling(self, attempt: Attempt, record_failures: bool = True) -> Iterator[Attempt]:
@@ -76,13 +83,17 @@ class Outcomes:
                 kind = "needs attention" if isinstance(error, AttentionError) else "configuration"
             logger.warning(
                 "document kept for retry",
-                extra={"document_id": attempt.document_id, "fault": kind, "error": str(error)},
+                extra={"document_id": attempt.document_id, "fault": kind, "error": without_url_paths(str(error))},
             )
             count("DocumentsFailed")
-            if record_failures and self._ledger.mark_failed(
-                attempt.document_id, f"{kind}: {error}", attempt.target, attempt.source
-            ):
+            reason = without_url_paths(f"{kind}: {error}")
+            failed = record_failures and self._ledger.mark_failed(
+                attempt.document_id, reason, attempt.target, attempt.source
+            )
+            if failed:
                 self._tag(attempt.source, {STATUS_TAG: str(State.FAILED)})
+                if delivery.is_last_receive():  # next stop: the dead-letter queue, where a person redrives it
+                    self._publish(attempt, State.FAILED, reason=reason)
             raise
         except IdempotencyAlreadyInProgressError:
             # Another record holds this document right now (a duplicate in the same batch, or in
@@ -98,6 +109,7 @@ class Outcomes:
             raise
 
     def reject(self, attempt: Attempt, reason: str, possibly_attached: bool = False) -> None:
+        reason = without_url_paths(reason)
         logger.warning("document rejected", extra={"document_id": attempt.document_id, "reason": reason})
         count("DocumentsRejected")
         self.close(attempt, State.REJECTED, reason, possibly_attached)
@@ -105,6 +117,7 @@ class Outcomes:
     def close(self, attempt: Attempt, state: State, reason: str, possibly_attached: bool = False) -> None:
         """Ends the document (rejected, superseded, withdrawn); the tag says what the ledger says.
         A document that may be on Telnyx all the same says so, for a person to check."""
+        reason = without_url_paths(reason)
         if possibly_attached:
             reason += "; an earlier attempt's outcome was unknown, so it may be attached on Telnyx: check the draft"
             count("PossibleDuplicates")
@@ -113,6 +126,7 @@ class Outcomes:
             count(f"Documents{str(state).capitalize()}")
         if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached):
             self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
+            self._publish(attempt, state, reason=reason, possibly_attached=possibly_attached)
         else:
             self.bring_tag_up_to_date(attempt)
 
@@ -151,6 +165,9 @@ class Outcomes:
         else:
             logger.info("document associated", extra={"telnyx_document_id": telnyx_document_id})
         self._tag(attempt.source, tags_for(State.ASSOCIATED, possible_duplicate=possible_duplicate))
+        self._publish(
+            attempt, State.ASSOCIATED, telnyx_document_id=telnyx_document_id, possible_duplicate=possible_duplicate
+        )
 
     def uploaded(self, attempt: Attempt) -> None:
         self._tag(attempt.source, {STATUS_TAG: str(State.UPLOADED)})
@@ -168,6 +185,28 @@ class Outcomes:
         """A message too malformed to name a document is still recorded, under its message id."""
         count("MessagesRejected")
         self.reject(Attempt(f"sqs-message:{message_id}"), str(error))
+
+    def _publish(
+        self,
+        attempt: Attempt,
+        state: State,
+        reason: str | None = None,
+        telnyx_document_id: str | None = None,
+        possible_duplicate: bool = False,
+        possibly_attached: bool = False,
+    ) -> None:
+        self._events.publish(
+            DocumentChange(
+                document_id=attempt.document_id,
+                state=state,
+                target=attempt.target,
+                source=attempt.source,
+                reason=reason,
+                telnyx_document_id=telnyx_document_id,
+                possible_duplicate=possible_duplicate,
+                possibly_attached=possibly_attached,
+            )
+        )
 
     def _tag(self, source: SourceObject | None, tags: dict[str, str]) -> None:
         """Best effort: the ledger is the record of truth, the tag a convenience on the object."""

@@ -22,6 +22,7 @@ from portdocs.errors import PermanentError
 UPLOAD_REQUEST_SCHEMA = "upload-request.schema.json"
 ASSOCIATION_REQUEST_SCHEMA = "association-request.schema.json"
 S3_NOTIFICATION_SCHEMA = "s3-notification.schema.json"
+DOCUMENT_EVENT_SCHEMA = "document-event.schema.json"
 
 
 @cache

@@ -14,6 +14,7 @@ import boto3
 
 from portdocs import aws
 from portdocs.config import Settings
+from portdocs.events import DocumentEvents
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
@@ -28,6 +29,7 @@ from portdocs.telnyx import (
 
 if TYPE_CHECKING:
     from portdocs.association_service import AssociationService
+    from portdocs.sweeper import Sweeper
     from portdocs.upload_service import UploadService
 
 # Each factory imports its own service inside it, so a function's cold start imports only the
@@ -66,6 +68,25 @@ def association_service() -> AssociationService:
     )
 
 
+@cache
+def sweeper() -> Sweeper:
+    from portdocs.resend import Queue
+    from portdocs.sweeper import Sweeper
+
+    parts = _Parts.build(Settings.from_environ())
+    return Sweeper(
+        ledger=parts.ledger,
+        intake=parts.intake,
+        outcomes=parts.outcomes,
+        sqs_client=aws.client("sqs", parts.session),
+        queue_urls={
+            Queue.INTAKE: parts.settings.intake_queue_url,
+            Queue.ASSOCIATION: parts.settings.association_queue_url,
+        },
+        stuck_after_seconds=parts.settings.stuck_after_seconds,
+    )
+
+
 @dataclass(frozen=True)
 class _Parts:
     """What both services are built from; one boto3 session makes every client (see aws.client)."""
@@ -90,7 +111,12 @@ class _Parts:
             telnyx=_telnyx(settings),
             intake=intake,
             ledger=ledger,
-            outcomes=Outcomes(ledger, intake, settings.intake_bucket),
+            outcomes=Outcomes(
+                ledger,
+                intake,
+                settings.intake_bucket,
+                DocumentEvents(aws.client("events", session), settings.event_bus_name),
+            ),
             # Not the resource's own client: boto3 makes that one serialize plain Python values,
             # and Powertools sends DynamoDB-typed ones.
             idempotency=Idempotency(

@@ -1,0 +1,115 @@
+"""Document events on EventBridge (moto, the emulator over HTTP): one per terminal change of a
+document's state, in the published shape, with no Location URL and no secret; a failure to
+publish never fails the document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from portdocs import shapes, wiring
+from portdocs.delivery import MAX_RECEIVES
+from portdocs_sandbox.telnyx_emulator import Fault
+from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
+
+LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
+KEY = f"{PORT_REQUEST}/{SUB_REQUEST}/loa/loa.pdf"
+
+
+def assert_published_shape(event: dict[str, Any], pipeline: Pipeline) -> None:
+    assert event["source"] == "portdocs"
+    shapes.validate(event["detail"], shapes.DOCUMENT_EVENT_SCHEMA)
+    text = json.dumps(event)
+    for location in {e["location_url"] for e in pipeline.ledger().values() if "location_url" in e}:
+        assert location not in text
+    assert pipeline.emulator.files_host not in text  # no Location URL, not even its host
+    for secret in filter(None, pipeline.emulator.credentials.values()):
+        assert secret not in text
+
+
+def test_an_association_publishes_one_event_and_its_duplicates_none(pipeline: Pipeline):
+    pipeline.drop(KEY, LOA)
+    (notification,) = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+    pipeline.invoke("uploader", [notification])
+    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+
+    pipeline.invoke("associator", [association])
+    pipeline.invoke("associator", [association])  # S3 and SQS deliver at least once
+    pipeline.invoke("uploader", [notification])
+    pipeline.runtime.drain()
+
+    (event,) = pipeline.events()
+    assert event["detail-type"] == "Document Associated"
+    assert_published_shape(event, pipeline)
+    (entry,) = pipeline.ledger().values()
+    detail = event["detail"]
+    assert detail["document_id"] == entry["document_id"] and detail["state"] == "associated"
+    assert detail["telnyx_document_id"] == entry["telnyx_document_id"]
+    assert detail["target"] == {
+        "draft_port_request_id": PORT_REQUEST,
+        "draft_sub_request_id": SUB_REQUEST,
+        "document_type": "loa",
+    }
+    assert detail["source"]["key"] == KEY and "possible_duplicate" not in detail
+
+
+def test_a_rejection_publishes_one_event_with_its_reason(pipeline: Pipeline):
+    pipeline.drop(f"{PORT_REQUEST}/{SUB_REQUEST}/loa/not-a.pdf", b"plain text, not a PDF")
+    (notification,) = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+
+    pipeline.invoke("uploader", [notification])
+    pipeline.invoke("uploader", [notification])
+
+    (event,) = pipeline.events()
+    assert event["detail-type"] == "Document Rejected"
+    assert_published_shape(event, pipeline)
+    assert "could not be recognised" in event["detail"]["reason"]
+
+
+def test_a_failure_is_published_only_on_its_last_delivery(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=401, times=None))
+    pipeline.drop(KEY, LOA)
+    (notification,) = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+
+    pipeline.invoke("uploader", [notification], receives=MAX_RECEIVES - 1)
+    assert pipeline.events() == []
+    pipeline.invoke("uploader", [notification], receives=MAX_RECEIVES)  # next stop: the DLQ
+
+    (event,) = pipeline.events()
+    assert event["detail-type"] == "Document Failed" and event["detail"]["reason"].startswith("configuration")
+    assert_published_shape(event, pipeline)
+
+
+def test_a_possible_duplicate_says_so_in_its_event(pipeline: Pipeline):
+    pipeline.drop(KEY, LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True))  # recorded, then 504
+
+    pipeline.invoke("associator", [association])
+
+    (event,) = pipeline.events()
+    assert event["detail-type"] == "Document Associated" and event["detail"]["possible_duplicate"] is True
+
+
+def test_a_bus_that_refuses_the_event_does_not_fail_the_document(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    wiring.upload_service.cache_clear()
+    wiring.association_service.cache_clear()
+    pipeline.drop(KEY, LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    capsys.readouterr()
+
+    response, _ = pipeline.invoke("associator", [association])
+
+    assert response == {"batchItemFailures": []}
+    assert [e["state"] for e in pipeline.ledger().values()] == ["associated"]
+    assert len(pipeline.emulator.documents()) == 1  # done once, not repeated
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["EventsNotPublished"] == [1.0]
+    assert pipeline.events() == []
