@@ -194,14 +194,18 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="portdocs documents", title_justify="left")
     for column in ("document", "type", "state", "telnyx document id", "reason / last error", "age"):
         table.add_column(column, overflow="fold")
-    colours = {"associated": "green", "rejected": "red", "failed": "yellow"}
+    colours = {"associated": "green", "rejected": "red", "failed": "yellow", "superseded": "blue", "withdrawn": "blue"}
     for row in rows:
         source = row.get("source") or {}
         state = row.get("state", "?")
+        # A person has to look at these on Telnyx's portal (README, "Troubleshooting").
+        check = " [bold magenta](check: possible duplicate)[/]" if row.get("possible_duplicate") else ""
+        if row.get("possibly_attached") and state != "associated":
+            check = " [bold magenta](check: possibly attached)[/]"
         table.add_row(
             source.get("key", "").rsplit("/", 1)[-1] or row["document_id"],
             row.get("document_type", ""),
-            f"[{colours.get(state, 'white')}]{state}[/]",
+            f"[{colours.get(state, 'white')}]{state}[/]{check}",
             row.get("telnyx_document_id", ""),
             row.get("reason") or (row.get("last_error", "") if state != "associated" else ""),
             _age(row.get("created_at")),
