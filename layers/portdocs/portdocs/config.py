@@ -17,10 +17,10 @@ DEFAULT_IDEMPOTENCY_TTL_SECONDS = 21 * 24 * 3600
 # Records of one batch in flight at once. At most 10: requests keeps 10 connections per host, and
 # S3 and SQS batches of more than 10 records are not what this pipeline is tuned for.
 DEFAULT_RECORD_CONCURRENCY = 5
+MAX_RECORD_CONCURRENCY = 10
 # The sweeper's threshold: queues' visibility timeouts are minutes, so an hour without a change
 # means a document is not in flight any more.
 DEFAULT_STUCK_AFTER_SECONDS = 3600
-MAX_RECORD_CONCURRENCY = 10
 
 
 class SettingsError(ValueError):

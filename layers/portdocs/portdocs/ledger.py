@@ -222,12 +222,7 @@ class Ledger:
             return None
 
     def get(self, document_id: str) -> LedgerEntry:
-        try:
-            item = self._client.get_item(
-                TableName=self._table_name, Key={"document_id": document_id}, ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as error:
-            raise aws.translate(error, "reading the documents ledger") from None
+        item = self.item(document_id)
         if item is None:
             raise LookupError(document_id)
         return LedgerEntry.from_item(item)

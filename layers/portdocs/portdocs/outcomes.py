@@ -81,12 +81,12 @@ class Outcomes:
             kind = "transient"
             if isinstance(error, ConfigurationError):
                 kind = "needs attention" if isinstance(error, AttentionError) else "configuration"
+            said = without_url_paths(str(error))
             logger.warning(
-                "document kept for retry",
-                extra={"document_id": attempt.document_id, "fault": kind, "error": without_url_paths(str(error))},
+                "document kept for retry", extra={"document_id": attempt.document_id, "fault": kind, "error": said}
             )
             count("DocumentsFailed")
-            reason = without_url_paths(f"{kind}: {error}")
+            reason = f"{kind}: {said}"
             failed = record_failures and self._ledger.mark_failed(
                 attempt.document_id, reason, attempt.target, attempt.source
             )
@@ -109,9 +109,6 @@ class Outcomes:
             raise
 
     def reject(self, attempt: Attempt, reason: str, possibly_attached: bool = False) -> None:
-        reason = without_url_paths(reason)
-        logger.warning("document rejected", extra={"document_id": attempt.document_id, "reason": reason})
-        count("DocumentsRejected")
         self.close(attempt, State.REJECTED, reason, possibly_attached)
 
     def close(self, attempt: Attempt, state: State, reason: str, possibly_attached: bool = False) -> None:
@@ -121,9 +118,10 @@ class Outcomes:
         if possibly_attached:
             reason += "; an earlier attempt's outcome was unknown, so it may be attached on Telnyx: check the draft"
             count("PossibleDuplicates")
-        if state is not State.REJECTED:
-            logger.info(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
-            count(f"Documents{str(state).capitalize()}")
+        # A rejection is the document's own fault and worth a warning; the others are expected.
+        log = logger.warning if state is State.REJECTED else logger.info
+        log(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
+        count(f"Documents{str(state).capitalize()}")
         if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached):
             self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
             self._publish(attempt, state, reason=reason, possibly_attached=possibly_attached)

@@ -91,9 +91,7 @@ class Sweeper:
             return "finished"
         why = reason_to_leave(item)
         if why is not None:
-            logger.warning("stuck document left for a person", extra={"document_id": document_id, "reason": why})
-            count("DocumentsLeftStuck")
-            return "left"
+            return _left_for_a_person(document_id, why)
         entry = LedgerEntry.from_item(item)
         if entry.source is not None and not entry.version_pinned:
             target = DraftTarget(
@@ -106,9 +104,7 @@ class Sweeper:
             # Not pinned to its version unless a person pinned it: the latest version still wins.
             resend = resend_of(item, pin_version=entry.version_pinned)
         except PermanentError as error:
-            logger.warning("stuck document left for a person", extra={"document_id": document_id, "reason": str(error)})
-            count("DocumentsLeftStuck")
-            return "left"
+            return _left_for_a_person(document_id, str(error))
         if resend is None or not self._ledger.note_sweep(document_id, item["updated_at"], before, MAX_SWEEPS):
             return "finished"  # nothing to send, or it moved on since it was read
         try:
@@ -119,3 +115,9 @@ class Sweeper:
         logger.info("stuck document put through again", extra={"document_id": document_id, "queue": str(resend.queue)})
         count("DocumentsSwept")
         return "redriven"
+
+
+def _left_for_a_person(document_id: str, why: str) -> str:
+    logger.warning("stuck document left for a person", extra={"document_id": document_id, "reason": why})
+    count("DocumentsLeftStuck")
+    return "left"
