@@ -3,14 +3,17 @@ the stack created from template.yaml."""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from portdocs import wiring
+from portdocs.observability import logger
 from portdocs_sandbox.runtime import LocalRuntime
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
@@ -36,6 +39,19 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     wiring.association_service.cache_clear()
     wiring.sweeper.cache_clear()
     parameters.clear_caches()
+
+
+@pytest.fixture
+def portdocs_log() -> Iterator[Callable[[], str]]:
+    """Everything the functions' logger writes during the test, as the JSON lines Lambda would hold."""
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield captured.getvalue
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture

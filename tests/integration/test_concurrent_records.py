@@ -3,18 +3,15 @@ RECORD_CONCURRENCY, each record's outcome, log lines and failures its own."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
-from portdocs.observability import logger
 from portdocs.telnyx import SecretCredentials
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
@@ -29,16 +26,9 @@ def concurrency(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+def log_lines(portdocs_log: Callable[[], str]) -> Callable[[], list[dict[str, Any]]]:
     """The portdocs log lines written so far, as JSON objects."""
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in captured.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
+    return lambda: [json.loads(line) for line in portdocs_log().splitlines()]
 
 
 def drop_files(pipeline: Pipeline, targets: list[tuple[str, str]]) -> list[str]:

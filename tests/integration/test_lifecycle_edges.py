@@ -4,15 +4,13 @@ changed under an uploaded file, and log lines that always name their own record.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
+from collections.abc import Callable
 
 import boto3
 import pytest
 
 from portdocs import wiring
-from portdocs.observability import logger
 from portdocs.redelivery import DEFERRALS_ATTRIBUTE
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
@@ -148,19 +146,13 @@ def test_a_provably_unsent_failure_is_retried_silently(pipeline: Pipeline):
     assert "send_unconfirmed" not in entry and "portdocs:check" not in pipeline.tags(key("loa.pdf"))
 
 
-def test_every_log_line_names_its_own_record(pipeline: Pipeline):
+def test_every_log_line_names_its_own_record(pipeline: Pipeline, portdocs_log: Callable[[], str]):
     pipeline.drop(key("good.pdf"), LOA)
     (good,) = pipeline.receive("IntakeQueueUrl")
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        _, ids = pipeline.invoke("uploader", [good["Body"], "{not json"])
-    finally:
-        logger.removeHandler(handler)
 
-    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    _, ids = pipeline.invoke("uploader", [good["Body"], "{not json"])
+
+    lines = [json.loads(line) for line in portdocs_log().splitlines()]
     rejected = next(line for line in lines if line["message"] == "document rejected")
     assert rejected["correlation_id"] == f"sqs-message:{ids[1]}"  # not the previous record's document
     uploaded = next(line for line in lines if line["message"] == "document uploaded")

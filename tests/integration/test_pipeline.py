@@ -3,9 +3,8 @@ HTTP: what Telnyx received, what the files service stored, what the ledger and t
 
 from __future__ import annotations
 
-import io
 import json
-import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus, unquote, urlsplit
 
@@ -16,7 +15,6 @@ from portdocs import wiring
 from portdocs.association_service import MAX_UNCONFIRMED_SENDS
 from portdocs.config import SettingsError
 from portdocs.handler import sqs_batch_handler
-from portdocs.observability import logger
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
 
@@ -437,19 +435,15 @@ def test_association_url_outside_the_allow_list_is_rejected(pipeline: Pipeline):
     assert pipeline.emulator.calls() == []
 
 
-def test_no_credential_signature_policy_or_location_url_reaches_the_logs(pipeline: Pipeline):
+def test_no_credential_signature_policy_or_location_url_reaches_the_logs(
+    pipeline: Pipeline, portdocs_log: Callable[[], str]
+):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", expire_forms=True, times=1))  # log a refusal too
     pipeline.drop(key("loa", "loa.pdf"), LOA)
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        pipeline.runtime.drain()
-    finally:
-        logger.removeHandler(handler)
 
-    output = captured.getvalue()
+    pipeline.runtime.drain()
+
+    output = portdocs_log()
     assert "document associated" in output and "refused the form" in output
     secrets = [pipeline.emulator.credentials["api_token"]]
     for post in pipeline.emulator.calls("files"):
