@@ -2,11 +2,17 @@
 PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+UV_VENV := .venv-uv
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
-SAM_CLI_VERSION := 1.170.0
+# Every install is from a lock file with every file's hash (requirements/*.txt, the layer's
+# requirements.txt), checked by --require-hashes: a package that changed on the index fails the
+# install instead of running. `make lock` refreshes them all.
+PIP_LOCKED := pip install --quiet --require-hashes --no-deps
+LOCK = $(UV_VENV)/bin/uv pip compile --quiet --generate-hashes --upgrade --custom-compile-command "make lock"
 
-.PHONY: demo test lint template build unit integration e2e bench soak sandbox clean
+.PHONY: demo test lint template scan build unit integration e2e bench soak sandbox lock clean
 
 ## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
 demo: $(VENV)/.installed
@@ -25,10 +31,14 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-template: $(VENV)/.installed $(SAM_VENV)/.installed
+template: $(VENV)/.installed $(SAM_VENV)/.installed scan
 	$(BIN)/cfn-lint
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 	$(MAKE) build
+
+## scan: checkov over template.yaml; it fails on any finding not fixed or skipped there with a reason
+scan: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 ## build: `sam build` of the functions and the layer (python3.13 on arm64, without Docker)
 build: $(VENV)/.installed $(SAM_VENV)/.installed
@@ -54,18 +64,37 @@ bench: $(VENV)/.installed
 soak: $(VENV)/.installed
 	@$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
-$(VENV)/.installed: requirements-dev.txt layers/portdocs/requirements.txt pyproject.toml
+## lock: re-resolve every lock file (latest releases the .in files admit), with hashes
+lock: $(UV_VENV)/.installed
+	$(LOCK) --python-version 3.13 --python-platform aarch64-manylinux2014 \
+		layers/portdocs/requirements.in -o layers/portdocs/requirements.txt
+	$(LOCK) --universal --python-version 3.11 requirements/dev.in -o requirements/dev.txt
+	$(LOCK) --universal --python-version 3.11 requirements/sam-cli.in -o requirements/sam-cli.txt
+	$(LOCK) --universal --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
+	$(LOCK) --universal --python-version 3.11 requirements/uv.in -o requirements/uv.txt
+
+# The project itself goes in without build isolation: its build backend is in the lock, hashed.
+$(VENV)/.installed: requirements/dev.txt layers/portdocs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/$(PIP_LOCKED) -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# aws-sam-cli pins versions the app's dependencies conflict with: it lives in its own venv.
-$(SAM_VENV)/.installed:
+# Tools whose pins conflict with the app's (and with each other's) live in venvs of their own.
+$(SAM_VENV)/.installed: requirements/sam-cli.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	$(SAM_VENV)/bin/$(PIP_LOCKED) -r requirements/sam-cli.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/$(PIP_LOCKED) -r requirements/checkov.txt
+	touch $@
+
+$(UV_VENV)/.installed: requirements/uv.txt
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/$(PIP_LOCKED) -r requirements/uv.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(UV_VENV) .aws-sam .pytest_cache .ruff_cache

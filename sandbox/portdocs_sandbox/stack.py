@@ -293,6 +293,10 @@ class _Provisioner:
         # As CloudFormation answers: GetAtt's Arn ends in ":*" (the template does not target it).
         return {"Ref": group, "Arn": f"arn:aws:logs:{self.stack.region}:{ACCOUNT_ID}:log-group:{group}:*"}
 
+    def create_aws_iam_role(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+        # Not created: moto does not enforce IAM. Its ARN is what queue policies name.
+        return {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
+
     def create_aws_sns_topic(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
         arn = self.sns.create_topic(Name=name)["TopicArn"]
         return {"Ref": arn, "TopicArn": arn, "TopicName": name}

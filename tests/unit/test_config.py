@@ -53,6 +53,15 @@ def test_credentials_never_appear_in_the_settings_repr():
     assert settings.local_credentials.api_token == "s3cr3t"
 
 
-def test_base_url_must_be_http():
+@pytest.mark.parametrize(
+    "base_url",
+    ["api.telnyx.com", "http://api.telnyx.com", "http://10.0.0.5:8080", "https://user:pass@api.telnyx.com", "https://"],
+)
+def test_the_api_key_is_never_sent_but_over_https(base_url):
     with pytest.raises(SettingsError, match="TELNYX_API_BASE_URL"):
-        Settings.from_environ({**REQUIRED, "TELNYX_API_BASE_URL": "api.telnyx.com"})
+        Settings.from_environ({**REQUIRED, "TELNYX_API_BASE_URL": base_url})
+
+
+def test_plain_http_is_allowed_to_a_loopback_emulator_only():
+    settings = Settings.from_environ({**REQUIRED, "TELNYX_API_BASE_URL": "http://127.0.0.1:8080/"})
+    assert settings.telnyx_api_base_url == "http://127.0.0.1:8080"

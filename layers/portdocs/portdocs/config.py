@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from portdocs.documents import secure_url
+from portdocs.errors import PermanentError
+
 DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -58,8 +61,11 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         base_url = env.get("TELNYX_API_BASE_URL", DEFAULT_API_BASE_URL).rstrip("/")
-        if not base_url.startswith(("https://", "http://")):
-            raise SettingsError(f"TELNYX_API_BASE_URL must be an http(s) URL, got {base_url!r}")
+        try:
+            # The API key travels to it: https, as template.yaml's AllowedPattern also demands.
+            secure_url(base_url)
+        except PermanentError as error:
+            raise SettingsError(f"TELNYX_API_BASE_URL: {error}") from None
         return cls(
             telnyx_api_base_url=base_url,
             telnyx_credentials_secret_arn=env.get("TELNYX_CREDENTIALS_SECRET_ARN") or None,

@@ -9,7 +9,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import filetype
 
@@ -198,15 +198,16 @@ def check_content_type(head: bytes, allowed_content_types: tuple[str, ...]) -> s
     return content_type
 
 
-def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
-    """Refuses URLs outside the allow-list; plain http only for loopback hosts (local runs).
+def secure_url(url: str) -> SplitResult:
+    """The URL's parts, once it is https (plain http only to a loopback host: local runs) and
+    carries no credentials: what every URL a document or a credential travels to must be.
 
     Reasons name the scheme and host at most, never the path: a Location is a bearer link to the
     file, and reasons reach logs, tags and the ledger."""
     try:
         # urlsplit raises on an unbalanced "[" or a netloc that NFKC normalisation changes.
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as error:
         raise PermanentError(f"the URL is malformed: {error}") from None
     host = (parts.hostname or "").lower()
@@ -216,6 +217,13 @@ def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
         raise PermanentError(f"the URL must use https, not {parts.scheme or 'no scheme'!r} (host {host!r})")
     if parts.username or parts.password:
         raise PermanentError("URL must not carry user credentials")
+    return parts
+
+
+def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
+    """Refuses URLs that are not secure (secure_url) or whose host is outside the allow-list."""
+    parts = secure_url(url)
+    host, port = (parts.hostname or "").lower(), parts.port
     candidates = {host} if port is None else {f"{host}:{port}"}
     if port is None or port == {"https": 443, "http": 80}.get(parts.scheme):
         candidates.add(host)
