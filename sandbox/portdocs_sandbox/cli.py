@@ -47,6 +47,7 @@ from portdocs.errors import PermanentError
 from portdocs.ledger import STALE_AFTER_SECONDS, Ledger
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
+from portdocs_sandbox import queue_policy
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
@@ -79,18 +80,29 @@ class Target:
     endpoint_url: str | None
     max_document_bytes: int
     allowed_content_types: tuple[str, ...]
+    # In the sandbox, who the commands act as: every message they send is held to the queue's
+    # policy for this principal, as SQS holds it (moto does not). None on AWS, which does it itself.
+    principal_arn: str | None = None
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+        client = self.session.client(service, endpoint_url=self.endpoint_url or None)
+        if service == "sqs" and self.principal_arn:
+            _hold_to_queue_policies(client, self.principal_arn)
+        return client
 
     def table(self) -> Any:
         resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
         return resource.Table(self.outputs["DocumentsTableName"])
 
     @classmethod
-    def from_sandbox(cls, state: SandboxState) -> Target:
+    def from_sandbox(cls, state: SandboxState, principal_arn: str | None = None) -> Target:
         return cls(
-            state.outputs, state.session(), state.endpoint_url, state.max_document_bytes, state.allowed_content_types
+            state.outputs,
+            state.session(),
+            state.endpoint_url,
+            state.max_document_bytes,
+            state.allowed_content_types,
+            principal_arn or state.operator_role_arn,
         )
 
     @classmethod
@@ -120,7 +132,28 @@ def resolve_target(args: argparse.Namespace) -> Target:
             f"no sandbox is running (no {state_file}): start one with `portdocs sandbox`, "
             "or pass --stack-name to use a deployed stack"
         )
-    return Target.from_sandbox(SandboxState.read(state_file))
+    return Target.from_sandbox(SandboxState.read(state_file), principal_arn=args.principal)
+
+
+def _hold_to_queue_policies(client: Any, principal_arn: str) -> None:
+    """Refuses a send the queue's policy would refuse on AWS, with SQS's own error code."""
+    policies: dict[str, tuple[dict[str, Any], str]] = {}
+
+    def check(params: dict[str, Any], **_: Any) -> None:
+        url = params["QueueUrl"]
+        if url not in policies:
+            attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "QueueArn"])["Attributes"]
+            policies[url] = (json.loads(attributes.get("Policy", "{}")), attributes["QueueArn"])
+        policy, queue_arn = policies[url]
+        decision = queue_policy.evaluate(policy, queue_policy.Request("sqs:SendMessage", queue_arn, principal_arn))
+        same_account = principal_arn.split(":")[4] == queue_arn.split(":")[4]
+        if decision is queue_policy.Decision.DENIED or (
+            decision is queue_policy.Decision.NOT_ALLOWED_HERE and not same_account
+        ):
+            raise CliError(f"AccessDenied: the policy of {queue_arn} does not let {principal_arn} send to it")
+
+    for operation in ("SendMessage", "SendMessageBatch"):
+        client.meta.events.register(f"before-parameter-build.sqs.{operation}", check)
 
 
 # -- operations, shared by the commands and the demo -----------------------------------------------------
@@ -377,7 +410,7 @@ def command_redrive(args: argparse.Namespace) -> int:
 
 
 def command_sandbox(args: argparse.Namespace) -> int:
-    sandbox = Sandbox(log_dir=Path(args.log_dir), retry_after_seconds=args.retry_after)
+    sandbox = Sandbox(log_dir=Path(args.log_dir), retry_after_seconds=args.retry_after, log_level=args.log_level)
     state = sandbox.start()
     state_file = Path(args.state_file)
     state.write(state_file)
@@ -474,6 +507,12 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--stack-name", help="a deployed stack (default: the running sandbox)")
         command.add_argument("--region", help="the deployed stack's region (default: boto3's)")
         command.add_argument(
+            "--as",
+            dest="principal",
+            metavar="ROLE_ARN",
+            help="in the sandbox: the IAM role to act as, held to the queues' policies (default: its operator role)",
+        )
+        command.add_argument(
             "--state-file",
             default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
             help=argparse.SUPPRESS,
@@ -496,6 +535,12 @@ def parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,
     )
     sandbox.add_argument("--log-dir", default=str(DEFAULT_LOG_DIR), help="where the functions' logs go")
+    sandbox.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARN", "ERROR"],
+        help="the functions' log level (the template's LogLevel parameter)",
+    )
     sandbox.set_defaults(handler=command_sandbox)
 
     def with_draft(command: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -151,6 +152,8 @@ def lambda_environment(function: LocalFunction, region: str, extra: dict[str, st
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_LOG_FORMAT": function.log_format,
+        **({"AWS_LAMBDA_LOG_LEVEL": function.log_level} if function.log_level else {}),
         **extra,
         **function.environment,
     }
@@ -179,6 +182,7 @@ def _worker_main(
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the worker
     sys.stdout = sys.stderr = log
     os.environ.update(environment)
+    _lambda_root_logger(environment)
     handler = load_handler(function)
     while (event := connection.recv()) is not None:
         try:
@@ -186,6 +190,18 @@ def _worker_main(
         except Exception as error:  # reported to the poller as a failed invocation, as Lambda does
             traceback.print_exc()
             connection.send({"errorType": type(error).__name__, "errorMessage": str(error)})
+
+
+def _lambda_root_logger(environment: dict[str, str]) -> None:
+    """As Lambda's Python runtime sets up logging before it imports a handler: a handler on the root
+    logger writing to the log stream, at AWS_LAMBDA_LOG_LEVEL when the LoggingConfig sets one. Any
+    library's log record at that level reaches the log stream, as it would on Lambda."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(name)s\t%(message)s"))
+    root.addHandler(handler)
+    if environment.get("AWS_LAMBDA_LOG_LEVEL"):
+        root.setLevel(environment["AWS_LAMBDA_LOG_LEVEL"])  # DEBUG, INFO, WARN, ERROR: all Python level names
 
 
 class IsolatedInvoker:

@@ -24,13 +24,16 @@ from portdocs.config import (
     positive_int_setting,
 )
 from portdocs_sandbox.runtime import LocalRuntime
-from portdocs_sandbox.stack import Stack, provision
+from portdocs_sandbox.stack import ACCOUNT_ID, Stack, provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
 
 HOME = Path.home() / ".portdocs"
 DEFAULT_STATE_FILE = HOME / "sandbox.json"
 DEFAULT_LOG_DIR = HOME / "logs"
 REGION = "us-east-1"
+# The role `portdocs` commands act as in the sandbox: named in AssociationSenderArns, as a deployed
+# stack names its operators' role, so that the queues' policies admit it and no one else.
+OPERATOR_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/portdocs-sandbox-operator"
 SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
 # Seeded in the emulator so the demo and first experiments have somewhere to send documents.
 DEMO_PORT_REQUEST = "5d1c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f"
@@ -48,6 +51,7 @@ class SandboxState:
     emulator_files_url: str
     max_document_bytes: int
     allowed_content_types: tuple[str, ...]
+    operator_role_arn: str = OPERATOR_ROLE_ARN
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +72,11 @@ class SandboxState:
 
 
 class Sandbox:
-    def __init__(self, log_dir: Path, retry_after_seconds: int = 2, stack_name: str = "portdocs-sandbox") -> None:
+    def __init__(
+        self, log_dir: Path, retry_after_seconds: int = 2, stack_name: str = "portdocs-sandbox", log_level: str = "INFO"
+    ) -> None:
         self.log_dir = log_dir
+        self.log_level = log_level
         self.retry_after_seconds = retry_after_seconds
         self.stack_name = stack_name
         self.runtime: LocalRuntime | None = None
@@ -93,7 +100,12 @@ class Sandbox:
             stack_name=self.stack_name,
             region=REGION,
             endpoint_url=endpoint_url,
-            parameters={"TelnyxApiBaseUrl": self.emulator.api_url, "AllowedUploadHosts": self.emulator.files_host},
+            parameters={
+                "TelnyxApiBaseUrl": self.emulator.api_url,
+                "AllowedUploadHosts": self.emulator.files_host,
+                "LogLevel": self.log_level,
+                "AssociationSenderArns": OPERATOR_ROLE_ARN,
+            },
         )
         environment = self.stack.functions["UploaderFunction"].environment
         self.state = SandboxState(

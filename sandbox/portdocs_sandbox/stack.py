@@ -75,6 +75,10 @@ class LocalFunction:
     handler: str
     timeout: int
     environment: dict[str, str]
+    # The LoggingConfig's format and application level, which Lambda hands its runtime as
+    # AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL.
+    log_format: str = "Text"
+    log_level: str | None = None
 
 
 @dataclass
@@ -322,6 +326,8 @@ class _Provisioner:
             handler=props["Handler"],
             timeout=int(props.get("Timeout", 3)),
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
+            log_format=props.get("LoggingConfig", {}).get("LogFormat", "Text"),
+            log_level=props.get("LoggingConfig", {}).get("ApplicationLogLevel"),
         )
         for event in props.get("Events", {}).values():
             if event["Type"] in ("Schedule", "ScheduleV2"):

@@ -106,6 +106,7 @@ class Emulated:
     calls: list[dict[str, Any]] = field(default_factory=list)
     objects: dict[str, StoredObject] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    forms: list[dict[str, str]] = field(default_factory=list)
 
 
 class TelnyxEmulator:
@@ -146,6 +147,7 @@ class TelnyxEmulator:
                 Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
                 Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
                 Rule("/_emulator/documents", endpoint="admin_documents", methods=["GET"]),
+                Rule("/_emulator/forms", endpoint="admin_forms", methods=["GET"]),
             ]
         )
 
@@ -306,6 +308,8 @@ class TelnyxEmulator:
             ],
             ExpiresIn=-60 if expired else FORM_LIFETIME_SECONDS,
         )
+        with self._lock:
+            self.state.forms.append(form["fields"])
         return _json(
             201, {"url": form["url"], "http_method": "POST", "form_fields": form["fields"], "file_form_field": "file"}
         )
@@ -540,6 +544,11 @@ class TelnyxEmulator:
 
     def _admin_documents(self, request: Request) -> Response:
         return _json(200, {"documents": self.documents()})
+
+    def _admin_forms(self, request: Request) -> Response:
+        """Every form's fields issued so far, signatures and policies included: what must never be logged."""
+        with self._lock:
+            return _json(200, {"forms": list(self.state.forms)})
 
 
 def _json_body(request: Request) -> Any:

@@ -35,6 +35,7 @@ WAIT_SECONDS = 90
 class RunningSandbox:
     state: SandboxState
     state_file: Path
+    log_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
             str(state_file),
             "--log-dir",
             str(home / "logs"),
+            # The most an operator can turn on (the template's LogLevel): the log scan at the end of
+            # this module holds every line of every test to "nothing secret".
+            "--log-level",
+            "DEBUG",
         ],
         stdout=subprocess.DEVNULL,
         stderr=(home / "sandbox.err").open("w"),
@@ -64,7 +69,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
             assert process.poll() is None, (home / "sandbox.err").read_text()
             assert time.monotonic() < deadline, "the sandbox did not start"
             time.sleep(0.2)
-        yield RunningSandbox(SandboxState.read(state_file), state_file)
+        yield RunningSandbox(SandboxState.read(state_file), state_file, home / "logs")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -407,3 +412,26 @@ def test_demo_command_associates_both_samples_and_exits_zero():
     assert any("Letter of Authorization.pdf" in line and "loa" in line for line in table)
     assert any("losing-carrier-invoice.pdf" in line and "invoice" in line for line in table)
     assert "both documents associated" in finished.stdout
+
+
+def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sandbox: RunningSandbox):
+    """Last in this module: scans every log line the functions wrote during its tests, with the
+    functions and the root logger at DEBUG (as Lambda sets them up for LogLevel DEBUG), for the real
+    values: the credentials sent to Telnyx, every form's signature, policy and credential scope, and
+    every object key the forms made (what each Location URL names)."""
+    admin = f"{sandbox.state.emulator_api_url}/_emulator"
+    calls = requests.get(f"{admin}/calls", timeout=10).json()["calls"]
+    forms = requests.get(f"{admin}/forms", timeout=10).json()["forms"]
+    assert calls and forms, "the module's tests ran no upload"
+    secrets = {
+        call["headers"][name] for call in calls for name in ("x-api-token", "authorization") if name in call["headers"]
+    }
+    for form in forms:
+        secrets |= {form["x-amz-signature"], form["policy"], form["x-amz-credential"]}
+        secrets.add(form["key"].split("/")[1])  # direct-uploads/<uuid>/${filename}: in every Location of the form
+    assert all(len(value) >= 12 for value in secrets)  # long enough not to match by chance
+
+    lines = [line for log in sandbox.log_dir.glob("*.log") for line in log.read_text().splitlines()]
+    assert any("DEBUG" in line for line in lines), "nothing was logged at DEBUG: the scan would prove nothing"
+    leaks = [(value[:12], line[:200]) for line in lines for value in secrets if value in line]
+    assert leaks == []

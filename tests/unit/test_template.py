@@ -92,6 +92,24 @@ def test_everything_at_rest_is_under_the_customer_key_when_one_is_given_and_encr
     assert TEMPLATE["Globals"]["Function"]["KmsKeyArn"] == KEY_WHEN_GIVEN
 
 
+def test_the_sample_key_policy_admits_every_service_that_writes_under_the_key():
+    """A key without these statements would silence the intake queue, the alarms or the logs."""
+    policy = json.loads((ROOT / "security/kms-key-policy.json").read_text())
+    admitted = {s["Principal"].get("Service") for s in policy["Statement"] if s["Effect"] == "Allow"}
+    writers = set()
+    for resource in RESOURCES.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Logs::LogGroup":
+            writers.add("logs.REGION.amazonaws.com")  # the log service encrypts, whoever writes
+        if resource["Type"] == "AWS::SNS::Topic":
+            writers.add("cloudwatch.amazonaws.com")  # alarms publish as the CloudWatch service
+        if props.get("NotificationConfiguration", {}).get("QueueConfigurations"):
+            writers.add("s3.amazonaws.com")  # bucket notifications into an encrypted queue
+    assert writers == admitted - {None}
+    (iam,) = [s for s in policy["Statement"] if s["Principal"] == {"AWS": "arn:aws:iam::ACCOUNT_ID:root"}]
+    assert iam["Action"] == "kms:*"  # so the functions' KmsKeyUsePolicy (IAM) is what grants them use
+
+
 def test_every_queue_refuses_requests_without_tls():
     queues = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
     guarded = set()

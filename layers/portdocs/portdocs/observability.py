@@ -7,6 +7,7 @@ spans for the HTTP and AWS calls inside come from the optional OpenTelemetry lay
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 
@@ -17,6 +18,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function
+
+# The AWS SDK's and urllib3's debug output holds whole requests and answers: the Telnyx credentials
+# in GetSecretValue's answer, Location URLs in queue messages and ledger items, signed request
+# lines. LogLevel DEBUG sets Lambda's root logger to DEBUG (template.yaml); these stay at WARNING
+# whatever it says (tests/e2e: every log line at DEBUG scanned for the real values).
+for _library in ("boto3", "botocore", "s3transfer", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 metrics = Metrics(namespace="portdocs")
 
 
