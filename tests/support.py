@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from portdocs import wiring
 from portdocs_sandbox import cli
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
-from portdocs_sandbox.stack import Stack
+from portdocs_sandbox.stack import Stack, load_template
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,3 +139,44 @@ def set_record_concurrency(monkeypatch: pytest.MonkeyPatch, records: int) -> Non
     monkeypatch.setenv("RECORD_CONCURRENCY", str(records))
     wiring.upload_service.cache_clear()
     wiring.association_service.cache_clear()
+
+
+_RESOURCES = load_template()["Resources"]
+
+
+def resource_name(expression: Any) -> str:
+    """A policy resource as the template writes it, e.g. `IntakeBucket/*` for `${IntakeBucket.Arn}/*`."""
+    if isinstance(expression, str):
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Fn::GetAtt":
+        return argument[0]
+    if function == "Ref":
+        return argument
+    if function == "Fn::If":
+        return "|".join(resource_name(branch) for branch in argument[1:])
+    assert function == "Fn::Sub", expression
+    return re.sub(r"\$\{([A-Za-z]+)\.Arn\}", r"\1", argument).rsplit(":", 1)[-1].replace("${", "").replace("}", "")
+
+
+def template_grants(function: str, with_kms_key: bool) -> dict[str, set[str]]:
+    """Every action the function's role grants, each with the resources it names (resource_name)."""
+    role = _RESOURCES[_RESOURCES[function]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+    for arn in role["ManagedPolicyArns"]:
+        if "Fn::If" in arn:
+            condition, when_true, _ = arn["Fn::If"]
+            assert condition == "HasKmsKey"
+            if not with_kms_key:
+                continue
+            arn = when_true
+        documents.append(_RESOURCES[arn["Ref"]]["Properties"]["PolicyDocument"])
+    grants: dict[str, set[str]] = {}
+    for document in documents:
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in actions:
+                grants.setdefault(action, set()).update(resource_name(r) for r in resources)
+    return grants

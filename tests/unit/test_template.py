@@ -8,6 +8,7 @@ from pathlib import Path
 
 from portdocs.config import DEFAULT_RECORD_CONCURRENCY, MAX_RECORD_CONCURRENCY
 from portdocs_sandbox.stack import load_template
+from tests.support import template_grants
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template()
@@ -273,7 +274,6 @@ OBJECTS = {
     **on(
         "IntakeBucket/*",
         "s3:GetObject",
-        "s3:GetObjectVersion",
         "s3:GetObjectTagging",
         "s3:GetObjectVersionTagging",
         "s3:PutObjectTagging",
@@ -314,6 +314,7 @@ EXPECTED_GRANTS = {
         **logs("UploaderLogGroup"),
         **consumer("IntakeQueue"),
         "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
+        "s3:GetObjectVersion": {"IntakeBucket/*"},
     },
     "AssociatorFunction": {
         **BASICS,
@@ -325,7 +326,8 @@ EXPECTED_GRANTS = {
     },
     "SweeperFunction": {
         **BASICS,
-        **OBJECTS,
+        **on("IntakeBucket/*", "s3:GetObject", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"),
+        "s3:ListBucket": {"IntakeBucket"},
         **logs("SweeperLogGroup"),
         "dynamodb:Query": {"DocumentsTable/index/by-state"},
         "dynamodb:GetItem": {"DocumentsTable"},
@@ -335,51 +337,14 @@ EXPECTED_GRANTS = {
 }
 
 
-def resource_name(expression) -> str:
-    """A policy resource as the template writes it, e.g. `IntakeBucket/*` for `${IntakeBucket.Arn}/*`."""
-    if isinstance(expression, str):
-        return expression
-    ((function, argument),) = expression.items()
-    if function == "Fn::GetAtt":
-        return argument[0]
-    if function == "Ref":
-        return argument
-    if function == "Fn::If":
-        return "|".join(resource_name(branch) for branch in argument[1:])
-    assert function == "Fn::Sub", expression
-    return re.sub(r"\$\{([A-Za-z]+)\.Arn\}", r"\1", argument).rsplit(":", 1)[-1].replace("${", "").replace("}", "")
-
-
-def granted(function: str, with_kms_key: bool) -> dict[str, set[str]]:
-    role = RESOURCES[RESOURCES[function]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
-    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
-    for arn in role["ManagedPolicyArns"]:
-        if "Fn::If" in arn:
-            condition, when_true, _ = arn["Fn::If"]
-            assert condition == "HasKmsKey"
-            if not with_kms_key:
-                continue
-            arn = when_true
-        documents.append(RESOURCES[arn["Ref"]]["Properties"]["PolicyDocument"])
-    grants: dict[str, set[str]] = {}
-    for document in documents:
-        for statement in document["Statement"]:
-            assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            for action in actions:
-                grants.setdefault(action, set()).update(resource_name(r) for r in resources)
-    return grants
-
-
 def test_each_function_may_do_exactly_what_it_does_on_only_its_resources():
     assert set(EXPECTED_GRANTS) == set(FUNCTIONS)
     for function, expected in EXPECTED_GRANTS.items():
-        assert granted(function, with_kms_key=False) == expected, function
-        assert granted(function, with_kms_key=True) == {**expected, **KMS}, function
+        assert template_grants(function, with_kms_key=False) == expected, function
+        assert template_grants(function, with_kms_key=True) == {**expected, **KMS}, function
     # No wildcard action anywhere, and "*" only where the service has no resource to name.
     for function in FUNCTIONS:
-        for action, resources in granted(function, with_kms_key=True).items():
+        for action, resources in template_grants(function, with_kms_key=True).items():
             assert "*" not in action
             assert "*" not in resources or action.startswith("xray:"), (function, action)
 

@@ -1,0 +1,183 @@
+"""Each function's role grants what its code calls, and nothing its code never calls.
+
+moto enforces no IAM, so a call the role does not grant would pass every other test and fail on
+AWS. Here each function does its jobs (a document associated, one retried after a transient fault,
+one rejected, records handed back, a stuck document swept), every AWS call it makes is recorded
+with the IAM action and resource it needs, and both are held to template.yaml's grants."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+
+from portdocs_sandbox.telnyx_emulator import Fault
+from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, s3_event, template_grants
+
+LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
+FUNCTIONS = ("UploaderFunction", "AssociatorFunction", "SweeperFunction")
+# Granted for Lambda itself, not for the code: the SQS event source mapping polls with the
+# function's role; Lambda writes the log stream and the traces.
+FOR_LAMBDA_ITSELF = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+# Granted so that a missing object answers 404 rather than 403: a permission S3 consults, no call.
+CONSULTED_BY_S3 = {"s3:ListBucket"}
+# Powertools reads a record it collided with from the failed write's answer (DynamoDB returns it),
+# and calls GetItem only when an answer lacks it (idempotency/base.py: `exc.old_data_record or
+# self._get_idempotency_record()`): granted for that path, which DynamoDB does not take today.
+FALLBACKS = {("dynamodb:GetItem", "IdempotencyTable")}
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str, dict[str, Any]]]]:
+    """(function name, service, operation, parameters) of every AWS call made inside a function."""
+    recorded: list[tuple[str, str, str, dict[str, Any]]] = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def record(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
+        function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")  # set only while a function runs
+        if function:
+            recorded.append((function, client.meta.service_model.signing_name, operation, dict(parameters)))
+        return make_api_call(client, operation, parameters)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    yield recorded
+
+
+def needs(pipeline: Pipeline, service: str, operation: str, parameters: dict[str, Any]) -> tuple[str, str]:
+    """The IAM action and the resource (as template.yaml names it) a call needs."""
+    logical = {physical: logical for logical, physical in pipeline.stack.physical_ids.items()}
+    if service == "s3":
+        versioned = "Version" if parameters.get("VersionId") else ""
+        action = {
+            "HeadObject": f"GetObject{versioned}",
+            "GetObject": f"GetObject{versioned}",
+            "GetObjectTagging": f"GetObject{versioned}Tagging",
+            "PutObjectTagging": f"PutObject{versioned}Tagging",
+        }[operation]
+        return f"s3:{action}", "IntakeBucket/*" if parameters["Bucket"] == pipeline.bucket else parameters["Bucket"]
+    if service == "sqs":
+        if operation == "GetQueueUrl":
+            queue = next(url for url in logical if url.endswith("/" + parameters["QueueName"]))
+        else:
+            queue = parameters["QueueUrl"]
+        return f"sqs:{'SendMessage' if operation == 'SendMessageBatch' else operation}", logical[queue]
+    if service == "dynamodb":
+        table = logical[parameters["TableName"]]
+        index = f"/index/{parameters['IndexName']}" if "IndexName" in parameters else ""
+        return f"dynamodb:{operation}", table + index
+    if service == "secretsmanager":
+        assert parameters["SecretId"] == pipeline.output("CredentialsSecretArn")
+        return f"secretsmanager:{operation}", "CredentialsSecret|TelnyxCredentialsSecretArn"
+    if service == "events":
+        return f"events:{operation}", "event-bus/EventBusName"
+    raise AssertionError(f"a call template.yaml was never asked about: {service} {operation}")
+
+
+def key(file_name: str) -> str:
+    return f"{PORT_REQUEST}/{SUB_REQUEST}/loa/{file_name}"
+
+
+def as_function(monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline, logical_id: str) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", pipeline.stack.functions[logical_id].name)
+
+
+def test_every_call_is_granted_and_every_grant_is_called(
+    pipeline: Pipeline, calls: list[tuple[str, str, str, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+):
+    # Associated, after a refusal that keeps it for another try (Powertools releases its record).
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=401, times=1))
+    pipeline.drop(key("associated.pdf"), LOA)
+    pipeline.runtime.drain()
+    # As a versioned bucket's S3 sends it (versionId), delivered twice.
+    put = pipeline.drop(key("versioned.pdf"), LOA)
+    pipeline.receive("IntakeQueueUrl")  # moto's own notification, which lacks the version id
+    for _ in range(2):
+        pipeline.send("IntakeQueueUrl", s3_event(pipeline.bucket, key("versioned.pdf"), put, len(LOA)))
+        pipeline.runtime.drain()
+    # Rejected: not a document.
+    pipeline.drop(key("notes.pdf"), b"plain text, not a PDF")
+    pipeline.runtime.drain()
+    # Handed back to its own queue: no time left in the invocation.
+    pipeline.drop(key("late.pdf"), LOA)
+    (intake,) = pipeline.receive("IntakeQueueUrl")
+    with monkeypatch.context() as inside:
+        as_function(inside, pipeline, "UploaderFunction")
+        pipeline.invoke("uploader", [intake["Body"]], timeout=12)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (association,) = pipeline.receive("AssociationQueueUrl")
+    with monkeypatch.context() as inside:
+        as_function(inside, pipeline, "AssociatorFunction")
+        pipeline.invoke("associator", [association["Body"]], timeout=12)
+    # Stuck (their association requests lost): one is put through the associator again, one
+    # through the uploader (as if its worker had died before the upload), and one whose file was
+    # replaced meanwhile is ended superseded.
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+    stuck = {}
+    for name in ("lost-association.pdf", "lost-upload.pdf", "replaced.pdf"):
+        put = pipeline.drop(key(name), LOA)
+        pipeline.receive("IntakeQueueUrl")
+        pipeline.send("IntakeQueueUrl", s3_event(pipeline.bucket, key(name), put, len(LOA)))
+        pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+        pipeline.receive("AssociationQueueUrl")
+        (stuck[name],) = [i["document_id"] for i in table.scan()["Items"] if i["document_id"].count(name)]
+    pipeline.drop(key("replaced.pdf"), LOA + b"%% signed again")
+    pipeline.receive("IntakeQueueUrl")
+    for name, document_id in stuck.items():
+        lost_upload = name == "lost-upload.pdf"
+        table.update_item(
+            Key={"document_id": document_id},
+            UpdateExpression="SET updated_at = :old, #state = :state" + (" REMOVE location_url" if lost_upload else ""),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":old": "2020-01-01T00:00:00+00:00",
+                ":state": "received" if lost_upload else "uploaded",
+            },
+        )
+    guards = boto3.resource("dynamodb").Table(pipeline.output("IdempotencyTableName"))
+    for guard in guards.scan()["Items"]:  # the dead worker completed nothing
+        guards.delete_item(Key={"id": guard["id"]})
+    assert pipeline.runtime.invoke_scheduled("SweeperFunction") == {"stuck": 3, "redriven": 2, "ended": 1}
+    pipeline.runtime.drain()
+    assert [table.get_item(Key={"document_id": d})["Item"]["state"] for d in stuck.values()] == [
+        "associated",
+        "associated",
+        "superseded",
+    ]
+
+    names = {pipeline.stack.functions[logical].name: logical for logical in FUNCTIONS}
+    used: dict[str, dict[str, set[str]]] = {logical: {} for logical in FUNCTIONS}
+    for function, service, operation, parameters in calls:
+        action, resource = needs(pipeline, service, operation, parameters)
+        used[names[function]].setdefault(action, set()).add(resource)
+
+    for logical in FUNCTIONS:
+        granted = template_grants(logical, with_kms_key=False)
+        not_granted = {
+            (action, resource)
+            for action, resources in used[logical].items()
+            for resource in resources
+            if resource not in granted.get(action, set())
+        }
+        assert not_granted == set(), logical
+        never_called = {
+            (action, resource)
+            for action, resources in granted.items()
+            for resource in resources
+            if action not in FOR_LAMBDA_ITSELF | CONSULTED_BY_S3
+            and (action, resource) not in FALLBACKS
+            and resource not in used[logical].get(action, set())
+        }
+        assert never_called == set(), logical
