@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 # Every install is from a lock file with every file's hash (requirements/*.txt, the layer's
 # requirements.txt), checked by --require-hashes: a package that changed on the index fails the
-# install instead of running. `make lock` refreshes them all.
-PIP_LOCKED := pip install --quiet --require-hashes --no-deps
+# install instead of running. Wheels only: building a source package would fetch its build tools
+# unchecked. `make lock` refreshes them all.
+PIP_LOCKED := pip install --quiet --require-hashes --no-deps --only-binary=:all:
 LOCK = $(UV_VENV)/bin/uv pip compile --quiet --generate-hashes --upgrade --custom-compile-command "make lock"
 
 .PHONY: demo test lint template scan build unit integration e2e bench soak sandbox lock clean

@@ -142,6 +142,7 @@ def set_record_concurrency(monkeypatch: pytest.MonkeyPatch, records: int) -> Non
 
 
 _RESOURCES = load_template()["Resources"]
+INTAKE_BUCKET_ARN = "arn:${AWS::Partition}:s3:::portdocs-intake-${AWS::AccountId}-${StackSuffix}"
 
 
 def resource_name(expression: Any) -> str:
@@ -156,6 +157,8 @@ def resource_name(expression: Any) -> str:
     if function == "Fn::If":
         return "|".join(resource_name(branch) for branch in argument[1:])
     assert function == "Fn::Sub", expression
+    if isinstance(argument, list):  # the intake bucket, named by the ARN its name makes (template.yaml)
+        argument = argument[0].replace(INTAKE_BUCKET_ARN, "${IntakeBucket.Arn}")
     return re.sub(r"\$\{([A-Za-z]+)\.Arn\}", r"\1", argument).rsplit(":", 1)[-1].replace("${", "").replace("}", "")
 
 

@@ -41,6 +41,8 @@ class Request:
             return self.principal_arn
         if key == "aws:SecureTransport":
             return "true" if self.secure_transport else "false"
+        if key == "aws:PrincipalIsAWSService":
+            return "true" if self.service else "false"
         return self.context.get(key)
 
 

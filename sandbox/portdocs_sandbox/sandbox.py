@@ -31,8 +31,9 @@ HOME = Path.home() / ".portdocs"
 DEFAULT_STATE_FILE = HOME / "sandbox.json"
 DEFAULT_LOG_DIR = HOME / "logs"
 REGION = "us-east-1"
-# The role `portdocs` commands act as in the sandbox: named in AssociationSenderArns, as a deployed
-# stack names its operators' role, so that the queues' policies admit it and no one else.
+# The role `portdocs` commands act as in the sandbox: named in IntakeSenderArns and
+# AssociationSenderArns, as a deployed stack names its operators' role, so that the queues'
+# policies admit it and no one else.
 OPERATOR_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/portdocs-sandbox-operator"
 SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
 # Seeded in the emulator so the demo and first experiments have somewhere to send documents.
@@ -104,6 +105,7 @@ class Sandbox:
                 "TelnyxApiBaseUrl": self.emulator.api_url,
                 "AllowedUploadHosts": self.emulator.files_host,
                 "LogLevel": self.log_level,
+                "IntakeSenderArns": OPERATOR_ROLE_ARN,
                 "AssociationSenderArns": OPERATOR_ROLE_ARN,
             },
         )

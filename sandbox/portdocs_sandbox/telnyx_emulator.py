@@ -66,7 +66,8 @@ class Fault:
 
     `ambiguous`: the call takes effect first, then fails with `status` (504 by default) or,
     with `drop`, a dropped connection; `latency` is then spent after the effect. `path_contains`
-    narrows the fault to calls whose path contains it (one draft port request, say)."""
+    narrows the fault to calls whose path contains it (one draft port request, say). `echo`: the
+    error's detail quotes the request's body, as some servers' validation errors do."""
 
     endpoint: str  # upload_requests | supporting_documents | files | any
     status: int | None = None
@@ -79,6 +80,7 @@ class Fault:
     times: int | None = 1
     rate: float | None = None
     path_contains: str | None = None
+    echo: bool = False
 
     def matches(self, endpoint: str, path: str, chance: random.Random | None = None) -> bool:
         if self.endpoint not in (endpoint, "any") or (self.path_contains or "") not in path:
@@ -513,7 +515,8 @@ class TelnyxEmulator:
             headers["x-ratelimit-reset"] = fault.ratelimit_reset
         if fault.status == 429:
             return _errors(429, "10011", "Too many requests", "Rate limit exceeded", headers=headers)
-        return _errors(fault.status, "10007", "Unexpected error", "injected fault", headers=headers)
+        detail = f"injected fault; you sent {request.get_data(as_text=True)}" if fault.echo else "injected fault"
+        return _errors(fault.status, "10007", "Unexpected error", detail, headers=headers)
 
     # -- admin endpoints ----------------------------------------------------------------------------
 

@@ -281,7 +281,8 @@ def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(sess
 
 def test_injected_rate_limits_and_server_errors_are_survived(session: Session):
     session.admin("POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2})
-    session.admin("POST", "faults", {"endpoint": "supporting_documents", "status": 503, "times": 2})
+    # Quoting what it was sent, the file's URL among it (the log scan at the end looks for it).
+    session.admin("POST", "faults", {"endpoint": "supporting_documents", "status": 503, "times": 2, "echo": True})
     before = len(session.calls("upload_requests"))
 
     session.drop(INVOICE, "invoice")
@@ -416,15 +417,19 @@ def test_demo_command_associates_both_samples_and_exits_zero():
 
 def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sandbox: RunningSandbox):
     """Last in this module: scans every log line the functions wrote during its tests, with the
-    functions and the root logger at DEBUG (as Lambda sets them up for LogLevel DEBUG), for the real
-    values: the credentials sent to Telnyx, every form's signature, policy and credential scope, and
-    every object key the forms made (what each Location URL names)."""
+    functions and the root logger at DEBUG (as Lambda sets them up for LogLevel DEBUG), every
+    document event and every object's tags, for the real values: the credentials sent to Telnyx,
+    every form's signature, policy and credential scope, and every object key the forms made (what
+    each Location URL names)."""
     admin = f"{sandbox.state.emulator_api_url}/_emulator"
     calls = requests.get(f"{admin}/calls", timeout=10).json()["calls"]
     forms = requests.get(f"{admin}/forms", timeout=10).json()["forms"]
     assert calls and forms, "the module's tests ran no upload"
     secrets = {
-        call["headers"][name] for call in calls for name in ("x-api-token", "authorization") if name in call["headers"]
+        call["headers"][name].removeprefix("Bearer ")
+        for call in calls
+        for name in ("x-api-token", "authorization")
+        if name in call["headers"]
     }
     for form in forms:
         secrets |= {form["x-amz-signature"], form["policy"], form["x-amz-credential"]}
@@ -432,6 +437,14 @@ def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sa
     assert all(len(value) >= 12 for value in secrets)  # long enough not to match by chance
 
     lines = [line for log in sandbox.log_dir.glob("*.log") for line in log.read_text().splitlines()]
+    # What else people and systems read: document events and every object's tags.
+    target = cli.Target.from_sandbox(sandbox.state)
+    lines += [json.dumps(event) for event in cli.document_events(target)]
+    s3 = target.client("s3")
+    bucket = sandbox.state.outputs["IntakeBucketName"]
+    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        tags = s3.get_object_tagging(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["TagSet"]
+        lines.append(json.dumps(tags))
     assert any("DEBUG" in line for line in lines), "nothing was logged at DEBUG: the scan would prove nothing"
     leaks = [(value[:12], line[:200]) for line in lines for value in secrets if value in line]
     assert leaks == []

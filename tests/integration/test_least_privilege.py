@@ -14,7 +14,9 @@ from typing import Any
 import boto3
 import botocore.client
 import pytest
+from aws_lambda_powertools.utilities import parameters as parameters_cache
 
+from portdocs import handler, wiring
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, s3_event, template_grants
 
@@ -42,7 +44,11 @@ FALLBACKS = {("dynamodb:GetItem", "IdempotencyTable")}
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str, dict[str, Any]]]]:
-    """(function name, service, operation, parameters) of every AWS call made inside a function."""
+    """(function name, service, operation, parameters) of every AWS call made inside a function,
+    each function starting as a new execution environment would: with nothing cached by earlier tests."""
+    for made_once in (handler._redelivery, wiring.upload_service, wiring.association_service, wiring.sweeper):
+        made_once.cache_clear()
+    parameters_cache.clear_caches()
     recorded: list[tuple[str, str, str, dict[str, Any]]] = []
     make_api_call = botocore.client.BaseClient._make_api_call
 

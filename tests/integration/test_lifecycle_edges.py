@@ -253,3 +253,33 @@ def test_a_file_deleted_between_the_look_and_the_read_is_withdrawn_not_rejected(
     (entry,) = pipeline.ledger().values()
     assert entry["state"] == "withdrawn"
     assert pipeline.emulator.calls() == []
+
+
+def test_a_server_that_echoes_the_files_url_gets_it_into_no_log_line_reason_tag_or_event(
+    pipeline: Pipeline, portdocs_log: Callable[[], str], caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("DEBUG")  # every library's records too, as Lambda's root logger at DEBUG
+    # First a transient 500, then a refusal, each quoting the body it was sent (the URL among it).
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=503, retry_after="0", echo=True))
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=422, echo=True))
+    pipeline.drop(key("Jane Doe LOA.pdf"), LOA)
+    pipeline.runtime.drain()
+
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "rejected" and "you sent" in entry["reason"]
+    (association,) = {call["json"]["url"] for call in pipeline.emulator.calls("supporting_documents")}
+    secret = association.split("/")[-2]  # direct-uploads/<this>/<file>: what makes the link unguessable
+    assert len(secret) >= 16
+    seen = {
+        "log lines": portdocs_log()
+        + "\n".join(
+            r.getMessage()
+            for r in caplog.records
+            if not r.name.startswith(("moto", "werkzeug"))  # AWS's, Telnyx's
+        ),
+        "reason": entry["reason"],
+        "tags": json.dumps(pipeline.tags(key("Jane Doe LOA.pdf"))),
+        "events": json.dumps(pipeline.events()),
+    }
+    assert "you sent" in seen["log lines"]
+    assert {where: secret in text for where, text in seen.items()} == dict.fromkeys(seen, False)

@@ -28,9 +28,9 @@ STRANGER = f"arn:aws:iam::{ACCOUNT_ID}:role/someone-else"
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with mock_aws():
+        named = f"{UPSTREAM},{OTHER_ACCOUNT_UPSTREAM}"
         yield provision(
-            stack_name="portdocs-policies",
-            parameters={"AssociationSenderArns": f"{UPSTREAM},{OTHER_ACCOUNT_UPSTREAM}"},
+            stack_name="portdocs-policies", parameters={"IntakeSenderArns": named, "AssociationSenderArns": named}
         )
 
 
@@ -72,6 +72,17 @@ def test_without_named_senders_only_the_stacks_functions_may_send():
         assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.DENIED
         uploader = role_of(stack, "UploaderFunction")
         assert evaluate(policy, sending(arn, principal_arn=uploader)) is Decision.NOT_ALLOWED_HERE
+
+
+def test_only_the_uploader_the_sweeper_and_the_named_senders_may_send_upload_requests(stack: Stack):
+    policy, arn = policy_of(stack, "IntakeQueueUrl")
+    for function in ("UploaderFunction", "SweeperFunction"):  # a hand-back; a stuck document's upload
+        assert evaluate(policy, sending(arn, principal_arn=role_of(stack, function))) is Decision.NOT_ALLOWED_HERE
+    assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.ALLOWED
+    assert evaluate(policy, sending(arn, principal_arn=OTHER_ACCOUNT_UPSTREAM)) is Decision.ALLOWED
+
+    assert evaluate(policy, sending(arn, principal_arn=role_of(stack, "AssociatorFunction"))) is Decision.DENIED
+    assert evaluate(policy, sending(arn, principal_arn=STRANGER)) is Decision.DENIED
 
 
 def test_the_intake_queue_takes_notifications_from_the_intake_bucket_only(stack: Stack):

@@ -341,3 +341,31 @@ def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: TelnyxClie
     form = client.request_upload_form("application/pdf", ample())
     with pytest.raises(TransientError, match="reading the intake object failed mid-upload: IncompleteReadError"):
         client.upload(form, "a.pdf", Breaking(), 100, "application/pdf", ample())
+
+
+def test_an_error_quoting_what_was_sent_keeps_the_files_url_out_of_the_reason(
+    client: TelnyxClient, emulator: TelnyxEmulator
+):
+    body = b"%PDF-1.4 x"
+    form = client.request_upload_form("application/pdf", ample())
+    location = client.upload(form, "Jane Doe LOA.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
+    emulator.inject(Fault(endpoint="supporting_documents", status=422, echo=True))
+    request = AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location)
+    with pytest.raises(PermanentError) as refused:
+        client.associate(request, ample())
+
+    reason = str(refused.value)
+    assert "injected fault; you sent" in reason  # the server's words are kept...
+    prefix = form.fields["key"].split("/")[1]
+    assert prefix not in reason and "Jane" not in reason  # ...but not the file's bearer link, in any form
+
+
+def test_a_refused_form_quoting_its_key_condition_keeps_the_key_out_of_the_reason(
+    client: TelnyxClient, emulator: TelnyxEmulator
+):
+    form = client.request_upload_form("application/pdf", ample())
+    prefix = form.fields["key"].split("${filename}")[0]
+    tampered = UploadForm(form.url, {**form.fields, "key": "elsewhere/${filename}"}, form.file_field)
+    with pytest.raises(TransientError, match=r"Policy Condition failed") as refused:
+        client.upload(tampered, "a.pdf", io.BytesIO(b"x"), 1, "application/pdf", ample())
+    assert prefix not in str(refused.value) and prefix.split("/")[1] not in str(refused.value)

@@ -52,6 +52,29 @@ def test_bucket_notification_waits_for_the_queue_policy_scoped_to_bucket_and_acc
     assert condition["ArnLike"]["aws:SourceArn"]["Fn::Sub"][1] == bucket["Properties"]["BucketName"]["Fn::Sub"][1]
 
 
+def test_every_name_of_the_intake_bucket_is_made_as_the_bucket_makes_its_own():
+    """Roles and policies name the bucket by the ARN its name makes rather than by GetAtt: the bucket
+    waits for the intake queue's policy, which names the roles, so a GetAtt would be a cycle."""
+    bucket = RESOURCES["IntakeBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+
+    def subs(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("Fn::Sub"), list) and "portdocs-intake-" in node["Fn::Sub"][0]:
+                yield node["Fn::Sub"]
+            for value in node.values():
+                yield from subs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from subs(value)
+
+    named = list(subs(RESOURCES))
+    assert len(named) >= 6
+    for text, variables in named:
+        assert variables == bucket[1]
+        assert text.removesuffix("/*") in (bucket[0], "arn:${AWS::Partition}:s3:::" + bucket[0])
+    assert "IntakeBucket" not in json.dumps([RESOURCES[r] for r in ("UploaderRole", "SweeperRole")])
+
+
 def test_intake_bucket_is_private_encrypted_versioned_and_tls_only():
     props = RESOURCES["IntakeBucket"]["Properties"]
     assert props["VersioningConfiguration"]["Status"] == "Enabled"

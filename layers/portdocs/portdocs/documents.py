@@ -9,7 +9,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import filetype
 
@@ -231,13 +231,29 @@ def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
         raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
 
 
-_URL_PATH = re.compile(r"(?i)\b(https?://[^\s/?#]+)[^\s]*")
+# A URL as is, JSON-escaped (https:\/\/) or percent-encoded (https%3A%2F%2F): scheme, host, rest.
+_URL_PATH = re.compile(r"(?i)\b(https?)(?::|%3A)(?:\\?/|%2F){2}([^\s/\\?#%\"']+)[^\s\"']*")
 
 
 def without_url_paths(text: str) -> str:
     """A reason for people and systems to read: any URL in it (Telnyx may echo the Location, a
-    bearer link to the file) keeps its scheme and host only."""
-    return _URL_PATH.sub(r"\1/…", text)
+    bearer link to the file) keeps its scheme and host only, in whichever form it was echoed."""
+    return _URL_PATH.sub(r"\1://\2/…", text)
+
+
+def redacted(text: str, *secrets: str) -> str:
+    """Text from a server, without any of `secrets` (a URL it was sent, an object key), whether
+    echoed as is, percent-encoded or decoded, or JSON-escaped; a URL's path counts on its own too.
+    Then without_url_paths, for URLs it was not sent."""
+    values = set()
+    for secret in secrets:
+        path = urlsplit(secret).path if secret.lower().startswith(("http://", "https://")) else ""
+        for value in (secret, path.lstrip("/")):
+            if len(value) >= 8:  # shorter values would match ordinary words
+                values |= {value, unquote(value), quote(value, safe=""), quote(value)}
+    for value in sorted(values | {v.replace("/", "\\/") for v in values}, key=len, reverse=True):
+        text = text.replace(value, "…")
+    return without_url_paths(text)
 
 
 def sanitise_tag_value(value: str) -> str:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portdocs import aws, delivery
+from portdocs.documents import without_url_paths
 from portdocs.errors import DeferredError
 from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
@@ -75,7 +76,8 @@ def sqs_batch_handler(
             # Powertools reports the record as failed without a word: say it here, in the record's
             # own context, including for faults before any document was known (a ledger read).
             logger.warning(
-                "record not done; SQS will deliver it again", extra={"error": f"{type(error).__name__}: {error}"}
+                "record not done; SQS will deliver it again",
+                extra={"error": without_url_paths(f"{type(error).__name__}: {error}")},
             )
             raise
 

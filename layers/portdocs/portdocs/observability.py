@@ -21,9 +21,11 @@ logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function
 
 # The AWS SDK's and urllib3's debug output holds whole requests and answers: the Telnyx credentials
 # in GetSecretValue's answer, Location URLs in queue messages and ledger items, signed request
-# lines. LogLevel DEBUG sets Lambda's root logger to DEBUG (template.yaml); these stay at WARNING
-# whatever it says (tests/e2e: every log line at DEBUG scanned for the real values).
-for _library in ("boto3", "botocore", "s3transfer", "urllib3"):
+# lines; Powertools' own debug lines quote records' exceptions and idempotency data. LogLevel DEBUG
+# sets Lambda's root logger to DEBUG (template.yaml); these stay at WARNING whatever it says
+# (tests/e2e: every log line at DEBUG scanned for the real values). portdocs' own logger is not
+# among them: its lines are written to say nothing secret.
+for _library in ("boto3", "botocore", "s3transfer", "urllib3", "aws_lambda_powertools"):
     logging.getLogger(_library).setLevel(logging.WARNING)
 metrics = Metrics(namespace="portdocs")
 

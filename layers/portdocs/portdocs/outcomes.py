@@ -75,7 +75,8 @@ class Outcomes:
             self.reject(attempt, str(error), error.possibly_attached)
         except DeferredError as error:
             # Handed back untouched (portdocs.redelivery): not a fault, and not worth a write.
-            logger.info("document deferred", extra={"document_id": attempt.document_id, "reason": str(error)})
+            said = without_url_paths(str(error))
+            logger.info("document deferred", extra={"document_id": attempt.document_id, "reason": said})
             raise
         except (TransientError, ConfigurationError) as error:
             kind = "transient"
@@ -235,4 +236,5 @@ def tags_of(entry: LedgerEntry) -> dict[str, str]:
 
 def note_retry(error: TransientError, wait: float) -> None:
     count("DocumentsRetried")
-    logger.info("transient fault, retrying", extra={"error": str(error), "wait_seconds": round(wait, 2)})
+    said = without_url_paths(str(error))
+    logger.info("transient fault, retrying", extra={"error": said, "wait_seconds": round(wait, 2)})

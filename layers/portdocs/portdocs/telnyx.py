@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
-from portdocs.documents import check_url_allowed
+from portdocs.documents import check_url_allowed, redacted
 from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
@@ -209,6 +210,9 @@ class TelnyxClient:
                 raise ConfigurationError(f"the files service answered with a refused Location: {error}") from None
             return location
         code, detail = _s3_error(response)
+        # S3's messages quote the policy condition that failed (the key's among them: the
+        # Location's path); the condition goes, and so does anything the form or file carried.
+        detail = redacted(_QUOTED_CONDITION.sub("…", detail), form.location_for(file_name), *form.fields.values())
         if code in S3_TRANSIENT_CODES:
             raise TransientError(
                 f"the files service answered {response.status_code} {detail}", retry_after=retry_after_seconds(response)
@@ -274,7 +278,9 @@ class TelnyxClient:
             return response
         if response.status_code in (401, 403):
             self._credentials.refresh()
-        failure = classify_api_failure(step, response, idempotent, missing_is_configuration)
+        # What the request carried must not come back in an error's text: Telnyx may echo the URL.
+        sent = tuple(v for v in payload.values() if isinstance(v, str))
+        failure = classify_api_failure(step, response, idempotent, missing_is_configuration, sent)
         if response.status_code == 429 and isinstance(failure, TransientError):
             self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
         raise failure
@@ -292,11 +298,16 @@ def _may_have_reached_telnyx(error: requests.RequestException) -> bool:
 
 
 def classify_api_failure(
-    step: str, response: requests.Response, idempotent: bool = True, missing_is_configuration: bool = False
+    step: str,
+    response: requests.Response,
+    idempotent: bool = True,
+    missing_is_configuration: bool = False,
+    sent: tuple[str, ...] = (),
 ) -> Exception:
-    """The one mapping from a failed Telnyx API response to the project's error classes."""
+    """The one mapping from a failed Telnyx API response to the project's error classes; `sent`
+    are the request's values, kept out of the error's text (redacted)."""
     status = response.status_code
-    message = f"{step} answered {status}: {api_error_detail(response)}"
+    message = f"{step} answered {status}: {redacted(api_error_detail(response), *sent)}"
     if status in (401, 403):
         return ConfigurationError(f"{message} (check the Telnyx credentials)")
     if status == 405 or (status == 404 and missing_is_configuration):
@@ -344,6 +355,9 @@ def api_error_detail(response: requests.Response) -> str:
     except (ValueError, AttributeError, TypeError, IndexError, KeyError):
         pass
     return " ".join(response.text.split())[:REASON_TEXT_MAX] or "(no body)"
+
+
+_QUOTED_CONDITION = re.compile(r"[\[{].*[\]}]")
 
 
 def _s3_error(response: requests.Response) -> tuple[str | None, str]:
