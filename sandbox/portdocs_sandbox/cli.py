@@ -91,7 +91,7 @@ class Target:
         return client
 
     def table(self) -> Any:
-        resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
+        resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url or None)
         return resource.Table(self.outputs["DocumentsTableName"])
 
     @classmethod
