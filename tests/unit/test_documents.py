@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from urllib.parse import quote, quote_plus
+
 import pytest
 
 from portdocs.documents import (
@@ -13,8 +16,10 @@ from portdocs.documents import (
     check_url_allowed,
     document_id,
     is_folder_placeholder,
+    redacted,
     sanitise_tag_value,
     sniff_content_type,
+    without_url_paths,
 )
 from portdocs.errors import PermanentError
 
@@ -150,3 +155,35 @@ def test_document_identity_prefers_version_then_etag():
 
 def test_only_associated_rejected_superseded_and_withdrawn_are_terminal():
     assert {s for s in State if s.is_terminal} == {State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN}
+
+
+UUID = "3f2a9c1e-7b4d-4e5f-9a6b-7c8d9e0f1a2b"
+NAME = "Jöhn Doe+LOA (1).pdf"
+LOCATION = f"https://files-service-prod.s3.amazonaws.com/direct-uploads/{UUID}/{quote_plus(NAME)}"
+PATH = f"direct-uploads/{UUID}/{NAME}"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        LOCATION,
+        f"file {PATH} not found",
+        PATH.replace(" ", "+"),
+        quote(PATH),
+        quote(PATH).replace("%2F", "/"),
+        json.dumps(LOCATION).replace("/", "\\u002F"),
+        LOCATION.replace("/", "&#x2F;"),
+        quote(quote(LOCATION, safe=""), safe=""),
+        f"document {UUID} is gone",
+        f"id_{LOCATION}",
+    ],
+)
+def test_a_server_echoing_the_files_url_in_any_form_echoes_nothing_of_it(echo):
+    said = redacted(f"refused: {echo}.", LOCATION)
+    assert UUID[:8] not in said and "Doe" not in said and said.startswith("refused: ")
+
+
+def test_urls_it_was_not_sent_keep_their_host_in_any_form_and_short_secrets_are_no_secrets():
+    assert without_url_paths("see x%3Dhttps%3A%2F%2Fh.example%2Fsecret") == "see x%3Dhttps://h.example/…"
+    assert without_url_paths("bad url:\\nhttps://h.example/secret") == "bad url:\\nhttps://h.example/…"
+    assert redacted("the loa was the one", LOCATION, "loa", "the") == "the loa was the one"

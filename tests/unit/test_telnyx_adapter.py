@@ -369,3 +369,10 @@ def test_a_refused_form_quoting_its_key_condition_keeps_the_key_out_of_the_reaso
     with pytest.raises(TransientError, match=r"Policy Condition failed") as refused:
         client.upload(tampered, "a.pdf", io.BytesIO(b"x"), 1, "application/pdf", ample())
     assert prefix not in str(refused.value) and prefix.split("/")[1] not in str(refused.value)
+
+
+def test_an_echo_is_redacted_before_the_reason_is_cut_short():
+    location = "https://files-service-prod.s3.amazonaws.com/direct-uploads/3f2a9c1e-7b4d-4e5f-9a6b/a.pdf"
+    body = ("x" * 250 + " file " + location.split("/", 3)[3] + " not found").encode()
+    error = classify_api_failure("POST /x", response(422, body), sent=(location,))
+    assert "3f2a9c1e" not in str(error) and "direct-uploads/3" not in str(error)

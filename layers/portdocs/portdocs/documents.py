@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import html
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 import filetype
 
@@ -231,26 +232,40 @@ def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
         raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
 
 
-# A URL as is, JSON-escaped (https:\/\/) or percent-encoded (https%3A%2F%2F): scheme, host, rest.
-_URL_PATH = re.compile(r"(?i)\b(https?)(?::|%3A)(?:\\?/|%2F){2}([^\s/\\?#%\"']+)[^\s\"']*")
+# A URL as is, JSON-escaped (https:\/\/), percent-encoded once or twice (https%3A%2F%2F): scheme,
+# host, rest. Wherever it starts: a URL may be glued to what precedes it ("id_https://", "%3Dhttps").
+_URL_PATH = re.compile(r"(?i)(https?)(?::|%3A|%253A)(?:\\?/|%2F|%252F){2}([^\s/\\?#%\"'<>]+)[^\s\"'<>]*")
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+# A secret shorter than this would match ordinary words ("loa", "the").
+_SHORTEST_SECRET = 8
+
+
+def _unescaped(text: str) -> str:
+    """Text as a reader would see it: HTML entities (&#x2F;) and JSON's \\u escapes (\\u002F) decoded."""
+    return _UNICODE_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), html.unescape(text))
 
 
 def without_url_paths(text: str) -> str:
     """A reason for people and systems to read: any URL in it (Telnyx may echo the Location, a
     bearer link to the file) keeps its scheme and host only, in whichever form it was echoed."""
-    return _URL_PATH.sub(r"\1://\2/…", text)
+    return _URL_PATH.sub(r"\1://\2/…", _unescaped(text))
 
 
 def redacted(text: str, *secrets: str) -> str:
-    """Text from a server, without any of `secrets` (a URL it was sent, an object key), whether
-    echoed as is, percent-encoded or decoded, or JSON-escaped; a URL's path counts on its own too.
-    Then without_url_paths, for URLs it was not sent."""
+    """Text from a server, without any of `secrets` (a URL it was sent, an object key) in the forms
+    an echo takes: as is, percent-encoded or decoded (+ or %20 for a space, once or twice), or
+    JSON-escaped. Each segment of a secret's path counts on its own: the random one (direct-uploads/
+    <uuid>/...) is what makes a Location a bearer link, and it survives any encoding. Then
+    without_url_paths, for URLs it was not sent."""
     values = set()
     for secret in secrets:
-        path = urlsplit(secret).path if secret.lower().startswith(("http://", "https://")) else ""
-        for value in (secret, path.lstrip("/")):
-            if len(value) >= 8:  # shorter values would match ordinary words
-                values |= {value, unquote(value), quote(value, safe=""), quote(value)}
+        path = urlsplit(secret).path if secret.lower().startswith(("http://", "https://")) else secret
+        once, twice = unquote_plus(path), unquote_plus(unquote_plus(path))
+        for value in (secret, path.lstrip("/"), once.lstrip("/"), *once.split("/"), *twice.split("/")):
+            values |= {value, unquote(value), unquote_plus(value), quote(value, safe=""), quote(value)}
+            values |= {quote_plus(value), quote(quote(value, safe=""), safe="")}
+    values = {v for v in values if len(v) >= _SHORTEST_SECRET}
+    text = _unescaped(text)
     for value in sorted(values | {v.replace("/", "\\/") for v in values}, key=len, reverse=True):
         text = text.replace(value, "…")
     return without_url_paths(text)

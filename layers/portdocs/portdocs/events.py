@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import shapes
-from portdocs.documents import DraftTarget, SourceObject, State
+from portdocs.documents import DraftTarget, SourceObject, State, without_url_paths
 from portdocs.errors import PermanentError
 from portdocs.observability import count, logger
 
@@ -84,7 +84,7 @@ class DocumentEvents:
             count("EventsNotPublished")
             logger.warning(
                 "could not publish the document event; the ledger has the change",
-                extra={"state": str(change.state), "error": f"{type(error).__name__}: {error}"},
+                extra={"state": str(change.state), "error": without_url_paths(f"{type(error).__name__}: {error}")},
             )
             return
         count("EventsPublished")

@@ -214,7 +214,7 @@ class Outcomes:
         try:
             self._intake.tag(source, tags)
         except PortdocsError as error:
-            logger.warning("could not tag the intake object", extra={"error": str(error)})
+            logger.warning("could not tag the intake object", extra={"error": without_url_paths(str(error))})
 
 
 def tags_for(

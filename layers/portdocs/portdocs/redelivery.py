@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from portdocs.documents import without_url_paths
 from portdocs.observability import count, logger
 
 DEFERRALS_ATTRIBUTE = "portdocs-deferrals"
@@ -52,7 +53,8 @@ class Redelivery:
                 MessageAttributes=kept,
             )
         except (ClientError, BotoCoreError, KeyError) as error:
-            logger.warning("could not hand the record back; failing it instead", extra={"error": str(error)})
+            said = without_url_paths(str(error))
+            logger.warning("could not hand the record back; failing it instead", extra={"error": said})
             return False
         count("RecordsDeferred")
         logger.info("record handed back to its queue for later", extra={"delay_seconds": delay})

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portdocs.documents import DocumentType, DraftTarget, State
+from portdocs.documents import DocumentType, DraftTarget, State, without_url_paths
 from portdocs.errors import PermanentError
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger, LedgerEntry, iso_time
@@ -77,7 +77,7 @@ class Sweeper:
             except Exception as error:  # one odd row must not stop the sweep of the others
                 logger.warning(
                     "could not sweep this document; the next sweep tries again",
-                    extra={"error": f"{type(error).__name__}: {error}"},
+                    extra={"error": without_url_paths(f"{type(error).__name__}: {error}")},
                 )
                 outcomes["errors"] += 1
         summary = {"stuck": len(stuck), **outcomes}
@@ -110,7 +110,7 @@ class Sweeper:
         try:
             self._sqs.send_message(QueueUrl=self._queue_urls[resend.queue], MessageBody=json.dumps(resend.body))
         except (ClientError, BotoCoreError) as error:
-            logger.warning("could not re-drive the stuck document", extra={"error": str(error)})
+            logger.warning("could not re-drive the stuck document", extra={"error": without_url_paths(str(error))})
             return "errors"
         logger.info("stuck document put through again", extra={"document_id": document_id, "queue": str(resend.queue)})
         count("DocumentsSwept")

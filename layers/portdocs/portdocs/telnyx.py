@@ -171,7 +171,7 @@ class TelnyxClient:
         except (ValueError, KeyError, TypeError):
             raise TransientError("Telnyx returned an upload request without a usable form") from None
         if method != "POST":
-            raise TransientError(f"Telnyx asked for an unsupported upload method {method}")
+            raise TransientError(f"Telnyx asked for an unsupported upload method {method[:16]!r}")
         try:
             check_url_allowed(form.url, self._allowed_upload_hosts)
         except PermanentError as error:
@@ -209,10 +209,7 @@ class TelnyxClient:
             except PermanentError as error:
                 raise ConfigurationError(f"the files service answered with a refused Location: {error}") from None
             return location
-        code, detail = _s3_error(response)
-        # S3's messages quote the policy condition that failed (the key's among them: the
-        # Location's path); the condition goes, and so does anything the form or file carried.
-        detail = redacted(_QUOTED_CONDITION.sub("…", detail), form.location_for(file_name), *form.fields.values())
+        code, detail = _s3_error(response, (form.location_for(file_name), file_name, *form.fields.values()))
         if code in S3_TRANSIENT_CODES:
             raise TransientError(
                 f"the files service answered {response.status_code} {detail}", retry_after=retry_after_seconds(response)
@@ -278,8 +275,8 @@ class TelnyxClient:
             return response
         if response.status_code in (401, 403):
             self._credentials.refresh()
-        # What the request carried must not come back in an error's text: Telnyx may echo the URL.
-        sent = tuple(v for v in payload.values() if isinstance(v, str))
+        # The file's URL must not come back in an error's text: Telnyx may echo what it was sent.
+        sent = (payload["url"],) if isinstance(payload.get("url"), str) else ()
         failure = classify_api_failure(step, response, idempotent, missing_is_configuration, sent)
         if response.status_code == 429 and isinstance(failure, TransientError):
             self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
@@ -305,9 +302,9 @@ def classify_api_failure(
     sent: tuple[str, ...] = (),
 ) -> Exception:
     """The one mapping from a failed Telnyx API response to the project's error classes; `sent`
-    are the request's values, kept out of the error's text (redacted)."""
+    are what the request carried that must stay out of the error's text (redacted)."""
     status = response.status_code
-    message = f"{step} answered {status}: {redacted(api_error_detail(response), *sent)}"
+    message = f"{step} answered {status}: {api_error_detail(response, sent)}"
     if status in (401, 403):
         return ConfigurationError(f"{message} (check the Telnyx credentials)")
     if status == 405 or (status == 404 and missing_is_configuration):
@@ -341,8 +338,9 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return None
 
 
-def api_error_detail(response: requests.Response) -> str:
-    """The v2 error body's title/detail when present; otherwise the raw text, truncated."""
+def api_error_detail(response: requests.Response, sent: tuple[str, ...] = ()) -> str:
+    """The v2 error body's code/title/detail when present, otherwise the raw text: without `sent`
+    (redacted, before it is cut short, so that a cut cannot hide an echo from it), truncated."""
     try:
         errors = response.json().get("errors")
         first = errors[0]
@@ -351,24 +349,27 @@ def api_error_detail(response: requests.Response) -> str:
         if pointer:
             parts.append(f"at {pointer}")
         if parts:
-            return " ".join(parts)[:REASON_TEXT_MAX]
+            return redacted(" ".join(parts), *sent)[:REASON_TEXT_MAX]
     except (ValueError, AttributeError, TypeError, IndexError, KeyError):
         pass
-    return " ".join(response.text.split())[:REASON_TEXT_MAX] or "(no body)"
+    return redacted(" ".join(response.text.split()), *sent)[:REASON_TEXT_MAX] or "(no body)"
 
 
-_QUOTED_CONDITION = re.compile(r"[\[{].*[\]}]")
+# A policy condition S3 quotes in its message (["starts-with", "$key", "direct-uploads/..."]).
+_QUOTED_CONDITION = re.compile(r"\[[^\]]*\]|\{[^}]*\}")
 
 
-def _s3_error(response: requests.Response) -> tuple[str | None, str]:
-    """S3's XML error Code, and Code and Message as text, without echoing anything else."""
+def _s3_error(response: requests.Response, sent: tuple[str, ...]) -> tuple[str | None, str]:
+    """S3's XML error Code, and Code and Message as text, without echoing anything else: no
+    quoted condition (the key is among them: the Location's path) and nothing `sent` (redacted)."""
     try:
         # The body comes from an allow-listed host; Python's expat refuses entity-expansion bombs.
         root = ElementTree.fromstring(response.content)  # noqa: S314
     except ElementTree.ParseError:
         return None, "(no S3 error document)"
     code = root.findtext("Code")
-    parts = [code, root.findtext("Message")]
+    message = _QUOTED_CONDITION.sub("…", root.findtext("Message") or "")
+    parts = [code, redacted(message, *sent)]
     return code, ": ".join(p for p in parts if p)[:REASON_TEXT_MAX] or "(no S3 error code)"
 
 
