@@ -6,9 +6,20 @@ Two HTTP servers on loopback:
 - the files service is where presigned forms point; it verifies them as S3 does (signature,
   expiry, every policy condition, file part last), stores the object and answers 204 with
   `Location`.
-Admin endpoints under `/_emulator/` (API server) seed draft port requests, inject faults and
-report what the emulator received. It is a test double: it has no persistence and no auth on
-the admin endpoints, and it listens on loopback only.
+The API also serves Telnyx's current (v2) porting documents flow, with the same strictness:
+- `POST /v2/documents` (multipart, the `file` part with its name) answers 200 with a document id,
+  refuses what the documents service refuses (over 20 MB, types it does not take, TIFF among
+  them), removes spaces from the name, and denies a file its scan finds infected (the EICAR test
+  string);
+- a document not linked within 30 minutes of its upload is gone, on the emulator's own clock
+  (`/_emulator/clock` moves it on);
+- `PATCH /v2/porting_orders/{id}` links an order's LOA and invoice (`documents.loa`,
+  `documents.invoice`); `POST`/`GET /v2/porting_orders/{id}/additional_documents` link and list the
+  rest; unknown orders are 404, unknown or expired documents 422;
+- v2 takes `Authorization: Bearer <API key>` only.
+Admin endpoints under `/_emulator/` (API server) seed draft port requests and porting orders,
+inject faults, move the clock and report what the emulator received. It is a test double: it has
+no persistence and no auth on the admin endpoints, and it listens on loopback only.
 
 An "ambiguous" fault performs the call for real (stores the file, records the association) and
 then answers 504 or drops the connection: the client cannot tell that it succeeded, as happens
@@ -38,6 +49,7 @@ from urllib.parse import quote_plus, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
 import botocore.session
+import filetype
 from botocore.config import Config
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
@@ -56,7 +68,27 @@ FILES_BUCKET = "files-service-local"
 FORM_LIFETIME_SECONDS = 3600
 SIGNING_ACCESS_KEY = "AKIAEMULATORFILES000"
 CHUNK = 64 * 1024
-ENDPOINTS = ("upload_requests", "supporting_documents", "files")
+ENDPOINTS = ("upload_requests", "supporting_documents", "files", "documents", "porting_orders", "additional_documents")
+# Telnyx's documents service (developers.telnyx.com, "Documents": constraints and accepted types).
+DOCUMENTS_MAX_BYTES = 20 * 1024 * 1024
+DOCUMENTS_NAME_MAX = 512
+DOCUMENTS_ACCEPTED_TYPES = (
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "text/csv",
+    "text/plain",
+    "application/json",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
+DOCUMENTS_EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+UNLINKED_DOCUMENT_LIFETIME_SECONDS = 30 * 60
+ADDITIONAL_DOCUMENTS_PER_CALL = 100
+# The antivirus test file every scanner flags (eicar.org): the emulator's infected document.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 AMBIGUOUS_STATUS = 504  # a gateway timeout: the usual way a lost response shows itself
 
 
@@ -109,6 +141,8 @@ class Emulated:
     objects: dict[str, StoredObject] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
+    v2_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    porting_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class TelnyxEmulator:
@@ -129,6 +163,8 @@ class TelnyxEmulator:
         self._lock = threading.Lock()
         self.state = Emulated()
         self._running: Counter[str] = Counter()
+        # Seconds added to the wall clock: moves the 30-minute window of unlinked documents on.
+        self.clock_offset = 0.0
         self._peak: Counter[str] = Counter()
         # Draws for rate-based faults; seed it to replay a soak's fault pattern (as far as thread
         # timing allows).
@@ -144,7 +180,17 @@ class TelnyxEmulator:
                     endpoint="supporting_documents",
                     methods=["POST"],
                 ),
+                Rule("/v2/documents", endpoint="documents", methods=["POST"]),
+                Rule("/v2/documents/<document_id>", endpoint="documents", methods=["GET"]),
+                Rule("/v2/porting_orders/<porting_order_id>", endpoint="porting_orders", methods=["PATCH"]),
+                Rule(
+                    "/v2/porting_orders/<porting_order_id>/additional_documents",
+                    endpoint="additional_documents",
+                    methods=["POST", "GET"],
+                ),
                 Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
+                Rule("/_emulator/porting_orders", endpoint="admin_seed_porting_order", methods=["POST"]),
+                Rule("/_emulator/clock", endpoint="admin_clock", methods=["POST"]),
                 Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
                 Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
                 Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
@@ -191,6 +237,23 @@ class TelnyxEmulator:
     def seed(self, draft_port_request_id: str, *sub_request_ids: str) -> None:
         with self._lock:
             self.state.draft_port_requests.setdefault(draft_port_request_id, set()).update(sub_request_ids)
+
+    def seed_porting_order(self, porting_order_id: str) -> None:
+        with self._lock:
+            self.state.porting_orders.setdefault(
+                porting_order_id, {"documents": {"loa": None, "invoice": None}, "additional_documents": []}
+            )
+
+    def porting_order(self, porting_order_id: str) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self.state.porting_orders[porting_order_id]))
+
+    def advance_clock(self, seconds: float) -> None:
+        with self._lock:
+            self.clock_offset += seconds
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
 
     def inject(self, fault: Fault) -> None:
         with self._lock:
@@ -269,6 +332,8 @@ class TelnyxEmulator:
                 self._running[endpoint] -= 1
 
     def _perform(self, endpoint: str, request: Request, args: Mapping[str, Any], fault: Fault | None) -> Response:
+        if endpoint in ("documents", "porting_orders", "additional_documents"):
+            return self._v2(endpoint, request, args)
         if not self._authorised(request):
             response = _errors(
                 401, "10009", "Authentication failed", "The required authentication headers were missing or incorrect."
@@ -357,6 +422,142 @@ class TelnyxEmulator:
                 }
             )
         return _json(201, document)
+
+    # -- v2: the documents service and porting orders -----------------------------------------
+
+    def _v2(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
+        key = self.credentials["api_key"]
+        if not key or request.headers.get("Authorization") != f"Bearer {key}":
+            return _errors(401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only")
+        if endpoint == "documents":
+            if request.method == "GET":
+                document = self._live_document(args["document_id"])
+                if document is None:
+                    return _errors(404, "10005", "Resource not found", "no such document")
+                return _json(200, {"data": _public(document)})
+            return self._upload_document(request)
+        with self._lock:
+            order = self.state.porting_orders.get(args["porting_order_id"])
+        if order is None:
+            return _errors(404, "10005", "Resource not found", f"porting order {args['porting_order_id']} not found")
+        if endpoint == "porting_orders":
+            return self._patch_porting_order(request, args["porting_order_id"], order)
+        if request.method == "GET":
+            with self._lock:
+                return _json(200, {"data": list(order["additional_documents"])})
+        return self._add_additional_documents(request, args["porting_order_id"], order)
+
+    def _live_document(self, document_id: str) -> dict[str, Any] | None:
+        """The document, unless the documents service has deleted it: not linked within 30 minutes."""
+        with self._lock:
+            document = self.state.v2_documents.get(document_id)
+            if document is None:
+                return None
+            if not document["linked"] and self.now() - document["uploaded_at"] > UNLINKED_DOCUMENT_LIFETIME_SECONDS:
+                del self.state.v2_documents[document_id]
+                return None
+            return document
+
+    def _upload_document(self, request: Request) -> Response:
+        if (request.content_length or 0) > DOCUMENTS_MAX_BYTES + 64 * 1024:
+            return _errors(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            return _errors(422, "10002", "Missing required parameter", "file (with its file name) is required", "/file")
+        content = upload.read()
+        if len(content) > DOCUMENTS_MAX_BYTES:
+            return _errors(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
+        name = upload.filename.replace(" ", "")
+        if len(name) > DOCUMENTS_NAME_MAX or not name.isprintable():
+            return _errors(422, "10015", "Invalid filename", "up to 512 printable characters", "/filename")
+        sniffed = filetype.guess(content[:8192])
+        content_type = sniffed.mime if sniffed else (upload.mimetype or "application/octet-stream")
+        if content_type not in DOCUMENTS_ACCEPTED_TYPES:
+            return _errors(422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file")
+        extension = DOCUMENTS_EXTENSIONS.get(content_type, "")
+        if extension and not name.lower().endswith(extension):
+            name += extension
+        infected = EICAR in content
+        document_id = str(uuid.uuid4())
+        document: dict[str, Any] = {
+            "id": document_id,
+            "record_type": "document",
+            "content_type": content_type,
+            "size": {"unit": "bytes", "amount": len(content)},
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "filename": name,
+            "status": "denied" if infected else "verified",
+            "av_scan_status": "infected" if infected else "scanned",
+            "created_at": _iso(self.now()),
+            "uploaded_at": self.now(),
+            "linked": False,
+        }
+        with self._lock:
+            self.state.v2_documents[document_id] = document
+        return _json(200, {"data": _public(document)})
+
+    def _linkable(self, document_id: Any, pointer: str) -> Response | None:
+        """Why `document_id` cannot be linked to an order, as Telnyx answers it; None if it can."""
+        document = self._live_document(document_id) if isinstance(document_id, str) else None
+        if document is None:
+            return _errors(
+                422, "10015", "Invalid document", "no such document (unlinked ones go after 30 minutes)", pointer
+            )
+        if document["status"] == "denied":
+            return _errors(422, "10015", "Invalid document", "the document was denied", pointer)
+        return None
+
+    def _link(self, document_id: str) -> None:
+        with self._lock:
+            self.state.v2_documents[document_id]["linked"] = True
+
+    def _patch_porting_order(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
+        body = _json_body(request)
+        documents = body.get("documents") if isinstance(body, dict) else None
+        if not isinstance(documents, dict) or not documents or set(documents) - {"loa", "invoice"}:
+            return _errors(422, "10015", "Invalid documents", "documents takes loa and invoice only", "/documents")
+        for kind, document_id in documents.items():
+            if (refused := self._linkable(document_id, f"/documents/{kind}")) is not None:
+                return refused
+        for kind, document_id in documents.items():
+            self._link(document_id)
+            with self._lock:
+                order["documents"][kind] = document_id
+        return _json(200, {"data": {"id": porting_order_id, "documents": dict(order["documents"])}})
+
+    def _add_additional_documents(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
+        body = _json_body(request)
+        wanted = body.get("additional_documents") if isinstance(body, dict) else None
+        if not isinstance(wanted, list) or not 1 <= len(wanted) <= ADDITIONAL_DOCUMENTS_PER_CALL:
+            return _errors(
+                422, "10015", "Invalid additional_documents", "a list of 1 to 100 documents", "/additional_documents"
+            )
+        for index, item in enumerate(wanted):
+            pointer = f"/additional_documents/{index}"
+            if not isinstance(item, dict) or item.get("document_type") not in DOCUMENT_TYPES:
+                return _errors(
+                    422, "10015", "Invalid document_type", f"use one of {', '.join(DOCUMENT_TYPES)}", pointer
+                )
+            if (refused := self._linkable(item.get("document_id"), f"{pointer}/document_id")) is not None:
+                return refused
+        created = []
+        for item in wanted:
+            self._link(item["document_id"])
+            now = _iso(self.now())
+            created.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "record_type": "porting_additional_document",
+                    "document_id": item["document_id"],
+                    "document_type": item["document_type"],
+                    "porting_order_id": porting_order_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        with self._lock:
+            order["additional_documents"].extend(created)
+        return _json(201, {"data": created})
 
     # -- files service -----------------------------------------------------------------------------
 
@@ -525,6 +726,16 @@ class TelnyxEmulator:
         self.seed(str(body["id"]), *map(str, body.get("sub_request_ids", [])))
         return _json(201, {"id": body["id"]})
 
+    def _admin_seed_porting_order(self, request: Request) -> Response:
+        body = _json_body(request) or {}
+        self.seed_porting_order(str(body["id"]))
+        return _json(201, {"id": body["id"]})
+
+    def _admin_clock(self, request: Request) -> Response:
+        """Moves the emulator's clock on by `advance_seconds` (the 30-minute window of documents)."""
+        self.advance_clock(float((_json_body(request) or {}).get("advance_seconds", 0)))
+        return _json(200, {"clock_offset": self.clock_offset})
+
     def _admin_faults(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.clear_faults()
@@ -552,6 +763,15 @@ class TelnyxEmulator:
         """Every form's fields issued so far, signatures and policies included: what must never be logged."""
         with self._lock:
             return _json(200, {"forms": list(self.state.forms)})
+
+
+def _public(document: dict[str, Any]) -> dict[str, Any]:
+    """A document as the documents service answers it, without the emulator's own bookkeeping."""
+    return {k: v for k, v in document.items() if k not in ("uploaded_at", "linked")}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_body(request: Request) -> Any:
