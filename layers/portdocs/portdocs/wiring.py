@@ -44,12 +44,12 @@ def upload_service() -> UploadService:
     parts = _Parts.build(Settings.from_environ())
     return UploadService(
         settings=parts.settings,
-        telnyx=parts.telnyx,
+        telnyx=_telnyx(parts.settings),
         intake=parts.intake,
         queue=AssociationQueue(aws.client("sqs", parts.session), parts.settings.association_queue_url),
         ledger=parts.ledger,
         outcomes=parts.outcomes,
-        idempotency=parts.idempotency,
+        idempotency=parts.idempotency(),
     )
 
 
@@ -60,11 +60,11 @@ def association_service() -> AssociationService:
     parts = _Parts.build(Settings.from_environ())
     return AssociationService(
         settings=parts.settings,
-        telnyx=parts.telnyx,
+        telnyx=_telnyx(parts.settings),
         intake=parts.intake,
         ledger=parts.ledger,
         outcomes=parts.outcomes,
-        idempotency=parts.idempotency,
+        idempotency=parts.idempotency(),
     )
 
 
@@ -89,15 +89,24 @@ def sweeper() -> Sweeper:
 
 @dataclass(frozen=True)
 class _Parts:
-    """What both services are built from; one boto3 session makes every client (see aws.client)."""
+    """What every function's service is built from; one boto3 session makes every client (see
+    aws.client). The Telnyx client and the idempotency store are the pipeline's alone: the
+    sweeper, which calls neither, does not build them."""
 
     settings: Settings
     session: boto3.session.Session
-    telnyx: TelnyxClient
     intake: IntakeStore
     ledger: Ledger
     outcomes: Outcomes
-    idempotency: Idempotency
+
+    def idempotency(self) -> Idempotency:
+        # Not the resource's own client: boto3 makes that one serialize plain Python values,
+        # and Powertools sends DynamoDB-typed ones.
+        return Idempotency(
+            self.settings.idempotency_table,
+            self.settings.idempotency_ttl_seconds,
+            aws.client("dynamodb", self.session),
+        )
 
     @classmethod
     def build(cls, settings: Settings) -> _Parts:
@@ -108,7 +117,6 @@ class _Parts:
         return cls(
             settings=settings,
             session=session,
-            telnyx=_telnyx(settings),
             intake=intake,
             ledger=ledger,
             outcomes=Outcomes(
@@ -116,11 +124,6 @@ class _Parts:
                 intake,
                 settings.intake_bucket,
                 DocumentEvents(aws.client("events", session), settings.event_bus_name),
-            ),
-            # Not the resource's own client: boto3 makes that one serialize plain Python values,
-            # and Powertools sends DynamoDB-typed ones.
-            idempotency=Idempotency(
-                settings.idempotency_table, settings.idempotency_ttl_seconds, aws.client("dynamodb", session)
             ),
         )
 
