@@ -345,9 +345,14 @@ class TelnyxEmulator:
         return response
 
     def _authorised(self, request: Request) -> bool:
-        user, token, key = (self.credentials[k] for k in ("api_user", "api_token", "api_key"))
+        """The legacy API takes the user/token pair or an API key."""
+        user, token = self.credentials["api_user"], self.credentials["api_token"]
         if user and token and request.headers.get("x-api-user") == user and request.headers.get("x-api-token") == token:
             return True
+        return self._bearer_authorised(request)
+
+    def _bearer_authorised(self, request: Request) -> bool:
+        key = self.credentials["api_key"]
         return bool(key) and request.headers.get("Authorization") == f"Bearer {key}"
 
     def _upload_request(self, request: Request, expired: bool) -> Response:
@@ -426,8 +431,7 @@ class TelnyxEmulator:
     # -- v2: the documents service and porting orders -----------------------------------------
 
     def _v2(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
-        key = self.credentials["api_key"]
-        if not key or request.headers.get("Authorization") != f"Bearer {key}":
+        if not self._bearer_authorised(request):
             return _errors(401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only")
         if endpoint == "documents":
             if request.method == "GET":
