@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import html
 import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, quote_plus, unquote, unquote_plus, urlsplit
@@ -242,6 +241,9 @@ _SHORTEST_SECRET = 8
 
 def _unescaped(text: str) -> str:
     """Text as a reader would see it: HTML entities (&#x2F;) and JSON's \\u escapes (\\u002F) decoded."""
+    # Imported here, not at the top: its entity table would cost every cold start, for error text.
+    import html
+
     return _UNICODE_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), html.unescape(text))
 
 
