@@ -17,7 +17,7 @@ from portdocs.observability import logger
 from portdocs_sandbox.runtime import LocalRuntime
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
-from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SETTING_NAMES, SUB_REQUEST, Pipeline
+from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, PORTING_ORDER, SETTING_NAMES, SUB_REQUEST, Pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +58,7 @@ def portdocs_log() -> Iterator[Callable[[], str]]:
 def emulator() -> Iterator[TelnyxEmulator]:
     with TelnyxEmulator() as running:
         running.seed(PORT_REQUEST, SUB_REQUEST, OTHER_SUB_REQUEST)
+        running.seed_porting_order(PORTING_ORDER)
         yield running
 
 

@@ -39,6 +39,7 @@ SAMPLES = ROOT / "samples"
 PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
 SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
 OTHER_SUB_REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+PORTING_ORDER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
 
 
 @dataclass

@@ -42,7 +42,18 @@ from portdocs.config import (
     csv_setting,
     positive_int_setting,
 )
-from portdocs.documents import SNIFF_BYTES, DocumentType, DraftTarget, State, check_content_type, check_size
+from portdocs.documents import (
+    SNIFF_BYTES,
+    DocumentType,
+    DraftTarget,
+    IntakeKey,
+    PortingOrderTarget,
+    State,
+    check_content_type,
+    check_fits_target,
+    check_size,
+)
+from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
 from portdocs.ledger import STALE_AFTER_SECONDS, Ledger
 from portdocs.resend import Queue, resend_of
@@ -52,6 +63,7 @@ from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
     DEMO_PORT_REQUEST,
+    DEMO_PORTING_ORDER,
     DEMO_SUB_REQUESTS,
     Sandbox,
     SandboxState,
@@ -59,7 +71,11 @@ from portdocs_sandbox.sandbox import (
 from portdocs_sandbox.stack import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "samples"
-DEMO_DOCUMENTS = (("Letter of Authorization.pdf", "loa"), ("losing-carrier-invoice.pdf", "invoice"))
+# One document through each flow: the draft port request's, and the porting order's (Telnyx's current API).
+DEMO_DOCUMENTS = (
+    ("Letter of Authorization.pdf", DraftTarget(DEMO_PORT_REQUEST, DEMO_SUB_REQUESTS[0], DocumentType.LOA)),
+    ("losing-carrier-invoice.pdf", PortingOrderTarget(DEMO_PORTING_ORDER, DocumentType.INVOICE)),
+)
 DEMO_TIMEOUT_SECONDS = 120
 QUEUES = {"intake": "Intake", "association": "Association"}
 # Without a terminal rich assumes 80 columns; ids and reasons need more to stay readable.
@@ -173,19 +189,25 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def drop_documents(
-    target: Target,
-    paths: Sequence[Path],
-    port_request: str,
-    sub_request: str,
-    document_type: str,
-    description: str | None,
-) -> list[str]:
-    """Checks every file as the uploader will, then puts them under the intake key layout."""
+def document_target(args: argparse.Namespace) -> DocumentTarget:
+    """A draft sub-request (--port-request and --sub-request) or a porting order (--porting-order)."""
+    draft_given = args.port_request is not None or args.sub_request is not None
+    if draft_given == (args.porting_order is not None):
+        raise CliError("name either a draft sub-request (--port-request and --sub-request) or --porting-order")
     try:
-        draft = DraftTarget(port_request, sub_request, DocumentType.parse(document_type))
+        if args.porting_order is not None:
+            return PortingOrderTarget(args.porting_order, DocumentType.parse(args.type))
+        if args.port_request is None or args.sub_request is None:
+            raise CliError("a draft sub-request takes both --port-request and --sub-request")
+        return DraftTarget(args.port_request, args.sub_request, DocumentType.parse(args.type))
     except PermanentError as error:
         raise CliError(str(error)) from None
+
+
+def drop_documents(
+    target: Target, paths: Sequence[Path], destination: DocumentTarget, description: str | None
+) -> list[str]:
+    """Checks every file as the uploader will, then puts them under the intake key layout."""
     if description is not None and not description.isascii():
         raise CliError("--description must be ASCII (S3 object metadata); send an upload request message instead")
     files = files_under(paths)
@@ -195,6 +217,7 @@ def drop_documents(
             check_size(file.stat().st_size, target.max_document_bytes)
             with file.open("rb") as handle:
                 content_types[file] = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
+            check_fits_target(destination, file.name, file.stat().st_size, content_types[file])
         except PermanentError as error:
             problems.append(f"{file}: {error}")
     if problems:
@@ -204,7 +227,7 @@ def drop_documents(
     with Progress(console=console, disable=len(files) < 2, transient=True) as progress:
         task = progress.add_task("dropping", total=len(files))
         for file in files:
-            key = f"{draft.draft_port_request_id}/{draft.draft_sub_request_id}/{draft.document_type}/{file.name}"
+            key = IntakeKey.of(destination, file.name)
             extra: dict[str, Any] = {"ContentType": content_types[file]}
             if description:
                 extra["Metadata"] = {"description": description}
@@ -214,8 +237,10 @@ def drop_documents(
     return keys
 
 
-def ledger_rows(target: Target, port_request: str | None = None) -> list[dict[str, Any]]:
-    items = Ledger(target.table()).documents(port_request)
+def ledger_rows(
+    target: Target, port_request: str | None = None, porting_order: str | None = None
+) -> list[dict[str, Any]]:
+    items = Ledger(target.table()).documents(port_request, porting_order)
     return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
 
 
@@ -225,7 +250,7 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="portdocs documents", title_justify="left")
-    for column in ("document", "type", "state", "telnyx document id", "reason / last error", "age"):
+    for column in ("document", "target", "type", "state", "telnyx document id", "reason / last error", "age"):
         table.add_column(column, overflow="fold")
     colours = {"associated": "green", "rejected": "red", "failed": "yellow", "superseded": "blue", "withdrawn": "blue"}
     for row in rows:
@@ -237,6 +262,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             check = " [bold magenta](check: possibly attached)[/]"
         table.add_row(
             source.get("key", "").rsplit("/", 1)[-1] or row["document_id"],
+            _target_label(row),
             row.get("document_type", ""),
             f"[{colours.get(state, 'white')}]{state}[/]{check}",
             row.get("telnyx_document_id", ""),
@@ -244,6 +270,15 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             _age(row.get("created_at")),
         )
     return table
+
+
+def _target_label(row: dict[str, Any]) -> str:
+    """Which flow and where, ids cut to their first 8 characters (`--json` has them whole)."""
+    if row.get("porting_order_id"):
+        return f"porting order {row['porting_order_id'][:8]}…"
+    if row.get("draft_port_request_id"):
+        return f"draft {row['draft_port_request_id'][:8]}…/{row.get('draft_sub_request_id', '')[:8]}…"
+    return ""
 
 
 def _age(timestamp: str | None) -> str:
@@ -254,15 +289,11 @@ def _age(timestamp: str | None) -> str:
 
 
 def send_association(
-    target: Target, port_request: str, sub_request: str, document_type: str, url: str, description: str
+    target: Target, destination: DocumentTarget, description: str, url: str | None, telnyx_document_id: str | None
 ) -> str:
-    message = {
-        "draft_port_request_id": port_request,
-        "draft_sub_request_id": sub_request,
-        "document_type": document_type.lower(),
-        "description": description,
-        "url": url,
-    }
+    """`url` for a draft (the files service's Location), `telnyx_document_id` for a porting order."""
+    uploaded = {"url": url} if url is not None else {"telnyx_document_id": telnyx_document_id}
+    message = {**destination.as_message(), "description": description, **uploaded}
     try:
         validate(message, ASSOCIATION_REQUEST_SCHEMA)
     except PermanentError as error:
@@ -339,9 +370,7 @@ def retry_document(target: Target, document_id: str) -> str:
 
 def command_drop(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    keys = drop_documents(
-        target, [Path(p) for p in args.paths], args.port_request, args.sub_request, args.type, args.description
-    )
+    keys = drop_documents(target, [Path(p) for p in args.paths], document_target(args), args.description)
     for key in keys:
         console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
     return 0
@@ -349,19 +378,25 @@ def command_drop(args: argparse.Namespace) -> int:
 
 def command_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
+
+    def rows() -> list[dict[str, Any]]:
+        return ledger_rows(target, args.port_request, args.porting_order)
+
     if args.json:
-        print(json.dumps(ledger_rows(target, args.port_request), indent=2, ensure_ascii=False))
+        print(json.dumps(rows(), indent=2, ensure_ascii=False))
         return 0
     if not args.watch:
-        console.print(status_table(ledger_rows(target, args.port_request)))
+        console.print(status_table(rows()))
         return 0
-    with Live(status_table(ledger_rows(target, args.port_request)), console=console, refresh_per_second=2) as live:
+    with Live(status_table(rows()), console=console, refresh_per_second=2) as live:
         while True:
             time.sleep(2)
-            live.update(status_table(ledger_rows(target, args.port_request)))
+            live.update(status_table(rows()))
 
 
-def document_events(target: Target, port_request: str | None = None) -> list[dict[str, Any]]:
+def document_events(
+    target: Target, port_request: str | None = None, porting_order: str | None = None
+) -> list[dict[str, Any]]:
     """The document events the stack put on its bus, oldest first, as its rule logged them."""
     logs = target.client("logs")
     events: list[dict[str, Any]] = []
@@ -372,13 +407,14 @@ def document_events(target: Target, port_request: str | None = None) -> list[dic
         if not page.get("nextToken"):
             break
         request["nextToken"] = page["nextToken"]
-    if port_request:
-        events = [e for e in events if e["detail"].get("target", {}).get("draft_port_request_id") == port_request]
+    for name, wanted in (("draft_port_request_id", port_request), ("porting_order_id", porting_order)):
+        if wanted:
+            events = [e for e in events if e["detail"].get("target", {}).get(name) == wanted]
     return sorted(events, key=lambda event: str(event["detail"]["occurred_at"]))
 
 
 def command_events(args: argparse.Namespace) -> int:
-    events = document_events(resolve_target(args), args.port_request)
+    events = document_events(resolve_target(args), args.port_request, args.porting_order)
     if args.json:
         print(json.dumps(events, indent=2, ensure_ascii=False))
         return 0
@@ -397,7 +433,12 @@ def command_events(args: argparse.Namespace) -> int:
 
 def command_send(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    message_id = send_association(target, args.port_request, args.sub_request, args.type, args.url, args.description)
+    destination = document_target(args)
+    wanted = "--document-id" if isinstance(destination, PortingOrderTarget) else "--url"
+    given = args.document_id if isinstance(destination, PortingOrderTarget) else args.url
+    if given is None or (args.url is not None and args.document_id is not None):
+        raise CliError(f"this target takes {wanted} (a draft: --url; a porting order: --document-id)")
+    message_id = send_association(target, destination, args.description, args.url, args.document_id)
     console.print(f"sent association request {message_id}")
     return 0
 
@@ -422,6 +463,7 @@ def command_sandbox(args: argparse.Namespace) -> int:
     console.print(f"  Telnyx files service:   {state.emulator_files_url}")
     console.print(f"  intake bucket:          {state.outputs['IntakeBucketName']}")
     console.print(f"  seeded draft port request {DEMO_PORT_REQUEST} with sub-requests {', '.join(DEMO_SUB_REQUESTS)}")
+    console.print(f"  seeded porting order {DEMO_PORTING_ORDER}")
     console.print(f"  state file:             {state_file}")
     console.print(f"  function logs:          {args.log_dir}/<Function>.log")
     console.print("To point the AWS CLI or boto3 at it:")
@@ -433,6 +475,9 @@ def command_sandbox(args: argparse.Namespace) -> int:
     console.print(
         f"  portdocs drop 'samples/Letter of Authorization.pdf' --port-request {DEMO_PORT_REQUEST}"
         f" --sub-request {DEMO_SUB_REQUESTS[0]} --type loa"
+    )
+    console.print(
+        f"  portdocs drop samples/losing-carrier-invoice.pdf --porting-order {DEMO_PORTING_ORDER} --type invoice"
     )
     console.print("  portdocs status --watch")
     sys.stdout.flush()
@@ -453,10 +498,8 @@ def command_demo(args: argparse.Namespace) -> int:
     with Sandbox(log_dir=log_dir, retry_after_seconds=2) as sandbox:
         assert sandbox.state is not None
         target = Target.from_sandbox(sandbox.state)
-        for file_name, document_type in DEMO_DOCUMENTS:
-            (key,) = drop_documents(
-                target, [SAMPLES / file_name], DEMO_PORT_REQUEST, DEMO_SUB_REQUESTS[0], document_type, None
-            )
+        for file_name, destination in DEMO_DOCUMENTS:
+            (key,) = drop_documents(target, [SAMPLES / file_name], destination, None)
             console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
         rows = _wait_for_terminal_states(target, len(DEMO_DOCUMENTS))
         console.print(status_table(rows))
@@ -465,7 +508,8 @@ def command_demo(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     if len(associated) == len(DEMO_DOCUMENTS):
         console.print(
-            f"[green]both documents associated with draft port request {DEMO_PORT_REQUEST} in {elapsed:.1f}s[/]"
+            f"[green]both documents associated in {elapsed:.1f}s: the LOA with draft port request"
+            f" {DEMO_PORT_REQUEST}, the invoice with porting order {DEMO_PORTING_ORDER}[/]"
         )
         return 0
     problems = [
@@ -484,7 +528,7 @@ def _wait_for_terminal_states(target: Target, expected: int) -> list[dict[str, A
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("uploading and associating", total=expected)
         while True:
-            rows = ledger_rows(target, DEMO_PORT_REQUEST)
+            rows = ledger_rows(target)
             finished = [r for r in rows if r.get("state") in ("associated", "rejected")]
             progress.update(task, completed=len(finished))
             if len(finished) >= expected or time.monotonic() > deadline:
@@ -543,30 +587,38 @@ def parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(handler=command_sandbox)
 
-    def with_draft(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        command.add_argument("--port-request", required=True, metavar="ID", help="the draft port request id")
-        command.add_argument("--sub-request", required=True, metavar="ID", help="the draft sub-request id")
+    def with_document_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--port-request", metavar="ID", help="a draft port request id (with --sub-request)")
+        command.add_argument("--sub-request", metavar="ID", help="a draft sub-request id")
+        command.add_argument("--porting-order", metavar="ID", help="a porting order id (Telnyx's current API)")
         command.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
         return with_target(command)
 
-    drop = with_draft(commands.add_parser("drop", help="put files into the intake bucket under the right key"))
+    drop = with_document_target(
+        commands.add_parser("drop", help="put files into the intake bucket under the right key")
+    )
     drop.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     drop.add_argument("--description", help="becomes the description on Telnyx (default: the file name)")
     drop.set_defaults(handler=command_drop)
 
     status = with_target(commands.add_parser("status", help="the documents ledger"))
     status.add_argument("--port-request", metavar="ID")
+    status.add_argument("--porting-order", metavar="ID")
     status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=command_status)
 
     events = with_target(commands.add_parser("events", help="the document events the stack published"))
     events.add_argument("--port-request", metavar="ID")
+    events.add_argument("--porting-order", metavar="ID")
     events.add_argument("--json", action="store_true", help="the events as EventBridge delivered them")
     events.set_defaults(handler=command_events)
 
-    send = with_draft(commands.add_parser("send", help="send an association request, as an upstream system would"))
-    send.add_argument("--url", required=True, help="the files-service Location of an uploaded file")
+    send = with_document_target(
+        commands.add_parser("send", help="send an association request, as an upstream system would")
+    )
+    send.add_argument("--url", help="a draft's file: the files-service Location of an uploaded file")
+    send.add_argument("--document-id", help="a porting order's file: the id POST /v2/documents answered")
     send.add_argument("--description", default="")
     send.set_defaults(handler=command_send)
 

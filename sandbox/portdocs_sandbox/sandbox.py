@@ -39,6 +39,7 @@ SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": 
 # Seeded in the emulator so the demo and first experiments have somewhere to send documents.
 DEMO_PORT_REQUEST = "5d1c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f"
 DEMO_SUB_REQUESTS = ("9b8a7c6d-5e4f-4a3b-8c2d-1e0f2a3b4c5d", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f")
+DEMO_PORTING_ORDER = "7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Sandbox:
         endpoint_url = f"http://{host}:{port}"
         self.emulator.start()
         self.emulator.seed(DEMO_PORT_REQUEST, *DEMO_SUB_REQUESTS)
+        self.emulator.seed_porting_order(DEMO_PORTING_ORDER)
         # boto3 in this process (the provisioner, the runtime, the handlers) talks to moto server.
         os.environ.update({**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION})
         self.stack = provision(

@@ -101,7 +101,7 @@ class Fault:
     narrows the fault to calls whose path contains it (one draft port request, say). `echo`: the
     error's detail quotes the request's body, as some servers' validation errors do."""
 
-    endpoint: str  # upload_requests | supporting_documents | files | any
+    endpoint: str  # one of ENDPOINTS, or any
     status: int | None = None
     retry_after: str | None = None
     ratelimit_reset: str | None = None
@@ -113,6 +113,8 @@ class Fault:
     rate: float | None = None
     path_contains: str | None = None
     echo: bool = False
+    # v2's errors say whether a retry may succeed (errors[].meta.retryable); None: not said.
+    retryable: bool | None = None
 
     def matches(self, endpoint: str, path: str, chance: random.Random | None = None) -> bool:
         if self.endpoint not in (endpoint, "any") or (self.path_contains or "") not in path:
@@ -150,7 +152,7 @@ class TelnyxEmulator:
         self,
         api_user: str | None = "portdocs@example.com",
         api_token: str | None = "emulator-token",  # noqa: S107 - a test double's well-known credential
-        api_key: str | None = None,
+        api_key: str | None = "KEY0123EMULATOR_v2_key",  # v2 (porting orders) takes this one only
         host: str = "127.0.0.1",
         api_port: int = 0,
         files_port: int = 0,
@@ -190,6 +192,7 @@ class TelnyxEmulator:
                 ),
                 Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
                 Rule("/_emulator/porting_orders", endpoint="admin_seed_porting_order", methods=["POST"]),
+                Rule("/_emulator/porting_orders/<porting_order_id>", endpoint="admin_porting_order", methods=["GET"]),
                 Rule("/_emulator/clock", endpoint="admin_clock", methods=["POST"]),
                 Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
                 Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
@@ -276,6 +279,12 @@ class TelnyxEmulator:
         with self._lock:
             return [dict(d) for d in self.state.documents]
 
+    def v2_documents(self) -> list[dict[str, Any]]:
+        """The documents service's documents that still exist (unlinked ones go after 30 minutes)."""
+        with self._lock:
+            ids = list(self.state.v2_documents)
+        return [_public(document) for document_id in ids if (document := self._live_document(document_id))]
+
     def stored_bytes(self, location: str) -> bytes:
         stored = self._object_at(location)
         if stored is None:
@@ -297,7 +306,7 @@ class TelnyxEmulator:
         except Exception:
             return _errors(404, "10005", "Resource not found", "no such endpoint")
         if endpoint.startswith("admin_"):
-            return getattr(self, f"_{endpoint}")(request)
+            return getattr(self, f"_{endpoint}")(request, **args)
         return self._call(endpoint, request, lambda call, fault: self._perform(endpoint, request, args, fault))
 
     def _call(
@@ -432,23 +441,26 @@ class TelnyxEmulator:
 
     def _v2(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         if not self._bearer_authorised(request):
-            return _errors(401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only")
+            return _v2_refusal(401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only")
         if endpoint == "documents":
             if request.method == "GET":
                 document = self._live_document(args["document_id"])
                 if document is None:
-                    return _errors(404, "10005", "Resource not found", "no such document")
+                    return _v2_refusal(404, "10005", "Resource not found", "no such document")
                 return _json(200, {"data": _public(document)})
             return self._upload_document(request)
         with self._lock:
             order = self.state.porting_orders.get(args["porting_order_id"])
         if order is None:
-            return _errors(404, "10005", "Resource not found", f"porting order {args['porting_order_id']} not found")
+            missing = f"porting order {args['porting_order_id']} not found"
+            return _v2_refusal(404, "10005", "Resource not found", missing)
         if endpoint == "porting_orders":
             return self._patch_porting_order(request, args["porting_order_id"], order)
         if request.method == "GET":
+            wanted = request.args.get("filter[document_type]")
             with self._lock:
-                return _json(200, {"data": list(order["additional_documents"])})
+                listed = [d for d in order["additional_documents"] if wanted in (None, d["document_type"])]
+            return _json(200, {"data": listed, "meta": {"page_number": 1, "total_pages": 1}})
         return self._add_additional_documents(request, args["porting_order_id"], order)
 
     def _live_document(self, document_id: str) -> dict[str, Any] | None:
@@ -464,20 +476,22 @@ class TelnyxEmulator:
 
     def _upload_document(self, request: Request) -> Response:
         if (request.content_length or 0) > DOCUMENTS_MAX_BYTES + 64 * 1024:
-            return _errors(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
+            return _v2_refusal(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            return _errors(422, "10002", "Missing required parameter", "file (with its file name) is required", "/file")
+            return _v2_refusal(
+                422, "10002", "Missing required parameter", "file (with its file name) is required", "/file"
+            )
         content = upload.read()
         if len(content) > DOCUMENTS_MAX_BYTES:
-            return _errors(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
+            return _v2_refusal(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
         name = upload.filename.replace(" ", "")
         if len(name) > DOCUMENTS_NAME_MAX or not name.isprintable():
-            return _errors(422, "10015", "Invalid filename", "up to 512 printable characters", "/filename")
+            return _v2_refusal(422, "10015", "Invalid filename", "up to 512 printable characters", "/filename")
         sniffed = filetype.guess(content[:8192])
         content_type = sniffed.mime if sniffed else (upload.mimetype or "application/octet-stream")
         if content_type not in DOCUMENTS_ACCEPTED_TYPES:
-            return _errors(422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file")
+            return _v2_refusal(422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file")
         extension = DOCUMENTS_EXTENSIONS.get(content_type, "")
         if extension and not name.lower().endswith(extension):
             name += extension
@@ -504,11 +518,11 @@ class TelnyxEmulator:
         """Why `document_id` cannot be linked to an order, as Telnyx answers it; None if it can."""
         document = self._live_document(document_id) if isinstance(document_id, str) else None
         if document is None:
-            return _errors(
+            return _v2_refusal(
                 422, "10015", "Invalid document", "no such document (unlinked ones go after 30 minutes)", pointer
             )
         if document["status"] == "denied":
-            return _errors(422, "10015", "Invalid document", "the document was denied", pointer)
+            return _v2_refusal(422, "10015", "Invalid document", "the document was denied", pointer)
         return None
 
     def _link(self, document_id: str) -> None:
@@ -519,7 +533,7 @@ class TelnyxEmulator:
         body = _json_body(request)
         documents = body.get("documents") if isinstance(body, dict) else None
         if not isinstance(documents, dict) or not documents or set(documents) - {"loa", "invoice"}:
-            return _errors(422, "10015", "Invalid documents", "documents takes loa and invoice only", "/documents")
+            return _v2_refusal(422, "10015", "Invalid documents", "documents takes loa and invoice only", "/documents")
         for kind, document_id in documents.items():
             if (refused := self._linkable(document_id, f"/documents/{kind}")) is not None:
                 return refused
@@ -533,13 +547,13 @@ class TelnyxEmulator:
         body = _json_body(request)
         wanted = body.get("additional_documents") if isinstance(body, dict) else None
         if not isinstance(wanted, list) or not 1 <= len(wanted) <= ADDITIONAL_DOCUMENTS_PER_CALL:
-            return _errors(
+            return _v2_refusal(
                 422, "10015", "Invalid additional_documents", "a list of 1 to 100 documents", "/additional_documents"
             )
         for index, item in enumerate(wanted):
             pointer = f"/additional_documents/{index}"
             if not isinstance(item, dict) or item.get("document_type") not in DOCUMENT_TYPES:
-                return _errors(
+                return _v2_refusal(
                     422, "10015", "Invalid document_type", f"use one of {', '.join(DOCUMENT_TYPES)}", pointer
                 )
             if (refused := self._linkable(item.get("document_id"), f"{pointer}/document_id")) is not None:
@@ -719,9 +733,11 @@ class TelnyxEmulator:
         if fault.ratelimit_reset is not None:
             headers["x-ratelimit-reset"] = fault.ratelimit_reset
         if fault.status == 429:
-            return _errors(429, "10011", "Too many requests", "Rate limit exceeded", headers=headers)
+            return _errors(
+                429, "10011", "Too many requests", "Rate limit exceeded", headers=headers, retryable=fault.retryable
+            )
         detail = f"injected fault; you sent {request.get_data(as_text=True)}" if fault.echo else "injected fault"
-        return _errors(fault.status, "10007", "Unexpected error", detail, headers=headers)
+        return _errors(fault.status, "10007", "Unexpected error", detail, headers=headers, retryable=fault.retryable)
 
     # -- admin endpoints ----------------------------------------------------------------------------
 
@@ -734,6 +750,13 @@ class TelnyxEmulator:
         body = _json_body(request) or {}
         self.seed_porting_order(str(body["id"]))
         return _json(201, {"id": body["id"]})
+
+    def _admin_porting_order(self, request: Request, porting_order_id: str) -> Response:
+        """An order's LOA, invoice and additional documents, as the emulator holds them."""
+        try:
+            return _json(200, self.porting_order(porting_order_id))
+        except KeyError:
+            return _json(404, {"error": f"no porting order {porting_order_id}"})
 
     def _admin_clock(self, request: Request) -> Response:
         """Moves the emulator's clock on by `advance_seconds` (the 30-minute window of documents)."""
@@ -790,12 +813,27 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def _errors(
-    status: int, code: str, title: str, detail: str, pointer: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    pointer: str | None = None,
+    headers: dict[str, str] | None = None,
+    retryable: bool | None = None,
 ) -> Response:
     error: dict[str, Any] = {"code": code, "title": title, "detail": detail}
     if pointer:
         error["source"] = {"pointer": pointer}
+    if retryable is not None:
+        error["meta"] = {"retryable": retryable}
     return _json(status, {"errors": [error]}, headers)
+
+
+def _v2_refusal(
+    status: int, code: str, title: str, detail: str, pointer: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """A v2 refusal: Telnyx documents `meta.retryable` as always present on its porting errors."""
+    return _errors(status, code, title, detail, pointer, headers, retryable=False)
 
 
 def _s3_error(status: int, code: str, message: str) -> Response:

@@ -100,6 +100,8 @@ class Session:
         self.port_request = str(uuid.uuid4())
         self.sub_requests = [str(uuid.uuid4()), str(uuid.uuid4())]
         self.admin("POST", "draft_port_requests", {"id": self.port_request, "sub_request_ids": self.sub_requests})
+        self.porting_order = str(uuid.uuid4())
+        self.admin("POST", "porting_orders", {"id": self.porting_order})
         self.target = cli.Target.from_sandbox(sandbox.state)
 
     def portdocs(self, *args: str) -> tuple[int, str]:
@@ -121,10 +123,21 @@ class Session:
         )
         assert code == 0, output
 
-    def status(self) -> list[dict[str, Any]]:
-        code, output = self.portdocs("status", "--port-request", self.port_request, "--json")
+    def drop_for_order(self, path: Path, document_type: str) -> None:
+        code, output = self.portdocs("drop", str(path), "--porting-order", self.porting_order, "--type", document_type)
+        assert code == 0, output
+
+    def status(self, *target: str) -> list[dict[str, Any]]:
+        code, output = self.portdocs("status", *(target or ("--port-request", self.port_request)), "--json")
         assert code == 0, output
         return json.loads(output)
+
+    def order_status(self) -> list[dict[str, Any]]:
+        return self.status("--porting-order", self.porting_order)
+
+    def order(self) -> dict[str, Any]:
+        """The session's porting order as the emulator holds it: its LOA, invoice, additional documents."""
+        return self.admin("GET", f"porting_orders/{self.porting_order}")
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], what: str) -> list[dict[str, Any]]:
         return eventually(self.status, predicate, what)
@@ -245,6 +258,49 @@ def test_upstream_association_message_is_applied(session: Session):
         "copy for sub-request 2",
         row["location_url"],
     )
+
+
+def test_porting_order_documents_of_every_type_are_attached_once(session: Session, tmp_path: Path):
+    csr, other = tmp_path / "csr.pdf", tmp_path / "photo id.pdf"
+    csr.write_bytes(LOA.read_bytes() + b"\n% csr")
+    other.write_bytes(LOA.read_bytes() + b"\n% other")
+    for path, document_type in ((LOA, "loa"), (INVOICE, "invoice"), (csr, "csr"), (other, "other")):
+        session.drop_for_order(path, document_type)
+
+    rows = eventually(session.order_status, associated(4), "all four attached to the porting order")
+
+    order = session.order()
+    by_type = {r["document_type"]: r["telnyx_document_id"] for r in rows}
+    assert order["documents"] == {"loa": by_type["loa"], "invoice": by_type["invoice"]}
+    assert sorted((d["document_type"], d["document_id"]) for d in order["additional_documents"]) == [
+        ("csr", by_type["csr"]),
+        ("other", by_type["other"]),
+    ]
+    assert not session.status()  # nothing reached the draft flow
+    events = eventually(
+        lambda: session.portdocs("events", "--porting-order", session.porting_order, "--json"),
+        lambda answer: len(json.loads(answer[1])) >= 4,
+        "the four events",
+    )
+    assert {e["detail"]["target"]["porting_order_id"] for e in json.loads(events[1])} == {session.porting_order}
+
+
+def test_a_porting_order_upload_telnyx_deleted_is_uploaded_again_through_the_sandbox(session: Session):
+    # The link waits 3 s; meanwhile the emulator's clock passes Telnyx's 30 minutes.
+    fault = {"endpoint": "porting_orders", "latency": 3.0, "times": 1, "path_contains": session.porting_order}
+    session.admin("POST", "faults", fault)
+    session.drop_for_order(LOA, "loa")
+    eventually(
+        lambda: [c for c in session.calls("porting_orders") if session.porting_order in c["path"]],
+        bool,
+        "the first link under way",
+    )
+    session.admin("POST", "clock", {"advance_seconds": 31 * 60})
+
+    (row,) = eventually(session.order_status, associated(1), "the LOA attached after a fresh upload")
+
+    assert row["reuploads"] == 1
+    assert session.order()["documents"]["loa"] == row["telnyx_document_id"]
 
 
 def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(session: Session, tmp_path: Path):
@@ -412,7 +468,9 @@ def test_demo_command_associates_both_samples_and_exits_zero():
     assert len(table) == 2
     assert any("Letter of Authorization.pdf" in line and "loa" in line for line in table)
     assert any("losing-carrier-invoice.pdf" in line and "invoice" in line for line in table)
-    assert "both documents associated" in finished.stdout
+    assert "/loa/Letter of Authorization.pdf" in finished.stdout  # the draft flow's key
+    assert "porting-orders/" in finished.stdout and "/invoice/losing-carrier-invoice.pdf" in finished.stdout
+    assert "both documents associated" in finished.stdout and "porting order" in finished.stdout
 
 
 def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sandbox: RunningSandbox):

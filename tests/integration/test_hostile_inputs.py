@@ -389,7 +389,7 @@ MALFORMED_ASSOCIATION = {
         lambda p: association_request(f"{p.emulator.files_url}/files-service-local/{'a' * 2100}"),
         (SCHEMA_A, "url must be shorter than or equal to 2048"),
     ),
-    "no-url": Case(lambda p: association_request(None), (SCHEMA_A, "must contain", "url")),
+    "no-url": Case(lambda p: association_request(None), (SCHEMA_A, "exactly one target", "url")),
     "ftp-url": Case(lambda p: association_request("ftp://files.example.com/loa.pdf"), (SCHEMA_A, "url must match")),
     # urllib drops tabs and newlines from a URL before the allow-list sees it; the raw URL would
     # still be what Telnyx receives.

@@ -17,8 +17,9 @@ import pytest
 from aws_lambda_powertools.utilities import parameters as parameters_cache
 
 from portdocs import handler, wiring
+from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
 from portdocs_sandbox.telnyx_emulator import Fault
-from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, s3_event, template_grants
+from tests.support import PORT_REQUEST, PORTING_ORDER, SAMPLES, SUB_REQUEST, Pipeline, s3_event, template_grants
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 FUNCTIONS = ("UploaderFunction", "AssociatorFunction", "SweeperFunction")
@@ -106,6 +107,11 @@ def test_every_call_is_granted_and_every_grant_is_called(
     # Associated, after a refusal that keeps it for another try (Powertools releases its record).
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=401, times=1))
     pipeline.drop(key("associated.pdf"), LOA)
+    pipeline.runtime.drain()
+    # A porting order's upload Telnyx deleted before it was linked goes back for a fresh upload.
+    pipeline.drop(f"porting-orders/{PORTING_ORDER}/loa/expired.pdf", LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
     pipeline.runtime.drain()
     # As a versioned bucket's S3 sends it (versionId), delivered twice.
     put = pipeline.drop(key("versioned.pdf"), LOA)

@@ -74,14 +74,14 @@ def test_without_named_senders_only_the_stacks_functions_may_send():
         assert evaluate(policy, sending(arn, principal_arn=uploader)) is Decision.NOT_ALLOWED_HERE
 
 
-def test_only_the_uploader_the_sweeper_and_the_named_senders_may_send_upload_requests(stack: Stack):
+def test_only_the_functions_and_the_named_senders_may_send_upload_requests(stack: Stack):
     policy, arn = policy_of(stack, "IntakeQueueUrl")
-    for function in ("UploaderFunction", "SweeperFunction"):  # a hand-back; a stuck document's upload
+    # A hand-back; a porting-order document Telnyx deleted unlinked; a stuck document's upload.
+    for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
         assert evaluate(policy, sending(arn, principal_arn=role_of(stack, function))) is Decision.NOT_ALLOWED_HERE
     assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.ALLOWED
     assert evaluate(policy, sending(arn, principal_arn=OTHER_ACCOUNT_UPSTREAM)) is Decision.ALLOWED
 
-    assert evaluate(policy, sending(arn, principal_arn=role_of(stack, "AssociatorFunction"))) is Decision.DENIED
     assert evaluate(policy, sending(arn, principal_arn=STRANGER)) is Decision.DENIED
 
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from portdocs.documents import DocumentType, DraftTarget, SourceObject, State
+from portdocs.documents import DocumentType, DraftTarget, SourceObject, State, Upload
 from portdocs.errors import PermanentError
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
@@ -95,10 +95,10 @@ def test_posts_without_a_known_outcome_stop_at_the_limit_until_one_is_known(ledg
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    ledger.mark_uploaded("doc-1", "https://files/x", "application/pdf")
+    ledger.mark_uploaded("doc-1", Upload(location_url="https://files/x"), "application/pdf")
     ledger.mark_failed("doc-1", "transient: queue unavailable")
     entry = ledger.open("doc-1", TARGET)
-    assert (entry.state, entry.location_url) == (State.FAILED, "https://files/x")
+    assert (entry.state, entry.upload) == (State.FAILED, Upload(location_url="https://files/x"))
 
 
 def test_documents_are_queryable_by_port_request(ledger: Ledger):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from portdocs import shapes
-from portdocs.documents import DocumentType, SourceObject
+from portdocs.documents import DocumentType, PortingOrderTarget, SourceObject
 from portdocs.errors import PermanentError
 from portdocs.messages import parse_association_message, parse_intake_message
 from portdocs.shapes import (
@@ -52,7 +52,7 @@ def test_sample_upload_request_is_valid_and_parsed():
 def test_sample_association_request_is_valid_and_round_trips():
     body = body_of("association-request.json")
     request = parse_association_message(body)
-    assert request.url.endswith("%2FOctober+invoice.pdf")  # passed on exactly as received
+    assert request.upload.location_url.endswith("%2FOctober+invoice.pdf")  # passed on exactly as received
     assert request.to_message() == json.loads(body)
 
 
@@ -89,12 +89,71 @@ def test_association_description_defaults_to_empty():
     assert parse_association_message(json.dumps(message)).description == ""
 
 
-@pytest.mark.parametrize("missing", ["bucket", "key", "draft_port_request_id", "draft_sub_request_id", "document_type"])
+@pytest.mark.parametrize("missing", ["bucket", "key", "document_type"])
 def test_upload_request_requires_its_fields(missing):
     message = json.loads(body_of("intake-upload-request.json"))
     del message[missing]
     with pytest.raises(PermanentError, match=f"must contain .*{missing}"):
         parse_intake_message(json.dumps(message))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"draft_port_request_id": None},
+        {"draft_sub_request_id": None},
+        {"porting_order_id": "po-1"},
+        {"draft_port_request_id": None, "draft_sub_request_id": None},
+    ],
+    ids=["no port request", "no sub-request", "both targets", "no target"],
+)
+def test_upload_request_names_exactly_one_target_and_says_so(change):
+    message = json.loads(body_of("intake-upload-request.json"))
+    for name, value in change.items():
+        if value is None:
+            del message[name]
+        else:
+            message[name] = value
+    with pytest.raises(PermanentError, match=r"exactly one target: a draft sub-request .* or a porting order"):
+        parse_intake_message(json.dumps(message))
+
+
+def test_upload_request_for_a_porting_order_names_its_target():
+    message = json.loads(body_of("intake-upload-request.json"))
+    del message["draft_port_request_id"], message["draft_sub_request_id"]
+    message["porting_order_id"] = "a1b2c3d4-0000-4000-8000-000000000001"
+    (item,) = parse_intake_message(json.dumps(message))
+    assert item.target == PortingOrderTarget(
+        "a1b2c3d4-0000-4000-8000-000000000001", DocumentType(message["document_type"])
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"url": "https://files-service-prod.s3.amazonaws.com/x"},  # a porting order's file has no Location
+        {"telnyx_document_id": None},
+        {"porting_order_id": None},
+        {"draft_port_request_id": "x"},
+        {"uploaded_at": "yesterday"},
+        {"telnyx_document_id": "../../v2/documents"},
+    ],
+)
+def test_porting_order_association_requests_must_be_whole(change):
+    message = {
+        "porting_order_id": "po-1",
+        "document_type": "csr",
+        "telnyx_document_id": "doc-1",
+        "uploaded_at": "2026-11-28T10:00:00Z",
+    }
+    assert parse_association_message(json.dumps(message)).upload.telnyx_document_id == "doc-1"
+    for name, value in change.items():
+        if value is None:
+            del message[name]
+        else:
+            message[name] = value
+    with pytest.raises(PermanentError):
+        parse_association_message(json.dumps(message))
 
 
 @pytest.mark.parametrize("body", ["", "not json", "[1, 2]", "null"])

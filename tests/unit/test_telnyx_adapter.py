@@ -18,7 +18,7 @@ import requests
 from botocore.exceptions import IncompleteReadError
 from moto import mock_aws
 
-from portdocs.documents import DocumentType, DraftTarget
+from portdocs.documents import DocumentType, DraftTarget, Upload
 from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
@@ -132,7 +132,10 @@ def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEm
     form = client.request_upload_form("application/pdf", ample())
     location = client.upload(form, "a b.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
     document_id = client.associate(
-        AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location), ample()
+        AssociationRequest(
+            DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url=location)
+        ),
+        ample(),
     )
     assert emulator.stored_bytes(location) == body
     assert emulator.documents()[0]["id"] == document_id
@@ -218,7 +221,9 @@ def test_a_missing_upload_endpoint_is_configuration_but_a_missing_draft_is_the_d
 
 
 def association() -> AssociationRequest:
-    return AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", "https://f/x")
+    return AssociationRequest(
+        DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url="https://f/x")
+    )
 
 
 def test_a_reset_after_the_association_was_sent_is_ambiguous(client: TelnyxClient, emulator: TelnyxEmulator):
@@ -350,7 +355,9 @@ def test_an_error_quoting_what_was_sent_keeps_the_files_url_out_of_the_reason(
     form = client.request_upload_form("application/pdf", ample())
     location = client.upload(form, "Jane Doe LOA.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
     emulator.inject(Fault(endpoint="supporting_documents", status=422, echo=True))
-    request = AssociationRequest(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location)
+    request = AssociationRequest(
+        DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url=location)
+    )
     with pytest.raises(PermanentError) as refused:
         client.associate(request, ample())
 

@@ -182,12 +182,13 @@ def test_the_record_concurrency_parameter_allows_what_the_code_allows():
     assert (parameter["Default"], parameter["MaxValue"]) == (DEFAULT_RECORD_CONCURRENCY, MAX_RECORD_CONCURRENCY)
 
 
-def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request():
+def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request_and_porting_order():
     ledger = RESOURCES["DocumentsTable"]["Properties"]
     assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    from portdocs.ledger import BY_PORT_REQUEST_INDEX, BY_STATE_INDEX
+    from portdocs.ledger import BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX
 
-    assert {index["IndexName"] for index in ledger["GlobalSecondaryIndexes"]} == {BY_PORT_REQUEST_INDEX, BY_STATE_INDEX}
+    indexes = {index["IndexName"] for index in ledger["GlobalSecondaryIndexes"]}
+    assert indexes == {BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX}
     idempotency = RESOURCES["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # Powertools' default
     assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
@@ -345,7 +346,7 @@ EXPECTED_GRANTS = {
         **STATE,
         **logs("AssociatorLogGroup"),
         **consumer("AssociationQueue"),
-        "sqs:SendMessage": {"AssociationQueue"},
+        "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
     },
     "SweeperFunction": {
         **BASICS,

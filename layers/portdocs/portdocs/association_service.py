@@ -1,30 +1,49 @@
-"""The associator's service: association request -> validated -> attached to the draft sub-request."""
+"""The associator's service: association request -> validated -> attached to its target (a draft
+sub-request, or a porting order)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from portdocs.config import Settings
 from portdocs.documents import (
+    PortingOrderTarget,
+    Upload,
     association_document_id,
     check_url_allowed,
     claimed_document_id,
     document_id,
 )
-from portdocs.errors import AmbiguousError, AttentionError, ConfigurationError, PermanentError, PortdocsError
+from portdocs.errors import (
+    AmbiguousError,
+    AttentionError,
+    ConfigurationError,
+    PermanentError,
+    PortdocsError,
+    UploadGoneError,
+)
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.messages import AssociationRequest, claim_of, parse_association_message
 from portdocs.observability import count, logger
 from portdocs.outcomes import Attempt, Outcomes, note_retry
+from portdocs.resend import Resender, resend_of
 from portdocs.retrying import Deadline, with_retries
 from portdocs.telnyx import TelnyxClient
 
 # After an unknown outcome the association is posted again (a missing LOA blocks a port), but not
 # for ever: a Telnyx that records and then fails every time would otherwise collect a copy per try.
 MAX_UNCONFIRMED_SENDS = 5
+# A porting order's link is settled by reading the order before every repeat: no copy can follow
+# from repeating it, so nothing limits the repeats but the queue's own redelivery limit.
+UNLIMITED_SENDS = 1_000_000
+# Fresh uploads of one document after Telnyx deleted the last before it was linked: more than this
+# means documents wait on the association queue longer than Telnyx keeps them, which a person fixes.
+MAX_REUPLOADS = 3
 
 
 class AssociationService:
@@ -36,6 +55,7 @@ class AssociationService:
         ledger: Ledger,
         outcomes: Outcomes,
         idempotency: Idempotency,
+        resender: Resender,
     ) -> None:
         self._settings = settings
         self.record_concurrency = settings.record_concurrency
@@ -44,6 +64,7 @@ class AssociationService:
         self._ledger = ledger
         self._outcomes = outcomes
         self._idempotency = idempotency
+        self._resender = resender
         # Only the Telnyx call is inside: its cached result (the document id) is what a
         # redelivery needs to finish the bookkeeping without associating a second time.
         self._associate_once = idempotency.once(self._associate, key_argument="association")
@@ -67,7 +88,7 @@ class AssociationService:
         attempt = (
             Attempt.of(request.source, request.target)
             if request.source
-            else Attempt(association_document_id(request.target, request.url), target=request.target)
+            else Attempt(association_document_id(request.target, request.upload), target=request.target)
         )
         with self._outcomes.settling(attempt):
             self._check_url(request, uploaded is not None)
@@ -76,7 +97,7 @@ class AssociationService:
                 request.target,
                 request.source,
                 request.description,
-                **({} if request.source else {"location_url": request.url}),
+                upload=None if request.source else request.upload,
             )
             if entry.state.is_terminal:
                 self._outcomes.duplicate(attempt, entry)
@@ -92,35 +113,75 @@ class AssociationService:
                 )
             ):
                 return
-            result = self._associate_once(
-                association={**request.target.as_message(), "url": request.url},
-                request=request,
-                document_id=attempt.document_id,
-                unconfirmed_before=entry.send_unconfirmed,
-                deadline=deadline,
-            )
+            # The ledger's word on when the file was uploaded, where it vouches for the upload.
+            upload = uploaded.upload if uploaded is not None and uploaded.upload else request.upload
+            try:
+                if upload.outlived(time.time()):
+                    raise UploadGoneError("the uploaded document is older than Telnyx keeps documents nothing links")
+                result = self._associate_once(
+                    association={**request.target.as_message(), **_upload_key(upload)},
+                    request=request,
+                    document_id=attempt.document_id,
+                    unconfirmed_before=entry.send_unconfirmed,
+                    deadline=deadline,
+                )
+            except UploadGoneError as gone:
+                self._upload_again(attempt, entry, upload, str(gone))
+                return
             self._outcomes.associated(attempt, result["telnyx_document_id"], bool(result.get("possible_duplicate")))
 
     def _uploaded_entry(self, request: AssociationRequest) -> LedgerEntry | None:
         if request.source is None:
             return None
         entry = self._ledger.find(document_id(request.source, request.target))
-        return entry if entry is not None and entry.location_url == request.url else None
+        uploaded = entry is not None and entry.upload is not None
+        return entry if uploaded and entry.upload.reference == request.upload.reference else None  # type: ignore[union-attr]
+
+    def _upload_again(self, attempt: Attempt, entry: LedgerEntry, upload: Upload, why: str) -> None:
+        """Telnyx deleted (or is about to delete) the unlinked document: the intake object goes back
+        to the uploader for a fresh upload, the same version. Without an intake object of ours
+        there is nothing to upload again."""
+        if attempt.source is None:
+            raise PermanentError(f"{why}: upload the file again and send a new association request")
+        fresh_uploads = entry.reuploads - entry.reuploads_at_retry
+        if fresh_uploads >= MAX_REUPLOADS:
+            raise AttentionError(
+                f"{why}, after {fresh_uploads} fresh uploads: documents wait on the association queue longer "
+                "than Telnyx keeps them; find out why, then `portdocs retry` it"
+            )
+        if not self._ledger.forget_upload(attempt.document_id, upload):
+            logger.info("another delivery already sent this document back for a fresh upload")
+            return
+        resend = resend_of(self._ledger.item(attempt.document_id) or {})
+        if resend is None:
+            raise PermanentError(f"{why}, and the ledger names no intake object to upload again")
+        logger.info("document sent back for a fresh upload", extra={"document_id": attempt.document_id, "reason": why})
+        count("DocumentsUploadedAgain")
+        try:
+            self._resender.send(resend)
+        except PortdocsError as error:
+            # The ledger holds the document as received: the sweeper puts it through again.
+            logger.warning(
+                "could not send the document back for a fresh upload; the sweeper will",
+                extra={"error": str(error)},
+            )
 
     def _reject_unreadable(self, body: str, message_id: str, error: PermanentError) -> None:
         """An unreadable message that names a document the ledger confirms (its source uploaded
         to its URL) rejects that document; anything else is recorded under the message id."""
         claim = claim_of(body)
         entry = self._ledger.find(claimed_document_id(claim.source, claim.target_fields)) if claim else None
-        if claim is None or entry is None or entry.location_url != claim.url:
+        if claim is None or entry is None or entry.upload is None or entry.upload.reference != claim.upload_reference:
             self._outcomes.reject_message(message_id, error)
             return
         count("MessagesRejected")
         self._outcomes.reject(Attempt(entry.document_id, entry.source), str(error))
 
     def _check_url(self, request: AssociationRequest, uploaded_by_us: bool) -> None:
+        if request.upload.location_url is None:
+            return  # a documents-service id: nothing to fetch, Telnyx checks it is its own
         try:
-            check_url_allowed(request.url, self._settings.allowed_upload_hosts)
+            check_url_allowed(request.upload.location_url, self._settings.allowed_upload_hosts)
         except PermanentError as error:
             if uploaded_by_us:
                 # The uploader accepted this host: the allow-list changed since, not the document.
@@ -135,15 +196,54 @@ class AssociationService:
         unconfirmed_before: bool,
         deadline: Deadline,
     ) -> dict[str, Any]:
-        """Telnyx's association POST is not idempotent and Telnyx offers no way to list a draft's
-        documents, so an unknown outcome cannot be checked: the intent is recorded before each
-        POST, and a success after an unknown outcome is marked as a possible duplicate (a missing
-        LOA blocks a port; a duplicate is harmless and a person can remove it)."""
+        """Neither of Telnyx's links is idempotent everywhere, so the intent is recorded before
+        each send and an unknown outcome is remembered.
+
+        A draft's association cannot be checked (Telnyx offers no way to list a draft's
+        documents): a success after an unknown outcome is marked as a possible duplicate (a missing
+        LOA blocks a port; a duplicate is harmless and a person can remove it). A porting order's
+        additional documents can be listed: after an unknown outcome the list is read first, and
+        the document is linked only if it is not there. An order's LOA and invoice are set by an
+        idempotent PATCH."""
+        target = request.target
+        if isinstance(target, PortingOrderTarget):
+            telnyx_document_id = str(request.upload.telnyx_document_id)
+
+            def settled() -> bool:
+                return not target.is_order_document and self._telnyx.is_additional_document(
+                    target, telnyx_document_id, deadline
+                )
+
+            return self._send_once_known(
+                document_id,
+                unconfirmed_before,
+                deadline,
+                send=lambda: self._telnyx.attach(target, telnyx_document_id, deadline),
+                already_sent=lambda: telnyx_document_id if settled() else None,
+            )
+        return self._send_once_known(
+            document_id, unconfirmed_before, deadline, send=lambda: self._telnyx.associate(request, deadline)
+        )
+
+    def _send_once_known(
+        self,
+        document_id: str,
+        unconfirmed_before: bool,
+        deadline: Deadline,
+        send: Callable[[], str],
+        already_sent: Callable[[], str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Sends (with retries) a link Telnyx may record although the call failed. `already_sent`
+        reads whether an earlier send with an unknown outcome did link it (its Telnyx id), where
+        Telnyx allows that read."""
         ambiguous = unconfirmed_before
+        limit = MAX_UNCONFIRMED_SENDS if already_sent is None else UNLIMITED_SENDS
 
         def post() -> str:
             nonlocal ambiguous
-            if not self._ledger.note_send(document_id, MAX_UNCONFIRMED_SENDS):
+            if ambiguous and already_sent is not None and (found := already_sent()) is not None:
+                return found
+            if not self._ledger.note_send(document_id, limit):
                 ambiguous = True
                 raise AttentionError(
                     f"{MAX_UNCONFIRMED_SENDS} association attempts ended without a known outcome: Telnyx may hold "
@@ -151,7 +251,7 @@ class AssociationService:
                     "`portdocs retry` it"
                 )
             try:
-                return self._telnyx.associate(request, deadline)
+                return send()
             except AmbiguousError:
                 ambiguous = True
                 raise
@@ -167,4 +267,12 @@ class AssociationService:
             if not ambiguous:
                 self._ledger.clear_send(document_id)
             raise
-        return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous}
+        # Read before every repeat, a porting order's link cannot be a second copy.
+        return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous and already_sent is None}
+
+
+def _upload_key(upload: Upload) -> dict[str, str]:
+    """What makes two association requests the same one: the target and the uploaded file."""
+    if upload.location_url is not None:
+        return {"url": upload.location_url}
+    return {"telnyx_document_id": str(upload.telnyx_document_id)}

@@ -9,6 +9,8 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import SplitResult, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 import filetype
@@ -66,20 +68,15 @@ TERMINAL_STATES = frozenset({State.ASSOCIATED, State.REJECTED, State.SUPERSEDED,
 
 @dataclass(frozen=True)
 class DraftTarget:
-    """Where a document goes on Telnyx's side."""
+    """A draft sub-request: Telnyx's draft-port-request flow (its API prefix is on Telnyx's retired
+    list; kept for the accounts that have drafts)."""
 
     draft_port_request_id: str
     draft_sub_request_id: str
     document_type: DocumentType
 
     def __post_init__(self) -> None:
-        # Telnyx ids are UUIDs; anything that could leave the URL path segment it is put into is refused.
-        for name in ("draft_port_request_id", "draft_sub_request_id"):
-            value = getattr(self, name)
-            if not shapes.is_valid_id(value):
-                raise PermanentError(
-                    f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)"
-                )
+        _check_ids(self, "draft_port_request_id", "draft_sub_request_id")
 
     def as_message(self) -> dict[str, str]:
         """The target's fields, as every message, ledger item and event names them."""
@@ -89,12 +86,68 @@ class DraftTarget:
             "document_type": str(self.document_type),
         }
 
+    @property
+    def label(self) -> str:
+        return f"{self.draft_port_request_id}/{self.draft_sub_request_id}/{self.document_type}"
+
+
+@dataclass(frozen=True)
+class PortingOrderTarget:
+    """A porting order: Telnyx's current API (v2), through its documents service."""
+
+    porting_order_id: str
+    document_type: DocumentType
+
+    def __post_init__(self) -> None:
+        _check_ids(self, "porting_order_id")
+
+    def as_message(self) -> dict[str, str]:
+        return {"porting_order_id": self.porting_order_id, "document_type": str(self.document_type)}
+
+    @property
+    def label(self) -> str:
+        # ":" is outside the id alphabet: no draft's label can read like this.
+        return f"porting-order:{self.porting_order_id}/{self.document_type}"
+
+    @property
+    def is_order_document(self) -> bool:
+        """An order has one LOA and one invoice of its own (documents.loa, documents.invoice);
+        every other type is one of its additional documents."""
+        return self.document_type in (DocumentType.LOA, DocumentType.INVOICE)
+
+
+Target = DraftTarget | PortingOrderTarget
+# The intake folder that holds porting-order documents. It is also a valid draft port request id,
+# but Telnyx's ids are UUIDs: a folder of this name always means porting orders.
+PORTING_ORDERS_FOLDER = "porting-orders"
+
+
+def _check_ids(target: Target, *names: str) -> None:
+    # Telnyx ids are UUIDs; anything that could leave the URL path segment it is put into is refused.
+    for name in names:
+        value = getattr(target, name)
+        if not shapes.is_valid_id(value):
+            raise PermanentError(f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)")
+
+
+def target_of(fields: dict[str, Any]) -> Target:
+    """The target a message or ledger item names (validated against its schema already)."""
+    document_type = DocumentType.parse(str(fields["document_type"]))
+    if fields.get("porting_order_id") is not None:
+        return PortingOrderTarget(str(fields["porting_order_id"]), document_type)
+    return DraftTarget(str(fields["draft_port_request_id"]), str(fields["draft_sub_request_id"]), document_type)
+
+
+def names_a_target(fields: dict[str, Any]) -> bool:
+    return "porting_order_id" in fields or "draft_sub_request_id" in fields
+
 
 @dataclass(frozen=True)
 class IntakeKey:
-    """`{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name}`."""
+    """`{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name}`, or
+    `porting-orders/{porting_order_id}/{document_type}/{file name}`."""
 
-    target: DraftTarget
+    target: Target
     file_name: str
 
     @classmethod
@@ -103,11 +156,23 @@ class IntakeKey:
         if len(parts) != 4 or not all(parts):
             raise PermanentError(
                 f"object key {key!r} does not follow the intake layout "
-                "{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name}"
+                "{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name} or "
+                f"{PORTING_ORDERS_FOLDER}/{{porting_order_id}}/{{document_type}}/{{file name}}"
             )
-        port_request, sub_request, document_type, file_name = parts
-        target = DraftTarget(port_request, sub_request, DocumentType.parse(document_type))
+        first, second, document_type, file_name = parts
+        target: Target
+        if first == PORTING_ORDERS_FOLDER:
+            target = PortingOrderTarget(second, DocumentType.parse(document_type))
+        else:
+            target = DraftTarget(first, second, DocumentType.parse(document_type))
         return cls(target=target, file_name=file_name)
+
+    @staticmethod
+    def of(target: Target, file_name: str) -> str:
+        """The key a file for `target` is dropped under (`portdocs drop`)."""
+        if isinstance(target, PortingOrderTarget):
+            return f"{PORTING_ORDERS_FOLDER}/{target.porting_order_id}/{target.document_type}/{file_name}"
+        return f"{target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}/{file_name}"
 
 
 def check_key(key: str) -> str:
@@ -153,25 +218,29 @@ class SourceObject:
         return message
 
 
-def document_id(source: SourceObject, target: DraftTarget | None) -> str:
+def document_id(source: SourceObject, target: Target | None) -> str:
     """Ledger id of an intake object sent to a target: the same object asked for twice for the
-    same sub-request and type is one document, whether by S3 event or upload request."""
+    same target and type is one document, whether by S3 event or upload request."""
     if target is None:
         return source.identity
-    return claimed_document_id(source, target.as_message())
+    return f"{source.identity} -> {target.label}"
 
 
 def claimed_document_id(source: SourceObject, target_fields: dict[str, str]) -> str:
     """The same id, from target fields as a message states them (not yet validated): lets a
     malformed message that names its document be recorded against that document."""
-    names = ("draft_port_request_id", "draft_sub_request_id", "document_type")
-    return f"{source.identity} -> " + "/".join(str(target_fields.get(name)) for name in names)
+    if "porting_order_id" in target_fields:
+        label = f"porting-order:{target_fields.get('porting_order_id')}/{target_fields.get('document_type')}"
+    else:
+        names = ("draft_port_request_id", "draft_sub_request_id", "document_type")
+        label = "/".join(str(target_fields.get(name)) for name in names)
+    return f"{source.identity} -> {label}"
 
 
-def association_document_id(target: DraftTarget, url: str) -> str:
+def association_document_id(target: Target, upload: Upload) -> str:
     """Ledger id of a document that arrived as an association request with no intake object."""
-    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
-    return f"association:{target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}/{digest}"
+    digest = hashlib.sha256(upload.reference.encode()).hexdigest()[:24]
+    return f"association:{target.label}/{digest}"
 
 
 def sniff_content_type(head: bytes) -> str | None:
@@ -278,12 +347,102 @@ def sanitise_tag_value(value: str) -> str:
     return _TAG_FORBIDDEN.sub("_", value)[:TAG_VALUE_MAX]
 
 
+# Telnyx's documents service (porting orders): what it accepts, checked before a byte is sent.
+DOCUMENTS_SERVICE_MAX_BYTES = 20 * 1024 * 1024
+DOCUMENTS_SERVICE_NAME_MAX = 512
+DOCUMENTS_SERVICE_CONTENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "text/csv",
+        "text/plain",
+        "application/json",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+)
+# The documents service deletes a document not linked to anything within 30 minutes of its upload.
+# One older than this is uploaded again rather than offered: the margin covers the attach itself
+# and clocks that disagree.
+UNLINKED_DOCUMENT_LIFETIME_SECONDS = 30 * 60
+REUPLOAD_AFTER_SECONDS = UNLINKED_DOCUMENT_LIFETIME_SECONDS - 5 * 60
+
+
+def check_fits_target(target: Target, file_name: str, size: int, content_type: str) -> None:
+    """What the target's Telnyx service would refuse, refused before the upload with the reason."""
+    if not isinstance(target, PortingOrderTarget):
+        return
+    check_size(size, DOCUMENTS_SERVICE_MAX_BYTES)
+    if content_type not in DOCUMENTS_SERVICE_CONTENT_TYPES:
+        raise PermanentError(f"Telnyx's documents service (porting orders) does not accept {content_type}")
+    name = file_name.replace(" ", "")  # Telnyx removes spaces itself
+    if len(name) > DOCUMENTS_SERVICE_NAME_MAX or not name.isprintable():
+        raise PermanentError(
+            f"Telnyx's documents service takes file names of up to {DOCUMENTS_SERVICE_NAME_MAX} printable characters"
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Where an uploaded file is on Telnyx's side: the files service's Location (draft flow, a
+    bearer link to the file), or a documents-service id and when it was uploaded (porting orders:
+    Telnyx deletes it unless it is linked within 30 minutes)."""
+
+    location_url: str | None = None
+    telnyx_document_id: str | None = None
+    uploaded_at: float | None = None
+
+    @property
+    def reference(self) -> str:
+        """What names the uploaded file: the same reference is the same upload."""
+        return self.location_url or f"telnyx-document:{self.telnyx_document_id}"
+
+    def outlived(self, now: float) -> bool:
+        """A documents-service upload too old to be linked any more (or soon gone)."""
+        return self.uploaded_at is not None and now - self.uploaded_at > REUPLOAD_AFTER_SECONDS
+
+    def as_fields(self) -> dict[str, Any]:
+        """As messages and the ledger name it."""
+        if self.location_url is not None:
+            return {"url": self.location_url}
+        fields: dict[str, Any] = {"telnyx_document_id": self.telnyx_document_id}
+        if self.uploaded_at is not None:
+            fields["uploaded_at"] = iso_timestamp(self.uploaded_at)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Upload | None:
+        if fields.get("url"):
+            return cls(location_url=str(fields["url"]))
+        if fields.get("telnyx_document_id"):
+            uploaded_at = fields.get("uploaded_at")
+            return cls(
+                telnyx_document_id=str(fields["telnyx_document_id"]),
+                uploaded_at=parse_timestamp(str(uploaded_at)) if uploaded_at else None,
+            )
+        return None
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time") from None
+
+
 @dataclass(frozen=True)
 class Document:
-    """One intake object on its way to a draft sub-request."""
+    """One intake object on its way to its target."""
 
     source: SourceObject
-    target: DraftTarget
+    target: Target
     description: str
     size: int
 

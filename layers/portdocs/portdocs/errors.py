@@ -45,6 +45,11 @@ class MissingObjectError(PermanentError):
     announced. The service may tell which, and end the document withdrawn or superseded."""
 
 
+class UploadGoneError(PortdocsError):
+    """Telnyx no longer has the uploaded file (its documents service deletes a document not linked
+    within 30 minutes): a fresh upload of the same intake object is the cure, not a retry."""
+
+
 class ConfigurationError(PortdocsError):
     """The deployment is wrong (credentials, secret): keep the document for redrive once fixed."""
 

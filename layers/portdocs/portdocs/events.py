@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import shapes
-from portdocs.documents import DraftTarget, SourceObject, State, without_url_paths
+from portdocs.documents import SourceObject, State, Target, without_url_paths
 from portdocs.errors import PermanentError
 from portdocs.observability import count, logger
 
@@ -37,7 +37,7 @@ DETAIL_TYPES = {
 class DocumentChange:
     document_id: str
     state: State
-    target: DraftTarget | None = None
+    target: Target | None = None
     source: SourceObject | None = None
     reason: str | None = None
     telnyx_document_id: str | None = None

@@ -15,10 +15,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
-from portdocs.documents import TERMINAL_STATES, DraftTarget, SourceObject, State
+from portdocs.documents import TERMINAL_STATES, SourceObject, State, Target, Upload, iso_timestamp, parse_timestamp
 from portdocs.errors import TransientError
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
+BY_PORTING_ORDER_INDEX = "by-porting-order"
 # Keys only, by state and last change: the sweeper reads the few open documents, never the history.
 BY_STATE_INDEX = "by-state"
 OPEN_STATES = (State.RECEIVED, State.UPLOADED, State.FAILED)
@@ -36,6 +37,7 @@ _NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
     {":associated": str(State.ASSOCIATED)},
 )
 _UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends")
+_DOCUMENTS_SERVICE_UPLOAD = ("uploaded_document_id", "uploaded_at")
 # A document left received or uploaded this long is not in flight any more (the queues' visibility
 # timeouts are minutes): `portdocs retry` may put it through again.
 STALE_AFTER_SECONDS = 3600
@@ -45,7 +47,7 @@ STALE_AFTER_SECONDS = 3600
 class LedgerEntry:
     document_id: str
     state: State
-    location_url: str | None = None
+    upload: Upload | None = None
     telnyx_document_id: str | None = None
     reason: str | None = None
     source: SourceObject | None = None
@@ -55,6 +57,11 @@ class LedgerEntry:
     version_pinned: bool = False
     possible_duplicate: bool = False
     possibly_attached: bool = False
+    # Times this document went back for a fresh upload (Telnyx deleted the unlinked one); never
+    # reset, since each fresh upload is new work for the idempotency store.
+    reuploads: int = 0
+    # `reuploads` when a person last retried the document: the limit counts from there.
+    reuploads_at_retry: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
@@ -62,7 +69,7 @@ class LedgerEntry:
         return cls(
             document_id=item["document_id"],
             state=State(item["state"]),
-            location_url=item.get("location_url"),
+            upload=upload_of(item),
             telnyx_document_id=item.get("telnyx_document_id"),
             reason=item.get("reason"),
             source=SourceObject(**source) if source else None,
@@ -70,7 +77,32 @@ class LedgerEntry:
             version_pinned=bool(item.get("version_pinned")),
             possible_duplicate=bool(item.get("possible_duplicate")),
             possibly_attached=bool(item.get("possibly_attached")),
+            reuploads=int(item.get("reuploads", 0)),
+            reuploads_at_retry=int(item.get("reuploads_at_retry", 0)),
         )
+
+
+def upload_of(item: dict[str, Any]) -> Upload | None:
+    """Where the ledger says the document's file is on Telnyx, if it was uploaded."""
+    if item.get("location_url"):
+        return Upload(location_url=item["location_url"])
+    if item.get("uploaded_document_id"):
+        uploaded_at = item.get("uploaded_at")
+        return Upload(
+            telnyx_document_id=item["uploaded_document_id"],
+            uploaded_at=parse_timestamp(uploaded_at) if uploaded_at else None,
+        )
+    return None
+
+
+def upload_fields(upload: Upload) -> dict[str, Any]:
+    """An upload as the ledger stores it."""
+    if upload.location_url is not None:
+        return {"location_url": upload.location_url}
+    fields: dict[str, Any] = {"uploaded_document_id": upload.telnyx_document_id}
+    if upload.uploaded_at is not None:  # unknown for a document an upstream system uploaded
+        fields["uploaded_at"] = iso_timestamp(upload.uploaded_at)
+    return fields
 
 
 class Ledger:
@@ -85,16 +117,22 @@ class Ledger:
     def open(
         self,
         document_id: str,
-        target: DraftTarget | None = None,
+        target: Target | None = None,
         source: SourceObject | None = None,
         description: str | None = None,
-        **fields: Any,
+        upload: Upload | None = None,
+        version_pinned: bool = False,
     ) -> LedgerEntry:
-        """Records an attempt on a document and returns where it stands.
+        """Records an attempt on a document and returns where it stands. `version_pinned` is set,
+        never cleared: once a version was asked for on purpose, it stays what is meant.
 
         A document already in a terminal state is returned untouched: the caller has a duplicate.
         """
-        fields.update(_document_fields(target, source))
+        fields = _document_fields(target, source)
+        if version_pinned:
+            fields["version_pinned"] = True
+        if upload is not None:
+            fields.update(upload_fields(upload))
         if description is not None:
             fields["description"] = description
         try:
@@ -109,8 +147,29 @@ class Ledger:
             return self.get(document_id)
         return LedgerEntry.from_item(item)
 
-    def mark_uploaded(self, document_id: str, location_url: str, content_type: str) -> bool:
-        return self._transition(document_id, State.UPLOADED, location_url=location_url, content_type=content_type)
+    def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
+        return self._transition(document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload))
+
+    def forget_upload(self, document_id: str, upload: Upload) -> bool:
+        """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
+        (counted in `reuploads`). Only while the ledger still names that upload and the document
+        is open: False when a racing delivery already did this, or finished the document."""
+        try:
+            self._update(
+                document_id,
+                {},
+                extra_set="#state = :received",
+                extra_values={":received": str(State.RECEIVED)},
+                remove=_DOCUMENTS_SERVICE_UPLOAD,
+                add={"reuploads": 1},
+                condition=(
+                    f"({_NOT_TERMINAL[0]}) AND uploaded_document_id = :upload",
+                    {**_NOT_TERMINAL[1], ":upload": upload.telnyx_document_id},
+                ),
+            )
+        except _Finished:
+            return False
+        return True
 
     def mark_associated(self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False) -> bool:
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
@@ -129,7 +188,7 @@ class Ledger:
         document_id: str,
         state: State,
         reason: str,
-        target: DraftTarget | None = None,
+        target: Target | None = None,
         source: SourceObject | None = None,
         possibly_attached: bool = False,
     ) -> bool:
@@ -146,7 +205,7 @@ class Ledger:
         self,
         document_id: str,
         error: str,
-        target: DraftTarget | None = None,
+        target: Target | None = None,
         source: SourceObject | None = None,
     ) -> bool:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
@@ -192,7 +251,8 @@ class Ledger:
             self._client.update_item(
                 TableName=self._table_name,
                 Key={"document_id": document_id},
-                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, version_pinned = :true "
+                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, "
+                "version_pinned = :true, reuploads_at_retry = if_not_exists(reuploads, :zero) "
                 "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
                 ConditionExpression=f"#state IN ({', '.join(values)}) "
                 "OR (#state IN (:received, :uploaded) AND updated_at < :stale)",
@@ -203,6 +263,7 @@ class Ledger:
                     ":now": iso_time(now),
                     ":stale": iso_time(now - STALE_AFTER_SECONDS),
                     ":one": 1,
+                    ":zero": 0,
                     ":true": True,
                     **values,
                 },
@@ -281,16 +342,27 @@ class Ledger:
             return False
         return True
 
-    def documents(self, draft_port_request_id: str | None = None) -> list[dict[str, Any]]:
-        """Every item, or those of one draft port request (through its index)."""
-        if draft_port_request_id:
+    def documents(
+        self, draft_port_request_id: str | None = None, porting_order_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item, or those of one draft port request or porting order (through its index)."""
+        indexed = [
+            (index, name, value)
+            for index, name, value in (
+                (BY_PORT_REQUEST_INDEX, "draft_port_request_id", draft_port_request_id),
+                (BY_PORTING_ORDER_INDEX, "porting_order_id", porting_order_id),
+            )
+            if value
+        ]
+        if indexed:
+            index, name, value = indexed[0]
             read, request = (
                 self._client.query,
                 {
                     "TableName": self._table_name,
-                    "IndexName": BY_PORT_REQUEST_INDEX,
-                    "KeyConditionExpression": "draft_port_request_id = :id",
-                    "ExpressionAttributeValues": {":id": draft_port_request_id},
+                    "IndexName": index,
+                    "KeyConditionExpression": f"{name} = :id",
+                    "ExpressionAttributeValues": {":id": value},
                 },
             )
         else:
@@ -391,7 +463,7 @@ def iso_time(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
 
 
-def _document_fields(target: DraftTarget | None, source: SourceObject | None) -> dict[str, Any]:
+def _document_fields(target: Target | None, source: SourceObject | None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if target:
         fields.update(target.as_message())

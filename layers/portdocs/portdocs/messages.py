@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from portdocs.documents import DocumentType, DraftTarget, SourceObject, check_key
+from portdocs.documents import SourceObject, Target, Upload, check_key, target_of
 from portdocs.errors import PermanentError
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
@@ -33,7 +33,7 @@ class IntakeObject:
 
     source: SourceObject
     size: int | None = None
-    target: DraftTarget | None = None
+    target: Target | None = None
     description: str | None = None
 
     @property
@@ -44,13 +44,17 @@ class IntakeObject:
 
 @dataclass(frozen=True)
 class AssociationRequest:
-    target: DraftTarget
+    target: Target
     description: str
-    url: str
+    upload: Upload
     source: SourceObject | None = None
 
     def to_message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {**self.target.as_message(), "description": self.description, "url": self.url}
+        message: dict[str, Any] = {
+            **self.target.as_message(),
+            "description": self.description,
+            **self.upload.as_fields(),
+        }
         if self.source:
             message["source"] = self.source.as_message()
         return message
@@ -90,11 +94,7 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
             if record["eventName"].startswith("ObjectCreated:")
         ]
     request = validate(message, UPLOAD_REQUEST_SCHEMA)
-    target = DraftTarget(
-        request["draft_port_request_id"],
-        request["draft_sub_request_id"],
-        DocumentType.parse(request["document_type"]),
-    )
+    target = target_of(request)
     return [
         IntakeObject(
             source=SourceObject(
@@ -125,18 +125,18 @@ def _object_from_s3_record(record: dict[str, Any]) -> IntakeObject:
 
 def parse_association_message(body: str) -> AssociationRequest:
     message = validate(load_json(body), ASSOCIATION_REQUEST_SCHEMA)
-    target = DraftTarget(
-        message["draft_port_request_id"],
-        message["draft_sub_request_id"],
-        DocumentType.parse(message["document_type"]),
-    )
+    upload = Upload.from_fields(message)
+    assert upload is not None  # the schema requires url or telnyx_document_id
     source = message.get("source")
     return AssociationRequest(
-        target=target,
+        target=target_of(message),
         description=message["description"],
-        url=message["url"],
+        upload=upload,
         source=SourceObject(**source) if source else None,
     )
+
+
+TARGET_NAMES = ("draft_port_request_id", "draft_sub_request_id")
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,17 @@ class Claim:
 
     source: SourceObject
     target_fields: dict[str, str]
-    url: str
+    upload_reference: str
 
 
 def claim_of(body: str) -> Claim | None:
     try:
         message = json.loads(body)
-        source, url = message["source"], message["url"]
+        source = message["source"]
+        upload = Upload.from_fields({k: message.get(k) for k in ("url", "telnyx_document_id")})
+        if upload is None:
+            return None
+        target_names = ("porting_order_id",) if "porting_order_id" in message else TARGET_NAMES
         claim = Claim(
             source=SourceObject(
                 bucket=str(source["bucket"]),
@@ -160,9 +164,8 @@ def claim_of(body: str) -> Claim | None:
                 version_id=source.get("version_id"),
                 etag=source.get("etag"),
             ),
-            target_fields={k: str(message.get(k)) for k in ("draft_port_request_id", "draft_sub_request_id")}
-            | {"document_type": str(message.get("document_type"))},
-            url=str(url),
+            target_fields={k: str(message.get(k)) for k in (*target_names, "document_type")},
+            upload_reference=upload.reference,
         )
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from portdocs import delivery
-from portdocs.documents import DraftTarget, SourceObject, State, document_id, without_url_paths
+from portdocs.documents import SourceObject, State, Target, document_id, without_url_paths
 from portdocs.errors import (
     AttentionError,
     ConfigurationError,
@@ -46,10 +46,10 @@ class Attempt:
 
     document_id: str
     source: SourceObject | None = None
-    target: DraftTarget | None = None
+    target: Target | None = None
 
     @classmethod
-    def of(cls, source: SourceObject, target: DraftTarget | None) -> Attempt:
+    def of(cls, source: SourceObject, target: Target | None) -> Attempt:
         return cls(document_id(source, target), source, target)
 
 

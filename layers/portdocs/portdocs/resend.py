@@ -1,14 +1,20 @@
 """The message that puts a ledger document through the pipeline again, repeating its last step:
 the association when the file is on Telnyx already (the ledger vouches for the source), else the
-upload, pinned to its version. One definition for `portdocs retry` (a person) and the sweeper
-(a schedule)."""
+upload, pinned to its version. One definition for `portdocs retry` (a person), the sweeper (a
+schedule) and the associator (a porting-order document Telnyx deleted before it was linked)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portdocs import aws
+from portdocs.documents import names_a_target, target_of
+from portdocs.ledger import upload_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, UPLOAD_REQUEST_SCHEMA, validate
 
 
@@ -30,15 +36,16 @@ def resend_of(item: dict[str, Any], pin_version: bool = True) -> Resend | None:
     `pin_version`: an upload names the exact version (or ETag), which makes it pinned on purpose:
     a newer version no longer supersedes it. Right for a person's retry; the sweeper pins only
     what was pinned already, so that the latest version still wins."""
-    if "draft_sub_request_id" not in item:
+    if not names_a_target(item):
         return None
-    target_fields = {k: item[k] for k in ("draft_port_request_id", "draft_sub_request_id", "document_type")}
+    target_fields = target_of(item).as_message()
     source = item.get("source")
-    if item.get("location_url"):
+    upload = upload_of(item)
+    if upload is not None:
         message: dict[str, Any] = {
             **target_fields,
             "description": item.get("description", ""),
-            "url": item["location_url"],
+            **upload.as_fields(),
         }
         if source:
             message["source"] = source
@@ -51,3 +58,17 @@ def resend_of(item: dict[str, Any], pin_version: bool = True) -> Resend | None:
     if item.get("description"):
         request["description"] = item["description"]
     return Resend(Queue.INTAKE, validate(request, UPLOAD_REQUEST_SCHEMA))
+
+
+class Resender:
+    """Sends a Resend to its queue."""
+
+    def __init__(self, sqs_client: Any, queue_urls: dict[Queue, str]) -> None:
+        self._sqs = sqs_client
+        self._queue_urls = queue_urls
+
+    def send(self, resend: Resend) -> None:
+        try:
+            self._sqs.send_message(QueueUrl=self._queue_urls[resend.queue], MessageBody=json.dumps(resend.body))
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, f"sending to the {resend.queue} queue") from None

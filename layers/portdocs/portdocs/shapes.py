@@ -45,7 +45,11 @@ def validate(message: Any, schema_name: str) -> dict[str, Any]:
     try:
         validated: dict[str, Any] = _compiled(schema_name)(message)
     except fastjsonschema.JsonSchemaValueException as error:
-        raise PermanentError(f"message does not match {schema_name}: {error.message}") from None
+        said = error.message
+        if error.rule == "oneOf" and error.path == ["data"]:
+            # "must be valid exactly by one definition" says nothing to a person: name the targets.
+            said = "it must name exactly one target: " + " or ".join(o["title"] for o in schema(schema_name)["oneOf"])
+        raise PermanentError(f"message does not match {schema_name}: {said}") from None
     return validated
 
 

@@ -11,20 +11,17 @@ superseded or withdrawn instead, as the pipeline itself would.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from portdocs.documents import DocumentType, DraftTarget, State, without_url_paths
-from portdocs.errors import PermanentError
+from portdocs.documents import State, names_a_target, target_of, without_url_paths
+from portdocs.errors import PermanentError, PortdocsError
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger, LedgerEntry, iso_time
 from portdocs.observability import correlate, count, logger, metrics
 from portdocs.outcomes import Attempt, Outcomes
-from portdocs.resend import Queue, resend_of
+from portdocs.resend import Resender, resend_of
 
 MAX_SWEEPS = 3
 
@@ -39,7 +36,7 @@ def reason_to_leave(item: dict[str, Any]) -> str | None:
         return "its message is on its queue or in the dead-letter queue: fix the cause in last_error, then redrive"
     if int(item.get("sweeps", 0)) >= MAX_SWEEPS:
         return f"it was re-driven {MAX_SWEEPS} times already: portdocs status shows its last error"
-    if "draft_sub_request_id" not in item:
+    if not names_a_target(item):
         return "the message named no document"
     return None
 
@@ -54,15 +51,13 @@ class Sweeper:
         ledger: Ledger,
         intake: IntakeStore,
         outcomes: Outcomes,
-        sqs_client: Any,
-        queue_urls: dict[Queue, str],
+        resender: Resender,
         stuck_after_seconds: int,
     ) -> None:
         self._ledger = ledger
         self._intake = intake
         self._outcomes = outcomes
-        self._sqs = sqs_client
-        self._queue_urls = queue_urls
+        self._resender = resender
         self._stuck_after_seconds = stuck_after_seconds
 
     def sweep(self) -> dict[str, int]:
@@ -94,10 +89,7 @@ class Sweeper:
             return _left_for_a_person(document_id, why)
         entry = LedgerEntry.from_item(item)
         if entry.source is not None and not entry.version_pinned:
-            target = DraftTarget(
-                item["draft_port_request_id"], item["draft_sub_request_id"], DocumentType(item["document_type"])
-            )
-            attempt = Attempt(document_id, entry.source, target)
+            attempt = Attempt(document_id, entry.source, target_of(item))
             if self._outcomes.end_unless_latest(attempt, self._intake.current(entry.source), "put through again"):
                 return "ended"
         try:
@@ -108,8 +100,8 @@ class Sweeper:
         if resend is None or not self._ledger.note_sweep(document_id, item["updated_at"], before, MAX_SWEEPS):
             return "finished"  # nothing to send, or it moved on since it was read
         try:
-            self._sqs.send_message(QueueUrl=self._queue_urls[resend.queue], MessageBody=json.dumps(resend.body))
-        except (ClientError, BotoCoreError) as error:
+            self._resender.send(resend)
+        except PortdocsError as error:
             logger.warning("could not re-drive the stuck document", extra={"error": without_url_paths(str(error))})
             return "errors"
         logger.info("stuck document put through again", extra={"document_id": document_id, "queue": str(resend.queue)})

@@ -24,8 +24,9 @@ from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
-from portdocs.documents import check_url_allowed, redacted
-from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
+from portdocs import shapes
+from portdocs.documents import DraftTarget, PortingOrderTarget, check_url_allowed, redacted
+from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError, UploadGoneError
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
 
@@ -48,6 +49,10 @@ S3_TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "IncompleteBody", "SlowDown", "ExpiredToken", "InternalError", "ServiceUnavailable"}
 )
 _RETRY_AFTER_PARSER = Retry()
+# Telnyx's error code for its rate limit, whatever status it comes with.
+RATE_LIMIT_CODE = "10011"
+# One page of an order's additional documents; Telnyx's lists are paginated.
+ADDITIONAL_DOCUMENTS_PAGE_SIZE = 250
 
 
 class RateLimitGate:
@@ -95,6 +100,15 @@ class TelnyxCredentials:
     def headers(self) -> dict[str, str]:
         if self.api_user and self.api_token:
             return {"x-api-user": self.api_user, "x-api-token": self.api_token}
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def bearer_headers(self) -> dict[str, str]:
+        """Telnyx's v2 API (porting orders, documents) takes an API key only."""
+        if not self.api_key:
+            raise ConfigurationError(
+                "porting orders use Telnyx's v2 API, which takes an API key (Bearer): the Telnyx credentials "
+                "hold only api_user and api_token; add api_key to them"
+            )
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
@@ -226,14 +240,15 @@ class TelnyxClient:
 
     def associate(self, request: AssociationRequest, deadline: Deadline) -> str:
         """Raises AmbiguousError when the POST may have been recorded although it failed."""
-        target = request.target
+        target, url = request.target, request.upload.location_url
+        assert isinstance(target, DraftTarget) and url is not None, "a draft's association names its Location"
         response = self._call_api(
             "POST",
             f"/origination/porting/draft_port_requests/{target.draft_port_request_id}/supporting_documents",
             {
                 "document_type": str(target.document_type),
                 "description": request.description,
-                "url": request.url,
+                "url": url,
                 "draft_sub_request_id": target.draft_sub_request_id,
             },
             deadline,
@@ -245,25 +260,146 @@ class TelnyxClient:
             # The association happened; only its id is missing. Retrying would double it.
             return "unknown"
 
+    # -- v2: the documents service and porting orders ------------------------------------------
+
+    def upload_document(self, file_name: str, body: IO[bytes], size: int, content_type: str, deadline: Deadline) -> str:
+        """Streams the file to the documents service; returns its document id. Safe to repeat after
+        an unknown outcome: a copy nothing links to is deleted by Telnyx within 30 minutes."""
+        encoder = MultipartEncoder(fields=[("file", (file_name, _SizedReader(body, size, deadline), content_type))])
+        response = self._call_api(
+            "POST",
+            "/v2/documents",
+            None,
+            deadline,
+            data=encoder,
+            content_type=encoder.content_type,
+            bearer=True,
+            missing_is_configuration=True,
+            timeout=UPLOAD_TIMEOUT,
+        )
+        try:
+            document = response.json()["data"]
+            telnyx_document_id = str(document["id"])
+            status, scan = str(document.get("status")), str(document.get("av_scan_status"))
+        except (ValueError, KeyError, TypeError):
+            raise TransientError("Telnyx's documents service answered without a document") from None
+        if status == "denied" or scan == "infected":
+            raise PermanentError(
+                f"Telnyx's documents service refused the file (status {status[:20]}, antivirus scan {scan[:20]})"
+            )
+        if not shapes.is_valid_id(telnyx_document_id):
+            raise TransientError("Telnyx's documents service answered with an unusable document id")
+        return telnyx_document_id
+
+    def attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> str:
+        """Links an uploaded document to the order: its LOA or invoice (replacing the one it had:
+        the newest version of the file is what a person means), or one of its additional
+        documents. Raises UploadGoneError when Telnyx no longer has the document, AmbiguousError
+        when an additional document may have been linked although the call failed."""
+        order = f"/v2/porting_orders/{target.porting_order_id}"
+
+        def when_refused(response: requests.Response) -> None:
+            if response.status_code == 422:
+                self._check_document(telnyx_document_id, deadline)
+
+        if target.is_order_document:
+            self._call_api(
+                "PATCH",
+                order,
+                {"documents": {str(target.document_type): telnyx_document_id}},
+                deadline,
+                bearer=True,
+                inspect_failure=when_refused,
+            )
+        else:
+            link = {"document_id": telnyx_document_id, "document_type": str(target.document_type)}
+            self._call_api(
+                "POST",
+                f"{order}/additional_documents",
+                {"additional_documents": [link]},
+                deadline,
+                bearer=True,
+                idempotent=False,
+                inspect_failure=when_refused,
+            )
+        return telnyx_document_id
+
+    def is_additional_document(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> bool:
+        """Whether the order lists the document among its additional documents of that type: how an
+        unknown outcome of the (non-idempotent) link is settled instead of guessed."""
+        page = 1
+        while True:
+            response = self._call_api(
+                "GET",
+                f"/v2/porting_orders/{target.porting_order_id}/additional_documents",
+                None,
+                deadline,
+                params={
+                    "filter[document_type]": str(target.document_type),
+                    "page[number]": str(page),
+                    "page[size]": str(ADDITIONAL_DOCUMENTS_PAGE_SIZE),
+                },
+                bearer=True,
+            )
+            try:
+                answer = response.json()
+                listed = [str(record["document_id"]) for record in answer["data"]]
+                pages = int((answer.get("meta") or {}).get("total_pages") or 1)
+            except (ValueError, KeyError, TypeError):
+                raise TransientError("Telnyx listed the order's additional documents in an unusable form") from None
+            if telnyx_document_id in listed:
+                return True
+            if page >= pages:
+                return False
+            page += 1
+
+    def _check_document(self, telnyx_document_id: str, deadline: Deadline) -> None:
+        """After a refused link: raises UploadGoneError if the documents service has deleted the
+        document, PermanentError if it denied it; returns if it is there (the refusal stands)."""
+        try:
+            response = self._call_api("GET", f"/v2/documents/{telnyx_document_id}", None, deadline, bearer=True)
+        except PermanentError:
+            raise UploadGoneError(
+                "Telnyx no longer has the uploaded document (the documents service deletes what is not "
+                "linked within 30 minutes)"
+            ) from None
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            document = response.json()["data"]
+            if document.get("status") == "denied":
+                scan = str(document.get("av_scan_status"))[:20]
+                raise PermanentError(f"Telnyx's documents service denied the file (antivirus scan {scan})")
+
     def _call_api(
         self,
         method: str,
         path: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | None,
         deadline: Deadline,
         idempotent: bool = True,
         missing_is_configuration: bool = False,
+        bearer: bool = False,
+        data: Any = None,
+        content_type: str | None = None,
+        params: dict[str, str] | None = None,
+        timeout: tuple[float, float] = API_TIMEOUT,
+        inspect_failure: Callable[[requests.Response], None] | None = None,
     ) -> requests.Response:
+        """`inspect_failure` sees a refusal before it is classified, and may raise a more precise error."""
         step = f"{method} {path}"
-        headers = {**self._credentials().headers(), "Accept": "application/json"}
+        credentials = self._credentials()
+        headers = {**(credentials.bearer_headers() if bearer else credentials.headers()), "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         self._gate.wait(deadline)
         try:
             response = self._api.request(
                 method,
                 f"{self._base_url}{path}",
                 json=payload,
+                data=data,
+                params=params,
                 headers=headers,
-                timeout=deadline.cap(API_TIMEOUT),
+                timeout=deadline.cap(timeout),
                 allow_redirects=False,
             )
         except requests.RequestException as error:
@@ -271,14 +407,19 @@ class TelnyxClient:
             if not idempotent and _may_have_reached_telnyx(error):
                 raise AmbiguousError(f"{fault}; Telnyx may have recorded it") from None
             raise TransientError(fault) from None
+        except BotoCoreError as error:
+            # The intake object's stream broke mid-upload (IncompleteReadError, ResponseStreamingError).
+            raise TransientError(f"reading the intake object failed mid-upload: {type(error).__name__}") from None
         if 200 <= response.status_code < 300:
             return response
         if response.status_code in (401, 403):
             self._credentials.refresh()
+        if inspect_failure is not None:
+            inspect_failure(response)
         # The file's URL must not come back in an error's text: Telnyx may echo what it was sent.
-        sent = (payload["url"],) if isinstance(payload.get("url"), str) else ()
+        sent = (payload["url"],) if payload and isinstance(payload.get("url"), str) else ()
         failure = classify_api_failure(step, response, idempotent, missing_is_configuration, sent)
-        if response.status_code == 429 and isinstance(failure, TransientError):
+        if _is_rate_limit(response) and isinstance(failure, TransientError):
             self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
         raise failure
 
@@ -310,14 +451,37 @@ def classify_api_failure(
     if status == 405 or (status == 404 and missing_is_configuration):
         return ConfigurationError(f"{message} (check TELNYX_API_BASE_URL: the endpoint is not there)")
     retry_after = retry_after_seconds(response)
-    if status in TRANSIENT_STATUSES or status >= 500:
-        told_not_acted_on = status in NOT_ACTED_ON_STATUSES or (status == 503 and retry_after is not None)
+    if status in TRANSIENT_STATUSES or status >= 500 or _is_rate_limit(response):
+        told_not_acted_on = (
+            status in NOT_ACTED_ON_STATUSES or _is_rate_limit(response) or (status == 503 and retry_after is not None)
+        )
         if not idempotent and not told_not_acted_on:
             return AmbiguousError(f"{message}; Telnyx may have recorded it", retry_after=retry_after)
         return TransientError(message, retry_after=retry_after)
-    if status in PERMANENT_STATUSES:
+    # A refusal (4xx) the v2 API marks retryable is retried; one it marks not retryable is final.
+    retryable = _first_error(response).get("meta", {}).get("retryable")
+    if retryable is True:
+        return TransientError(message, retry_after=retry_after)
+    if status in PERMANENT_STATUSES or retryable is False:
         return PermanentError(message)
     return TransientError(message)
+
+
+def _first_error(response: requests.Response) -> dict[str, Any]:
+    """The first entry of a v2 error body (`errors[]`), or {} when the body has none."""
+    try:
+        first = response.json()["errors"][0]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {}
+    if not isinstance(first, dict):
+        return {}
+    if not isinstance(first.get("meta"), dict):
+        first = {**first, "meta": {}}
+    return first
+
+
+def _is_rate_limit(response: requests.Response) -> bool:
+    return response.status_code == 429 or str(_first_error(response).get("code")) == RATE_LIMIT_CODE
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

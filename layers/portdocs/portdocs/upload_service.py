@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from portdocs.association_queue import AssociationQueue
@@ -9,10 +10,13 @@ from portdocs.config import Settings
 from portdocs.documents import (
     SNIFF_BYTES,
     Document,
-    DraftTarget,
     IntakeKey,
+    PortingOrderTarget,
     SourceObject,
+    Target,
+    Upload,
     check_content_type,
+    check_fits_target,
     check_size,
     file_name_of,
     is_folder_placeholder,
@@ -79,7 +83,7 @@ class UploadService:
     def _process_notification(self, item: IntakeObject, deadline: Deadline) -> None:
         """An S3 event names the exact object: its identity and target are known before any call."""
         try:
-            target: DraftTarget | None = IntakeKey.parse(item.source.key).target
+            target: Target | None = IntakeKey.parse(item.source.key).target
         except PermanentError as error:
             self._outcomes.reject(Attempt.of(item.source, None), str(error))
             return
@@ -89,7 +93,7 @@ class UploadService:
             current = self._intake.current(item.source)
             self._send(attempt, item, current, deadline, latest_version_wins=True)
 
-    def _process_upload_request(self, item: IntakeObject, target: DraftTarget, deadline: Deadline) -> None:
+    def _process_upload_request(self, item: IntakeObject, target: Target, deadline: Deadline) -> None:
         """An upload request names a key (and perhaps a version): which object that is becomes
         known from S3; until then a transient failure writes no ledger row, since there is no
         document yet, and a missing object is rejected as this request."""
@@ -127,7 +131,7 @@ class UploadService:
             description,
             # Once pinned on purpose (a request naming the version, `portdocs retry`), a late
             # redelivery of the original S3 event does not unpin it.
-            **({} if latest_version_wins else {"version_pinned": True}),
+            version_pinned=not latest_version_wins,
         )
         if entry.state.is_terminal:
             self._outcomes.duplicate(attempt, entry)
@@ -137,13 +141,10 @@ class UploadService:
             return
         assert found is not None
         document = Document(source=attempt.source, target=attempt.target, description=description, size=found.size)
+        # A fresh upload after Telnyx deleted the last one is new work, not a repeat of the old.
+        identity = {"document_id": document.document_id, **({"reupload": entry.reuploads} if entry.reuploads else {})}
         try:
-            self._upload_once(
-                identity={"document_id": document.document_id},
-                document=document,
-                uploaded_url=entry.location_url,
-                deadline=deadline,
-            )
+            self._upload_once(identity=identity, document=document, uploaded=entry.upload, deadline=deadline)
         except MissingObjectError:
             # Deleted or replaced between the look at the key and the read of the file.
             current = self._intake.current(attempt.source)
@@ -151,49 +152,62 @@ class UploadService:
                 raise
 
     def _upload(
-        self, identity: dict[str, str], document: Document, uploaded_url: str | None, deadline: Deadline
-    ) -> dict[str, str]:
+        self, identity: dict[str, Any], document: Document, uploaded: Upload | None, deadline: Deadline
+    ) -> dict[str, Any]:
         """Uploads once per intake object; the ledger checkpoint makes a crash after the upload
-        resend the same URL instead of uploading (and later associating) a second copy."""
-        url = uploaded_url
-        if url is None:
+        resend the same upload instead of uploading (and later associating) a second copy, unless
+        Telnyx will have deleted it by now (porting orders' documents go unless linked)."""
+        upload = uploaded if uploaded is not None and not uploaded.outlived(time.time()) else None
+        if upload is None:
             check_size(document.size, self._settings.max_document_bytes)
             head = self._intake.read_head(document.source, SNIFF_BYTES)
             content_type = check_content_type(head, self._settings.allowed_content_types)
-            url = with_retries(lambda: self._transfer(document, content_type, deadline), deadline, on_retry=note_retry)
-            if not self._ledger.mark_uploaded(document.document_id, url, content_type):
+            check_fits_target(document.target, document.file_name, document.size, content_type)
+            upload = with_retries(
+                lambda: self._transfer(document, content_type, deadline), deadline, on_retry=note_retry
+            )
+            if not self._ledger.mark_uploaded(document.document_id, upload, content_type):
                 # A racing delivery ended the document meanwhile (a newer version, a deletion):
                 # its word stands, and nothing is handed to the associator.
                 self._outcomes.bring_tag_up_to_date(Attempt(document.document_id, document.source, document.target))
-                return {**identity, "url": url}
+                return {**identity, **upload.as_fields()}
             count("DocumentsUploaded")
             # The Location is a bearer link to the file (Telnyx's form makes it public-read): the
             # ledger keeps it, the logs name the file only.
             logger.info("document uploaded", extra={"file_name": document.file_name, "content_type": content_type})
         # Tagged before the hand-off: the associator's "associated" must be the last word.
         self._outcomes.uploaded(Attempt(document.document_id, document.source, document.target))
-        self._queue.send(self._association(document, url))
-        return {**identity, "url": url}
+        self._queue.send(self._association(document, upload))
+        return {**identity, **upload.as_fields()}
 
-    def _transfer(self, document: Document, content_type: str, deadline: Deadline) -> str:
+    def _transfer(self, document: Document, content_type: str, deadline: Deadline) -> Upload:
+        if isinstance(document.target, PortingOrderTarget):
+            # Taken before the upload starts: Telnyx's 30 minutes cannot have begun earlier.
+            started = time.time()
+            with self._intake.open(document.source) as body:
+                telnyx_document_id = self._telnyx.upload_document(
+                    document.file_name, body, document.size, content_type, deadline
+                )
+            return Upload(telnyx_document_id=telnyx_document_id, uploaded_at=started)
         # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
         form = self._telnyx.request_upload_form(content_type, deadline)
         self._check_association_would_be_accepted(document, form)
         with self._intake.open(document.source) as body:
-            return self._telnyx.upload(form, document.file_name, body, document.size, content_type, deadline)
+            location = self._telnyx.upload(form, document.file_name, body, document.size, content_type, deadline)
+        return Upload(location_url=location)
 
     def _check_association_would_be_accepted(self, document: Document, form: UploadForm) -> None:
         """The association message is checked against its schema before the file is sent, with the
         URL the files service will answer: a document the associator would refuse (a file name too
         long for a URL, say) is rejected now, not stranded as `uploaded`."""
-        predicted = self._association(document, form.location_for(document.file_name))
+        predicted = self._association(document, Upload(location_url=form.location_for(document.file_name)))
         try:
             self._queue.check(predicted)
         except PermanentError as error:
             raise PermanentError(f"the file cannot be associated as named: {error}") from None
 
     @staticmethod
-    def _association(document: Document, url: str) -> AssociationRequest:
+    def _association(document: Document, upload: Upload) -> AssociationRequest:
         return AssociationRequest(
-            target=document.target, description=document.description, url=url, source=document.source
+            target=document.target, description=document.description, upload=upload, source=document.source
         )

@@ -29,6 +29,7 @@ from portdocs.telnyx import (
 
 if TYPE_CHECKING:
     from portdocs.association_service import AssociationService
+    from portdocs.resend import Resender
     from portdocs.sweeper import Sweeper
     from portdocs.upload_service import UploadService
 
@@ -65,12 +66,12 @@ def association_service() -> AssociationService:
         ledger=parts.ledger,
         outcomes=parts.outcomes,
         idempotency=parts.idempotency(),
+        resender=parts.resender(),
     )
 
 
 @cache
 def sweeper() -> Sweeper:
-    from portdocs.resend import Queue
     from portdocs.sweeper import Sweeper
 
     parts = _Parts.build(Settings.from_environ())
@@ -78,11 +79,7 @@ def sweeper() -> Sweeper:
         ledger=parts.ledger,
         intake=parts.intake,
         outcomes=parts.outcomes,
-        sqs_client=aws.client("sqs", parts.session),
-        queue_urls={
-            Queue.INTAKE: parts.settings.intake_queue_url,
-            Queue.ASSOCIATION: parts.settings.association_queue_url,
-        },
+        resender=parts.resender(),
         stuck_after_seconds=parts.settings.stuck_after_seconds,
     )
 
@@ -106,6 +103,14 @@ class _Parts:
             self.settings.idempotency_table,
             self.settings.idempotency_ttl_seconds,
             aws.client("dynamodb", self.session),
+        )
+
+    def resender(self) -> Resender:
+        from portdocs.resend import Queue, Resender
+
+        return Resender(
+            aws.client("sqs", self.session),
+            {Queue.INTAKE: self.settings.intake_queue_url, Queue.ASSOCIATION: self.settings.association_queue_url},
         )
 
     @classmethod
