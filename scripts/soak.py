@@ -1,8 +1,9 @@
 """Hostile soak of the whole pipeline through the local sandbox (`make soak`).
 
-Drops SOAK_DOCUMENTS documents (default 1000) into the intake bucket while everything that can
-go wrong does: every S3 event is delivered twice, workers are killed mid-invocation, the Telnyx
-API and files service fail at random (429 with and without hints, 5xx, dropped connections,
+Drops SOAK_DOCUMENTS documents (default 1000) into the intake bucket, about a third of them for a
+porting order and the rest for draft sub-requests, while everything that can go wrong does: every
+S3 event is delivered twice, workers are killed mid-invocation, the Telnyx API, the files service
+and the documents service fail at random (429 with and without hints, 5xx, dropped connections,
 slow answers, expired forms, and "ambiguous" failures that took effect before failing), files
 are replaced or deleted shortly after being dropped, and invalid inputs are mixed in. Once the
 pipeline is quiet, the dead-letter queues are redriven once, as an operator would, with the
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -75,7 +77,15 @@ POLL_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
 KILL_RATE = 0.08
 KILL_MAX_DELAY_SECONDS = 0.6  # most invocations end within a second: a longer delay would rarely land
-API_ENDPOINTS = ("upload_requests", "supporting_documents", "files")
+API_ENDPOINTS = (
+    "upload_requests",
+    "supporting_documents",
+    "files",
+    "documents",
+    "porting_orders",
+    "additional_documents",
+)
+PORTING_ORDER_SHARE = 0.3
 
 
 def hostile_faults(scale: float) -> list[Fault]:
@@ -93,7 +103,7 @@ def hostile_faults(scale: float) -> list[Fault]:
         ]
         if endpoint == "upload_requests":
             faults.append(Fault(endpoint, expire_forms=True, rate=0.03 * scale, times=None))
-        else:  # the file stored, the association recorded, and the client told otherwise
+        else:  # the file stored, the association or link recorded, and the client told otherwise
             faults += [
                 Fault(endpoint, ambiguous=True, rate=0.02 * scale, times=None),
                 Fault(endpoint, ambiguous=True, drop=True, rate=0.02 * scale, times=None),
@@ -160,6 +170,7 @@ class Plan:
         self.queues = queues
         self.port_request = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         self.sub_requests = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3)]
+        self.porting_order = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         self.versions: list[Version] = []
         self.kinds = self._kinds(documents)
 
@@ -183,6 +194,8 @@ class Plan:
             folder = folder.upper()  # the layout accepts any case
         # Some names need URL-encoding in S3 events (spaces, '+', non-ASCII).
         name = f"doc {index} +1 (signé).pdf" if self.rng.random() < 0.1 else f"doc-{index:05d}.pdf"
+        if self.rng.random() < PORTING_ORDER_SHARE:
+            return f"porting-orders/{self.porting_order}/{folder}/{name}"
         return f"{self.port_request}/{sub}/{folder}/{name}"
 
     def actions(self, s3: Any, sqs: Any) -> list[Action]:
@@ -361,9 +374,11 @@ def attribute(
     ledger: list[dict[str, Any]],
     telnyx: list[dict[str, Any]],
     stored_bytes: Callable[[str], bytes],
+    links: list[dict[str, Any]],
     verdict: Verdict,
 ) -> None:
-    """Hangs each ledger item and Telnyx document on the version it came from."""
+    """Hangs each ledger item, Telnyx document (draft flow) and link to the porting order on the
+    version it came from."""
     by_version_id = {v.version_id: v for v in versions if v.version_id}
     by_key_etag = {(v.key, v.etag): v for v in versions if v.etag is not None}
     by_message = {f"sqs-message:{v.message_id}": v for v in versions if v.message_id}
@@ -388,6 +403,13 @@ def attribute(
             verdict.unmatched_telnyx_documents.append(document)
         else:
             owner.telnyx_documents.append(str(document["id"]))
+    by_sha256 = {hashlib.sha256(v.body).hexdigest(): v for v in versions if v.body and not v.message_id}
+    for link in links:
+        owner = by_sha256.get(link["sha256"])
+        if owner is None:
+            verdict.unmatched_telnyx_documents.append(link)
+        else:
+            owner.telnyx_documents.append(str(link["document_id"]))
 
 
 def judge(version: Version, verdict: Verdict) -> None:
@@ -502,6 +524,7 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
         queues = {"intake": outputs["IntakeQueueUrl"], "association": outputs["AssociationQueueUrl"]}
         plan = Plan(rng, documents, outputs["IntakeBucketName"], queues)
         emulator.seed(plan.port_request, *plan.sub_requests)
+        emulator.seed_porting_order(plan.porting_order)
 
         emulator.random.seed(seed)
         for fault in hostile_faults(fault_scale):
@@ -522,7 +545,8 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
 
         verdict = Verdict()
         telnyx = [d for d in emulator.documents() if d["draft_port_request_id"] == plan.port_request]
-        attribute(plan.versions, scan(table), telnyx, emulator.stored_bytes, verdict)
+        links = [link for link in emulator.links() if link["porting_order_id"] == plan.porting_order]
+        attribute(plan.versions, scan(table), telnyx, emulator.stored_bytes, links, verdict)
         calls = emulator.calls()
         hostilities = {
             "invocations": invoker.invocations,
@@ -531,6 +555,7 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
             "workers_replaced": invoker.replaced,
             "duplicate_deliveries": runtime.duplicates_sent,
             "telnyx_calls": len(calls),
+            "telnyx_calls_by_endpoint": dict(Counter(str(c["endpoint"]) for c in calls)),
             "telnyx_calls_failed": sum(1 for c in calls if c.get("status", 0) >= 400),
             "telnyx_calls_ambiguous": sum(1 for c in calls if c.get("ambiguous")),
         }
@@ -553,6 +578,7 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
         "kinds": {kind: plan.kinds.count(kind) for kind in sorted(set(plan.kinds))},
         "settled": settled,
         "draft_port_request_id": plan.port_request,
+        "porting_order_id": plan.porting_order,
         "dlq_redriven": redriven,
         "hostilities": hostilities,
         "function_logs": str(log_dir),

@@ -145,6 +145,9 @@ class Emulated:
     forms: list[dict[str, str]] = field(default_factory=list)
     v2_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     porting_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every link of a document to an order that changed the order, in order: a repeat of the same
+    # PATCH is not one, each additional document is.
+    links: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TelnyxEmulator:
@@ -278,6 +281,12 @@ class TelnyxEmulator:
     def documents(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(d) for d in self.state.documents]
+
+    def links(self) -> list[dict[str, Any]]:
+        """Every time a document was linked to a porting order (its LOA or invoice set to it, or
+        added as an additional document), with the document's sha256."""
+        with self._lock:
+            return [dict(link) for link in self.state.links]
 
     def v2_documents(self) -> list[dict[str, Any]]:
         """The documents service's documents that still exist (unlinked ones go after 30 minutes)."""
@@ -525,9 +534,18 @@ class TelnyxEmulator:
             return _v2_refusal(422, "10015", "Invalid document", "the document was denied", pointer)
         return None
 
-    def _link(self, document_id: str) -> None:
+    def _link(self, document_id: str, porting_order_id: str, as_type: str) -> None:
         with self._lock:
-            self.state.v2_documents[document_id]["linked"] = True
+            document = self.state.v2_documents[document_id]
+            document["linked"] = True
+            self.state.links.append(
+                {
+                    "document_id": document_id,
+                    "porting_order_id": porting_order_id,
+                    "document_type": as_type,
+                    "sha256": document["sha256"],
+                }
+            )
 
     def _patch_porting_order(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
         body = _json_body(request)
@@ -538,9 +556,11 @@ class TelnyxEmulator:
             if (refused := self._linkable(document_id, f"/documents/{kind}")) is not None:
                 return refused
         for kind, document_id in documents.items():
-            self._link(document_id)
             with self._lock:
+                unchanged = order["documents"][kind] == document_id
                 order["documents"][kind] = document_id
+            if not unchanged:
+                self._link(document_id, porting_order_id, kind)
         return _json(200, {"data": {"id": porting_order_id, "documents": dict(order["documents"])}})
 
     def _add_additional_documents(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
@@ -560,7 +580,7 @@ class TelnyxEmulator:
                 return refused
         created = []
         for item in wanted:
-            self._link(item["document_id"])
+            self._link(item["document_id"], porting_order_id, item["document_type"])
             now = _iso(self.now())
             created.append(
                 {

@@ -45,6 +45,10 @@ def uploads(pipeline: Pipeline) -> list[dict]:
     return [call for call in pipeline.emulator.calls("documents") if call["method"] == "POST"]
 
 
+def links_posted(pipeline: Pipeline) -> list[dict]:
+    return [call for call in pipeline.emulator.calls("additional_documents") if call["method"] == "POST"]
+
+
 def linked(pipeline: Pipeline, document_type: str) -> list[str]:
     """The document ids the order holds as this type: its own LOA/invoice, or additional ones."""
     order = pipeline.emulator.porting_order(PORTING_ORDER)
@@ -79,7 +83,9 @@ def test_dropped_document_is_uploaded_and_attached_to_the_porting_order(
     assert stored["content_type"] == content_type
     assert linked(pipeline, document_type) == [stored["id"]]
     order_calls = pipeline.emulator.calls("porting_orders") + pipeline.emulator.calls("additional_documents")
-    assert {call["method"] for call in order_calls} == ({"PATCH"} if document_type in ("loa", "invoice") else {"POST"})
+    # An additional document is looked for in the order's list before it is linked.
+    expected = {"PATCH"} if document_type in ("loa", "invoice") else {"GET", "POST"}
+    assert {call["method"] for call in order_calls} == expected
     assert not pipeline.emulator.calls("upload_requests") and not pipeline.emulator.calls("supporting_documents")
     entry = the_entry(pipeline)
     assert entry["state"] == "associated"
@@ -116,13 +122,14 @@ def test_duplicate_association_messages_attach_once(pipeline: Pipeline):
     pipeline.invoke("associator", [association])
 
     assert response == {"batchItemFailures": []}
-    assert len(pipeline.emulator.calls("additional_documents")) == 1
+    assert len(links_posted(pipeline)) == 1
     assert len(linked(pipeline, "other")) == 1
 
 
-def test_a_link_whose_answer_was_lost_is_read_back_not_made_twice(pipeline: Pipeline):
-    # The link takes effect, then the client hears a 504: the order is read before linking again.
-    pipeline.emulator.inject(Fault("additional_documents", ambiguous=True, path_contains="additional"))
+@pytest.mark.parametrize("drop", [False, True], ids=["504", "dropped connection"])
+def test_a_link_whose_answer_was_lost_is_read_back_not_made_twice(pipeline: Pipeline, drop: bool):
+    # The link takes effect, then the client hears a failure: the order is read before linking again.
+    pipeline.emulator.inject(Fault("additional_documents", ambiguous=True, drop=drop, path_contains="additional"))
     pipeline.drop(key("csr", "csr.png"), PNG)
 
     pipeline.runtime.drain()
@@ -130,9 +137,34 @@ def test_a_link_whose_answer_was_lost_is_read_back_not_made_twice(pipeline: Pipe
     assert len(linked(pipeline, "csr")) == 1
     posts = [c for c in pipeline.emulator.calls("additional_documents") if c["method"] == "POST"]
     gets = [c for c in pipeline.emulator.calls("additional_documents") if c["method"] == "GET"]
-    assert len(posts) == 1 and len(gets) == 1
+    assert len(posts) == 1 and len(gets) == 2  # before the link, and before its repeat
     entry = the_entry(pipeline)
     assert entry["state"] == "associated" and not entry.get("possible_duplicate")
+    assert "send_unconfirmed" not in entry
+
+
+def test_a_worker_that_died_after_linking_leaves_no_second_link(pipeline: Pipeline):
+    pipeline.drop(key("other", "id.jpg"), JPEG)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    pipeline.invoke("associator", [association])
+    # As if the worker died after Telnyx linked the document and before anything was recorded.
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+    entry = the_entry(pipeline)
+    table.update_item(
+        Key={"document_id": entry["document_id"]},
+        UpdateExpression="SET #state = :uploaded REMOVE telnyx_document_id",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":uploaded": "uploaded"},
+    )
+    guards = boto3.resource("dynamodb").Table(pipeline.output("IdempotencyTableName"))
+    for guard in guards.scan()["Items"]:
+        guards.delete_item(Key={"id": guard["id"]})
+
+    pipeline.invoke("associator", [association])
+
+    assert len(linked(pipeline, "other")) == 1
+    assert the_entry(pipeline)["state"] == "associated"
 
 
 @pytest.mark.parametrize(
@@ -274,7 +306,7 @@ def test_an_association_older_than_the_window_goes_back_for_a_fresh_upload_witho
 
     pipeline.runtime.drain()
 
-    assert len(pipeline.emulator.calls("additional_documents")) == 1  # only the fresh upload was linked
+    assert len(links_posted(pipeline)) == 1  # only the fresh upload was linked
     assert len(uploads(pipeline)) == 2
     entry = the_entry(pipeline)
     assert entry["state"] == "associated" and entry["reuploads"] == 1

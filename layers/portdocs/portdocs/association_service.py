@@ -4,7 +4,6 @@ sub-request, or a porting order)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -38,9 +37,6 @@ from portdocs.telnyx import TelnyxClient
 # After an unknown outcome the association is posted again (a missing LOA blocks a port), but not
 # for ever: a Telnyx that records and then fails every time would otherwise collect a copy per try.
 MAX_UNCONFIRMED_SENDS = 5
-# A porting order's link is settled by reading the order before every repeat: no copy can follow
-# from repeating it, so nothing limits the repeats but the queue's own redelivery limit.
-UNLIMITED_SENDS = 1_000_000
 # Fresh uploads of one document after Telnyx deleted the last before it was linked: more than this
 # means documents wait on the association queue longer than Telnyx keeps them, which a person fixes.
 MAX_REUPLOADS = 3
@@ -196,54 +192,40 @@ class AssociationService:
         unconfirmed_before: bool,
         deadline: Deadline,
     ) -> dict[str, Any]:
-        """Neither of Telnyx's links is idempotent everywhere, so the intent is recorded before
-        each send and an unknown outcome is remembered.
-
-        A draft's association cannot be checked (Telnyx offers no way to list a draft's
-        documents): a success after an unknown outcome is marked as a possible duplicate (a missing
-        LOA blocks a port; a duplicate is harmless and a person can remove it). A porting order's
-        additional documents can be listed: after an unknown outcome the list is read first, and
-        the document is linked only if it is not there. An order's LOA and invoice are set by an
-        idempotent PATCH."""
-        target = request.target
-        if isinstance(target, PortingOrderTarget):
+        if isinstance(request.target, PortingOrderTarget):
             telnyx_document_id = str(request.upload.telnyx_document_id)
+            linked = self._attach(request.target, telnyx_document_id, deadline)
+            return {"telnyx_document_id": linked, "possible_duplicate": False}
+        return self._associate_with_draft(request, document_id, unconfirmed_before, deadline)
 
-            def settled() -> bool:
-                return not target.is_order_document and self._telnyx.is_additional_document(
-                    target, telnyx_document_id, deadline
-                )
+    def _attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> str:
+        """An order's LOA and invoice are set by an idempotent PATCH. Linking an additional document
+        is not idempotent, but an order lists its additional documents: the list is read before
+        every link, so a link whose answer was lost, or made by a worker that died, is found
+        instead of made twice (concurrent deliveries of one document are kept apart by the
+        idempotency store)."""
 
-            return self._send_once_known(
-                document_id,
-                unconfirmed_before,
-                deadline,
-                send=lambda: self._telnyx.attach(target, telnyx_document_id, deadline),
-                already_sent=lambda: telnyx_document_id if settled() else None,
-            )
-        return self._send_once_known(
-            document_id, unconfirmed_before, deadline, send=lambda: self._telnyx.associate(request, deadline)
-        )
+        def link() -> str:
+            if not target.is_order_document and self._telnyx.is_additional_document(
+                target, telnyx_document_id, deadline
+            ):
+                return telnyx_document_id
+            return self._telnyx.attach(target, telnyx_document_id, deadline)
 
-    def _send_once_known(
-        self,
-        document_id: str,
-        unconfirmed_before: bool,
-        deadline: Deadline,
-        send: Callable[[], str],
-        already_sent: Callable[[], str | None] | None = None,
+        return with_retries(link, deadline, on_retry=note_retry)
+
+    def _associate_with_draft(
+        self, request: AssociationRequest, document_id: str, unconfirmed_before: bool, deadline: Deadline
     ) -> dict[str, Any]:
-        """Sends (with retries) a link Telnyx may record although the call failed. `already_sent`
-        reads whether an earlier send with an unknown outcome did link it (its Telnyx id), where
-        Telnyx allows that read."""
+        """Telnyx's association POST is not idempotent and Telnyx offers no way to list a draft's
+        documents, so an unknown outcome cannot be checked: the intent is recorded before each
+        POST, and a success after an unknown outcome is marked as a possible duplicate (a missing
+        LOA blocks a port; a duplicate is harmless and a person can remove it)."""
         ambiguous = unconfirmed_before
-        limit = MAX_UNCONFIRMED_SENDS if already_sent is None else UNLIMITED_SENDS
 
         def post() -> str:
             nonlocal ambiguous
-            if ambiguous and already_sent is not None and (found := already_sent()) is not None:
-                return found
-            if not self._ledger.note_send(document_id, limit):
+            if not self._ledger.note_send(document_id, MAX_UNCONFIRMED_SENDS):
                 ambiguous = True
                 raise AttentionError(
                     f"{MAX_UNCONFIRMED_SENDS} association attempts ended without a known outcome: Telnyx may hold "
@@ -251,7 +233,7 @@ class AssociationService:
                     "`portdocs retry` it"
                 )
             try:
-                return send()
+                return self._telnyx.associate(request, deadline)
             except AmbiguousError:
                 ambiguous = True
                 raise
@@ -267,8 +249,7 @@ class AssociationService:
             if not ambiguous:
                 self._ledger.clear_send(document_id)
             raise
-        # Read before every repeat, a porting order's link cannot be a second copy.
-        return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous and already_sent is None}
+        return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous}
 
 
 def _upload_key(upload: Upload) -> dict[str, str]:
