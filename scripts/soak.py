@@ -4,7 +4,8 @@ Drops SOAK_DOCUMENTS documents (default 1000) into the intake bucket, about a th
 porting order and the rest for draft sub-requests, while everything that can go wrong does: every
 S3 event is delivered twice, workers are killed mid-invocation, the Telnyx API, the files service
 and the documents service fail at random (429 with and without hints, 5xx, dropped connections,
-slow answers, expired forms, and "ambiguous" failures that took effect before failing), files
+slow answers, expired forms, and "ambiguous" failures that took effect before failing), Telnyx's
+clock jumps past its 30 minutes (deleting every porting-order upload not yet linked), files
 are replaced or deleted shortly after being dropped, and invalid inputs are mixed in. Once the
 pipeline is quiet, the dead-letter queues are redriven once, as an operator would, with the
 faults cleared. Then every intake object version is judged from the documents ledger and from
@@ -49,6 +50,7 @@ from typing import Any
 
 import requests
 
+from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
 from portdocs_sandbox.cli import Target, redrive
 from portdocs_sandbox.runtime import Chaos, IsolatedInvoker
 from portdocs_sandbox.sandbox import Sandbox
@@ -86,6 +88,10 @@ API_ENDPOINTS = (
     "additional_documents",
 )
 PORTING_ORDER_SHARE = 0.3
+# Telnyx's clock jumps past its 30 minutes this often while documents are dropped: every upload not
+# yet linked is deleted and must be uploaded afresh (fewer jumps than a document's fresh uploads).
+CLOCK_JUMPS = 2
+CLOCK_JUMP_SECONDS = UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60
 
 
 def hostile_faults(scale: float) -> list[Fault]:
@@ -198,8 +204,9 @@ class Plan:
             return f"porting-orders/{self.porting_order}/{folder}/{name}"
         return f"{self.port_request}/{sub}/{folder}/{name}"
 
-    def actions(self, s3: Any, sqs: Any) -> list[Action]:
-        """Every drop, replacement, deletion and message, at its moment (seconds from start)."""
+    def actions(self, s3: Any, sqs: Any, emulator: TelnyxEmulator) -> list[Action]:
+        """Every drop, replacement, deletion and message, at its moment (seconds from start), and
+        the jumps of Telnyx's clock that delete every porting-order upload not yet linked."""
         actions: list[Action] = []
 
         def at(moment: float, run: Callable[[], None]) -> None:
@@ -231,6 +238,9 @@ class Plan:
                 at(later, self._put(s3, newest))
             elif kind == "deleted":
                 at(later, self._delete(s3, key))
+        drop_seconds = len(self.kinds) / DROP_RATE
+        for jump in range(1, CLOCK_JUMPS + 1):
+            at(jump * drop_seconds / (CLOCK_JUMPS + 1), lambda: emulator.advance_clock(CLOCK_JUMP_SECONDS))
         return actions
 
     def _delete(self, s3: Any, key: str) -> Callable[[], None]:
@@ -533,7 +543,7 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
         runtime.random.seed(seed)
         runtime.duplicate_intake_deliveries = True
         say(f"dropping {documents} documents into s3://{plan.bucket}/{plan.port_request}/")
-        run_actions(plan.actions(s3, sqs), say)
+        run_actions(plan.actions(s3, sqs, emulator), say)
         settled = wait_until_quiet(sqs, queues.values(), table, deadline, say)
 
         # The operator's turn: Telnyx is healthy again, nothing crashes; redrive once.
@@ -546,7 +556,8 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
         verdict = Verdict()
         telnyx = [d for d in emulator.documents() if d["draft_port_request_id"] == plan.port_request]
         links = [link for link in emulator.links() if link["porting_order_id"] == plan.porting_order]
-        attribute(plan.versions, scan(table), telnyx, emulator.stored_bytes, links, verdict)
+        items = scan(table)
+        attribute(plan.versions, items, telnyx, emulator.stored_bytes, links, verdict)
         calls = emulator.calls()
         hostilities = {
             "invocations": invoker.invocations,
@@ -558,6 +569,8 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
             "telnyx_calls_by_endpoint": dict(Counter(str(c["endpoint"]) for c in calls)),
             "telnyx_calls_failed": sum(1 for c in calls if c.get("status", 0) >= 400),
             "telnyx_calls_ambiguous": sum(1 for c in calls if c.get("ambiguous")),
+            "clock_jumps": CLOCK_JUMPS,
+            "documents_uploaded_again": sum(1 for item in items if int(item.get("reuploads", 0)) > 0),
         }
     for version in plan.versions:
         judge(version, verdict)

@@ -115,9 +115,13 @@ class Fault:
     echo: bool = False
     # v2's errors say whether a retry may succeed (errors[].meta.retryable); None: not said.
     retryable: bool | None = None
+    # Only calls of this HTTP method (one endpoint may be both listed and posted to).
+    method: str | None = None
 
-    def matches(self, endpoint: str, path: str, chance: random.Random | None = None) -> bool:
+    def matches(self, endpoint: str, path: str, method: str, chance: random.Random | None = None) -> bool:
         if self.endpoint not in (endpoint, "any") or (self.path_contains or "") not in path:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
             return False
         if self.rate is not None:
             return (chance or random).random() < self.rate
@@ -328,7 +332,7 @@ class TelnyxEmulator:
         """One call of a Telnyx endpoint: recorded, counted while in flight, its fault applied."""
         call = self._record(endpoint, request, body)
         with self._in_flight(endpoint):
-            fault = self._take_fault(endpoint, request.path)
+            fault = self._take_fault(endpoint, request.path, request.method)
             if fault and not fault.ambiguous and (response := self._apply_fault(fault, request)) is not None:
                 call["status"] = response.status_code
                 return response
@@ -719,10 +723,10 @@ class TelnyxEmulator:
             self.state.calls.append(call)
         return call
 
-    def _take_fault(self, endpoint: str, path: str) -> Fault | None:
+    def _take_fault(self, endpoint: str, path: str, method: str) -> Fault | None:
         with self._lock:
             for fault in self.state.faults:
-                if fault.matches(endpoint, path, self.random):
+                if fault.matches(endpoint, path, method, self.random):
                     if fault.rate is None and fault.times is not None:
                         fault.times -= 1
                     return fault

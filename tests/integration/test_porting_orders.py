@@ -129,7 +129,7 @@ def test_duplicate_association_messages_attach_once(pipeline: Pipeline):
 @pytest.mark.parametrize("drop", [False, True], ids=["504", "dropped connection"])
 def test_a_link_whose_answer_was_lost_is_read_back_not_made_twice(pipeline: Pipeline, drop: bool):
     # The link takes effect, then the client hears a failure: the order is read before linking again.
-    pipeline.emulator.inject(Fault("additional_documents", ambiguous=True, drop=drop, path_contains="additional"))
+    pipeline.emulator.inject(Fault("additional_documents", ambiguous=True, drop=drop, method="POST"))
     pipeline.drop(key("csr", "csr.png"), PNG)
 
     pipeline.runtime.drain()
@@ -143,12 +143,9 @@ def test_a_link_whose_answer_was_lost_is_read_back_not_made_twice(pipeline: Pipe
     assert "send_unconfirmed" not in entry
 
 
-def test_a_worker_that_died_after_linking_leaves_no_second_link(pipeline: Pipeline):
-    pipeline.drop(key("other", "id.jpg"), JPEG)
-    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
-    pipeline.invoke("associator", [association])
-    # As if the worker died after Telnyx linked the document and before anything was recorded.
+def as_if_the_worker_died_after_linking(pipeline: Pipeline) -> None:
+    """The ledger back at `uploaded` and no idempotency record: what a worker killed after Telnyx
+    linked the document, before anything was recorded, leaves behind."""
     table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
     entry = the_entry(pipeline)
     table.update_item(
@@ -160,6 +157,109 @@ def test_a_worker_that_died_after_linking_leaves_no_second_link(pipeline: Pipeli
     guards = boto3.resource("dynamodb").Table(pipeline.output("IdempotencyTableName"))
     for guard in guards.scan()["Items"]:
         guards.delete_item(Key={"id": guard["id"]})
+
+
+def set_uploaded_at(pipeline: Pipeline, seconds_ago: float) -> None:
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+    table.update_item(
+        Key={"document_id": the_entry(pipeline)["document_id"]},
+        UpdateExpression="SET uploaded_at = :then",
+        ExpressionAttributeValues={":then": iso_timestamp(time.time() - seconds_ago)},
+    )
+
+
+@pytest.mark.parametrize(("document_type", "body"), [("csr", PNG), ("loa", LOA)], ids=["csr", "loa"])
+def test_a_link_made_by_a_dead_worker_is_found_when_its_message_comes_back_late(
+    pipeline: Pipeline, document_type, body
+):
+    pipeline.drop(key(document_type, "file"), body)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    pipeline.invoke("associator", [association])
+    as_if_the_worker_died_after_linking(pipeline)
+    # Redelivered after Telnyx's window: the document, linked, was not deleted.
+    set_uploaded_at(pipeline, REUPLOAD_AFTER_SECONDS + 60)
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
+
+    pipeline.invoke("associator", [association])
+    pipeline.runtime.drain()
+
+    assert len(uploads(pipeline)) == 1
+    assert len(linked(pipeline, document_type)) == 1
+    assert the_entry(pipeline)["state"] == "associated" and not the_entry(pipeline).get("reuploads")
+
+
+def test_a_fresh_upload_asked_for_by_a_worker_that_died_is_asked_for_again(pipeline: Pipeline):
+    pipeline.drop(key("csr", "csr.png"), PNG)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    first = the_entry(pipeline)["uploaded_document_id"]
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
+    # The worker told the ledger the upload was gone, then died before asking for a fresh one.
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+    table.update_item(
+        Key={"document_id": the_entry(pipeline)["document_id"]},
+        UpdateExpression="SET #state = :received, reuploads = :one, expired_uploads = :gone "
+        "REMOVE uploaded_document_id, uploaded_at",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":received": "received", ":one": 1, ":gone": {first}},
+    )
+
+    response, _ = pipeline.invoke("associator", [association])  # SQS delivers it again
+    pipeline.runtime.drain()
+
+    assert response == {"batchItemFailures": []}
+    entry = the_entry(pipeline)  # one row: no rejection on the way
+    assert entry["state"] == "associated" and entry["telnyx_document_id"] != first
+    assert len(uploads(pipeline)) == 2 and len(linked(pipeline, "csr")) == 1
+
+
+def send_back_for_a_fresh_upload(pipeline: Pipeline, object_key: str, body: bytes) -> str:
+    """Drops the file, uploads it, lets Telnyx delete the upload and the associator notice:
+    returns the upload request it sent back to the intake queue, taken off the queue."""
+    pipeline.drop(object_key, body)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("AssociatorFunction"))
+    request = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+    assert json.loads(request)["newer_version_wins"] is True
+    return request
+
+
+def test_a_newer_loa_dropped_while_the_older_waits_for_its_fresh_upload_stays_the_orders(pipeline: Pipeline):
+    object_key = key("loa", "loa.pdf")
+    older = send_back_for_a_fresh_upload(pipeline, object_key, LOA)
+    pipeline.drop(object_key, LOA + b"\n% signed again")
+    pipeline.runtime.drain()
+    newest = only([e for e in pipeline.ledger().values() if e["state"] == "associated"])
+
+    pipeline.send("IntakeQueueUrl", older)  # the older version's fresh upload comes last
+    pipeline.runtime.drain()
+
+    assert linked(pipeline, "loa") == [newest["telnyx_document_id"]]
+    states = sorted(e["state"] for e in pipeline.ledger().values())
+    assert states == ["associated", "superseded"]
+
+
+def test_a_file_deleted_while_it_waits_for_its_fresh_upload_is_withdrawn(pipeline: Pipeline):
+    object_key = key("csr", "csr.png")
+    request = send_back_for_a_fresh_upload(pipeline, object_key, PNG)
+    boto3.client("s3").delete_object(Bucket=pipeline.bucket, Key=object_key)
+
+    pipeline.send("IntakeQueueUrl", request)
+    pipeline.runtime.drain()
+
+    entry = the_entry(pipeline)
+    assert entry["state"] == "withdrawn"
+    assert linked(pipeline, "csr") == [] and len(uploads(pipeline)) == 1
+
+
+def test_a_worker_that_died_after_linking_leaves_no_second_link(pipeline: Pipeline):
+    pipeline.drop(key("other", "id.jpg"), JPEG)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    pipeline.invoke("associator", [association])
+    as_if_the_worker_died_after_linking(pipeline)
 
     pipeline.invoke("associator", [association])
 
@@ -277,10 +377,15 @@ def test_a_document_telnyx_deleted_before_it_was_linked_is_uploaded_again_and_at
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     first = only(pipeline.emulator.v2_documents())["id"]
+    stale_association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    pipeline.send("AssociationQueueUrl", stale_association)
     # The association waited past Telnyx's window (a backlog, a slow redrive): the upload is gone.
     pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
 
     pipeline.runtime.drain()
+    # SQS delivers the first association again, late: it is recognised, not rejected or linked.
+    response, _ = pipeline.invoke("associator", [stale_association])
+    assert response == {"batchItemFailures": []}
 
     second = only(pipeline.emulator.v2_documents())["id"]
     assert second != first
@@ -292,17 +397,13 @@ def test_a_document_telnyx_deleted_before_it_was_linked_is_uploaded_again_and_at
     assert len(pipeline.events()) == 1  # one terminal state, not a rejection on the way
 
 
-def test_an_association_older_than_the_window_goes_back_for_a_fresh_upload_without_trying(pipeline: Pipeline):
+def test_an_association_older_than_the_window_goes_back_for_a_fresh_upload_without_linking(pipeline: Pipeline):
     pipeline.drop(key("csr", "csr.png"), PNG)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    # As after a long stay in the dead-letter queue: the ledger says when the upload happened.
-    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
-    document_id = the_entry(pipeline)["document_id"]
-    table.update_item(
-        Key={"document_id": document_id},
-        UpdateExpression="SET uploaded_at = :then",
-        ExpressionAttributeValues={":then": iso_timestamp(time.time() - REUPLOAD_AFTER_SECONDS - 60)},
-    )
+    # As after a long stay in the dead-letter queue: the ledger says when the upload happened,
+    # and Telnyx has deleted it.
+    set_uploaded_at(pipeline, REUPLOAD_AFTER_SECONDS + 60)
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
 
     pipeline.runtime.drain()
 

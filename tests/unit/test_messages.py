@@ -136,6 +136,7 @@ def test_upload_request_for_a_porting_order_names_its_target():
         {"porting_order_id": None},
         {"draft_port_request_id": "x"},
         {"uploaded_at": "yesterday"},
+        {"uploaded_at": "9999-12-31T23:59:59-01:00"},  # parses, but is past the end of the calendar in UTC
         {"telnyx_document_id": "../../v2/documents"},
     ],
 )

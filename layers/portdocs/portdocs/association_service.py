@@ -10,6 +10,7 @@ from typing import Any
 from portdocs.config import Settings
 from portdocs.documents import (
     PortingOrderTarget,
+    State,
     Upload,
     association_document_id,
     check_url_allowed,
@@ -74,7 +75,13 @@ class AssociationService:
         except PermanentError as error:
             self._reject_unreadable(body, message_id, error)
             return
-        uploaded = self._uploaded_entry(request)
+        entry_of_source = self._ledger.find(document_id(request.source, request.target)) if request.source else None
+        uploaded = _confirmed(entry_of_source, request)
+        if entry_of_source is not None and request.upload.telnyx_document_id in entry_of_source.expired_uploads:
+            # A late or repeated copy of the association of an upload Telnyx deleted: the document
+            # went back for a fresh upload, whose own association is under way or done.
+            self._stale_association(entry_of_source)
+            return
         if request.source and uploaded is None:
             # Anyone allowed to send here could name a pending intake object with a URL of their
             # own; only the ledger can vouch that this object was uploaded to this URL.
@@ -113,7 +120,9 @@ class AssociationService:
             upload = uploaded.upload if uploaded is not None and uploaded.upload else request.upload
             try:
                 if upload.outlived(time.time()):
-                    raise UploadGoneError("the uploaded document is older than Telnyx keeps documents nothing links")
+                    # Older than Telnyx keeps what nothing links, unless it was linked after all
+                    # (by a worker that died before it could say so): ask before uploading again.
+                    self._telnyx.check_document(str(upload.telnyx_document_id), deadline)
                 result = self._associate_once(
                     association={**request.target.as_message(), **_upload_key(upload)},
                     request=request,
@@ -126,12 +135,17 @@ class AssociationService:
                 return
             self._outcomes.associated(attempt, result["telnyx_document_id"], bool(result.get("possible_duplicate")))
 
-    def _uploaded_entry(self, request: AssociationRequest) -> LedgerEntry | None:
-        if request.source is None:
-            return None
-        entry = self._ledger.find(document_id(request.source, request.target))
-        uploaded = entry is not None and entry.upload is not None
-        return entry if uploaded and entry.upload.reference == request.upload.reference else None  # type: ignore[union-attr]
+    def _stale_association(self, entry: LedgerEntry) -> None:
+        count("StaleAssociations")
+        if entry.state is not State.RECEIVED or entry.source is None:
+            logger.info("association of an upload Telnyx deleted, since uploaded again: nothing to do")
+            return
+        # Still waiting for its fresh upload: the request may have been lost with a worker that
+        # died after the ledger was told. Asking again is safe: the uploader does each upload once.
+        resend = resend_of(self._ledger.item(entry.document_id) or {}, pinned_on_purpose=entry.version_pinned)
+        if resend is not None:
+            logger.info("association of an upload Telnyx deleted: the fresh upload is asked for again")
+            self._resender.send(resend)
 
     def _upload_again(self, attempt: Attempt, entry: LedgerEntry, upload: Upload, why: str) -> None:
         """Telnyx deleted (or is about to delete) the unlinked document: the intake object goes back
@@ -148,7 +162,7 @@ class AssociationService:
         if not self._ledger.forget_upload(attempt.document_id, upload):
             logger.info("another delivery already sent this document back for a fresh upload")
             return
-        resend = resend_of(self._ledger.item(attempt.document_id) or {})
+        resend = resend_of(self._ledger.item(attempt.document_id) or {}, pinned_on_purpose=entry.version_pinned)
         if resend is None:
             raise PermanentError(f"{why}, and the ledger names no intake object to upload again")
         logger.info("document sent back for a fresh upload", extra={"document_id": attempt.document_id, "reason": why})
@@ -193,26 +207,35 @@ class AssociationService:
         deadline: Deadline,
     ) -> dict[str, Any]:
         if isinstance(request.target, PortingOrderTarget):
-            telnyx_document_id = str(request.upload.telnyx_document_id)
-            linked = self._attach(request.target, telnyx_document_id, deadline)
-            return {"telnyx_document_id": linked, "possible_duplicate": False}
+            return self._attach(request.target, str(request.upload.telnyx_document_id), deadline)
         return self._associate_with_draft(request, document_id, unconfirmed_before, deadline)
 
-    def _attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> str:
+    def _attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> dict[str, Any]:
         """An order's LOA and invoice are set by an idempotent PATCH. Linking an additional document
         is not idempotent, but an order lists its additional documents: the list is read before
         every link, so a link whose answer was lost, or made by a worker that died, is found
         instead of made twice (concurrent deliveries of one document are kept apart by the
-        idempotency store)."""
+        idempotency store). Should the list not show a link whose answer was lost, the repeat is
+        marked a possible duplicate, as in the draft flow."""
+
+        doubted, linked_again = False, False
 
         def link() -> str:
+            nonlocal doubted, linked_again
             if not target.is_order_document and self._telnyx.is_additional_document(
                 target, telnyx_document_id, deadline
             ):
                 return telnyx_document_id
-            return self._telnyx.attach(target, telnyx_document_id, deadline)
+            # A list that lags behind a link whose answer was lost would hide it: then say so.
+            linked_again = doubted
+            try:
+                return self._telnyx.attach(target, telnyx_document_id, deadline)
+            except AmbiguousError:
+                doubted = True
+                raise
 
-        return with_retries(link, deadline, on_retry=note_retry)
+        linked = with_retries(link, deadline, on_retry=note_retry)
+        return {"telnyx_document_id": linked, "possible_duplicate": linked_again}
 
     def _associate_with_draft(
         self, request: AssociationRequest, document_id: str, unconfirmed_before: bool, deadline: Deadline
@@ -250,6 +273,14 @@ class AssociationService:
                 self._ledger.clear_send(document_id)
             raise
         return {"telnyx_document_id": telnyx_document_id, "possible_duplicate": ambiguous}
+
+
+def _confirmed(entry: LedgerEntry | None, request: AssociationRequest) -> LedgerEntry | None:
+    """The ledger's item of the request's source, if it vouches that this very file was uploaded
+    for it; None otherwise."""
+    if entry is None or entry.upload is None or entry.upload.reference != request.upload.reference:
+        return None
+    return entry
 
 
 def _upload_key(upload: Upload) -> dict[str, str]:

@@ -431,10 +431,14 @@ def iso_timestamp(epoch_seconds: float) -> str:
 
 
 def parse_timestamp(text: str) -> float:
+    """Epoch seconds of an ISO 8601 time that can also be written back (iso_timestamp): a time at
+    the very edge of the calendar ("9999-12-31T23:59:59-01:00") parses, but not in UTC."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time") from None
+        seconds = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        iso_timestamp(seconds)
+    except (ValueError, OverflowError, OSError):
+        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time portdocs can keep") from None
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ class LedgerEntry:
     reuploads: int = 0
     # `reuploads` when a person last retried the document: the limit counts from there.
     reuploads_at_retry: int = 0
+    # The documents-service ids of its uploads Telnyx deleted: an association naming one is stale.
+    expired_uploads: frozenset[str] = frozenset()
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
@@ -79,6 +81,7 @@ class LedgerEntry:
             possibly_attached=bool(item.get("possibly_attached")),
             reuploads=int(item.get("reuploads", 0)),
             reuploads_at_retry=int(item.get("reuploads_at_retry", 0)),
+            expired_uploads=frozenset(item.get("expired_uploads", ())),
         )
 
 
@@ -152,8 +155,9 @@ class Ledger:
 
     def forget_upload(self, document_id: str, upload: Upload) -> bool:
         """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
-        (counted in `reuploads`). Only while the ledger still names that upload and the document
-        is open: False when a racing delivery already did this, or finished the document."""
+        (counted in `reuploads`, the upload's id kept in `expired_uploads`). Only while the ledger
+        still names that upload and the document is open: False when a racing delivery already
+        did this, or finished the document."""
         try:
             self._update(
                 document_id,
@@ -161,7 +165,7 @@ class Ledger:
                 extra_set="#state = :received",
                 extra_values={":received": str(State.RECEIVED)},
                 remove=_DOCUMENTS_SERVICE_UPLOAD,
-                add={"reuploads": 1},
+                add={"reuploads": 1, "expired_uploads": {upload.telnyx_document_id}},
                 condition=(
                     f"({_NOT_TERMINAL[0]}) AND uploaded_document_id = :upload",
                     {**_NOT_TERMINAL[1], ":upload": upload.telnyx_document_id},
@@ -405,7 +409,7 @@ class Ledger:
         extra_values: dict[str, Any] | None = None,
         add_attempt: bool = False,
         remove: tuple[str, ...] = (),
-        add: dict[str, int] | None = None,
+        add: dict[str, Any] | None = None,
         condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
     ) -> dict[str, Any]:
         now = time.time()

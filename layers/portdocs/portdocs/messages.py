@@ -35,11 +35,18 @@ class IntakeObject:
     size: int | None = None
     target: Target | None = None
     description: str | None = None
+    # The version named is the document, but the key's latest version is still what is meant.
+    newer_version_wins: bool = False
+
+    @property
+    def names_version(self) -> bool:
+        return self.target is not None and bool(self.source.version_id or self.source.etag)
 
     @property
     def version_pinned_on_purpose(self) -> bool:
-        """An upload request that names a version (or ETag) means that one, even if a newer exists."""
-        return self.target is not None and bool(self.source.version_id or self.source.etag)
+        """An upload request that names a version (or ETag) means that one, even if a newer exists,
+        unless it says a newer version wins."""
+        return self.names_version and not self.newer_version_wins
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def parse_intake_message(body: str) -> list[IntakeObject]:
             ),
             target=target,
             description=request.get("description"),
+            newer_version_wins=request["newer_version_wins"],
         )
     ]
 

@@ -29,13 +29,14 @@ class Resend:
     body: dict[str, Any]
 
 
-def resend_of(item: dict[str, Any], pin_version: bool = True) -> Resend | None:
+def resend_of(item: dict[str, Any], pinned_on_purpose: bool = True) -> Resend | None:
     """None when the item names no document to send (a malformed message's row). Raises
     PermanentError if what the ledger recorded no longer fits the published schemas.
 
-    `pin_version`: an upload names the exact version (or ETag), which makes it pinned on purpose:
-    a newer version no longer supersedes it. Right for a person's retry; the sweeper pins only
-    what was pinned already, so that the latest version still wins."""
+    An upload names the exact version (or ETag), so that it is the same document. With
+    `pinned_on_purpose` a newer version no longer supersedes it: right for a person's retry;
+    the pipeline's own resends (the sweeper, a fresh upload) pin only what a person pinned, so
+    that the latest version still wins."""
     if not names_a_target(item):
         return None
     target_fields = target_of(item).as_message()
@@ -53,8 +54,9 @@ def resend_of(item: dict[str, Any], pin_version: bool = True) -> Resend | None:
     if not source:
         return None
     request = {"bucket": source["bucket"], "key": source["key"], **target_fields}
-    if pin_version:
-        request.update({name: source[name] for name in ("version_id", "etag") if source.get(name)})
+    request.update({name: source[name] for name in ("version_id", "etag") if source.get(name)})
+    if not pinned_on_purpose and ("version_id" in request or "etag" in request):
+        request["newer_version_wins"] = True
     if item.get("description"):
         request["description"] = item["description"]
     return Resend(Queue.INTAKE, validate(request, UPLOAD_REQUEST_SCHEMA))

@@ -93,8 +93,8 @@ class Sweeper:
             if self._outcomes.end_unless_latest(attempt, self._intake.current(entry.source), "put through again"):
                 return "ended"
         try:
-            # Not pinned to its version unless a person pinned it: the latest version still wins.
-            resend = resend_of(item, pin_version=entry.version_pinned)
+            # Its version, pinned only if a person pinned it: the latest version still wins.
+            resend = resend_of(item, pinned_on_purpose=entry.version_pinned)
         except PermanentError as error:
             return _left_for_a_person(document_id, str(error))
         if resend is None or not self._ledger.note_sweep(document_id, item["updated_at"], before, MAX_SWEEPS):

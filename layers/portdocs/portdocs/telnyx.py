@@ -7,6 +7,7 @@ never see a requests exception or a status code.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -137,6 +138,8 @@ class _SizedReader:
         self._stream = stream
         self._remaining = size
         self._deadline = deadline
+        # What was sent, to hold against a server's account of what it received.
+        self.sha256 = hashlib.sha256()
 
     @property
     def len(self) -> int:
@@ -147,6 +150,7 @@ class _SizedReader:
             raise TransientError("the upload did not finish within this invocation's time")
         chunk = self._stream.read(self._remaining if amount is None or amount < 0 else amount)
         self._remaining -= len(chunk)
+        self.sha256.update(chunk)
         return chunk
 
 
@@ -265,7 +269,8 @@ class TelnyxClient:
     def upload_document(self, file_name: str, body: IO[bytes], size: int, content_type: str, deadline: Deadline) -> str:
         """Streams the file to the documents service; returns its document id. Safe to repeat after
         an unknown outcome: a copy nothing links to is deleted by Telnyx within 30 minutes."""
-        encoder = MultipartEncoder(fields=[("file", (file_name, _SizedReader(body, size, deadline), content_type))])
+        reader = _SizedReader(body, size, deadline)
+        encoder = MultipartEncoder(fields=[("file", (file_name, reader, content_type))])
         response = self._call_api(
             "POST",
             "/v2/documents",
@@ -279,16 +284,20 @@ class TelnyxClient:
         )
         try:
             document = response.json()["data"]
-            telnyx_document_id = str(document["id"])
+            telnyx_document_id = document["id"]
             status, scan = str(document.get("status")), str(document.get("av_scan_status"))
+            received = document.get("sha256")
         except (ValueError, KeyError, TypeError):
             raise TransientError("Telnyx's documents service answered without a document") from None
         if status == "denied" or scan == "infected":
             raise PermanentError(
                 f"Telnyx's documents service refused the file (status {status[:20]}, antivirus scan {scan[:20]})"
             )
-        if not shapes.is_valid_id(telnyx_document_id):
+        if not isinstance(telnyx_document_id, str) or not shapes.is_valid_id(telnyx_document_id):
             raise TransientError("Telnyx's documents service answered with an unusable document id")
+        if received is not None and received != reader.sha256.hexdigest():
+            # Not what was sent: a copy nothing links is deleted by Telnyx; send the file again.
+            raise TransientError("Telnyx's documents service holds other bytes than were sent (sha256 differs)")
         return telnyx_document_id
 
     def attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> str:
@@ -299,18 +308,25 @@ class TelnyxClient:
         order = f"/v2/porting_orders/{target.porting_order_id}"
 
         def when_refused(response: requests.Response) -> None:
-            if response.status_code == 422:
-                self._check_document(telnyx_document_id, deadline)
+            # A refused link may be about the document (gone, denied, still being scanned) rather
+            # than the order: the documents service says which.
+            if response.status_code in (404, 422):
+                self.check_document(telnyx_document_id, deadline)
 
         if target.is_order_document:
-            self._call_api(
+            kind = str(target.document_type)
+            response = self._call_api(
                 "PATCH",
                 order,
-                {"documents": {str(target.document_type): telnyx_document_id}},
+                {"documents": {kind: telnyx_document_id}},
                 deadline,
                 bearer=True,
                 inspect_failure=when_refused,
             )
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                now_set = response.json()["data"]["documents"][kind]
+                if now_set != telnyx_document_id:
+                    raise TransientError(f"Telnyx answered the link, but the order's {kind} is another document")
         else:
             link = {"document_id": telnyx_document_id, "document_type": str(target.document_type)}
             self._call_api(
@@ -353,21 +369,30 @@ class TelnyxClient:
                 return False
             page += 1
 
-    def _check_document(self, telnyx_document_id: str, deadline: Deadline) -> None:
-        """After a refused link: raises UploadGoneError if the documents service has deleted the
-        document, PermanentError if it denied it; returns if it is there (the refusal stands)."""
+    def check_document(self, telnyx_document_id: str, deadline: Deadline) -> None:
+        """Whether the documents service still has the document, fit to be linked: raises
+        UploadGoneError if it was deleted (404), PermanentError if it was denied, TransientError
+        while its scan is still running; returns if it is there (linked or not)."""
+
+        def when_refused(response: requests.Response) -> None:
+            if response.status_code == 404:
+                raise UploadGoneError(
+                    "Telnyx no longer has the uploaded document (the documents service deletes what is not "
+                    "linked within 30 minutes)"
+                )
+
+        response = self._call_api(
+            "GET", f"/v2/documents/{telnyx_document_id}", None, deadline, bearer=True, inspect_failure=when_refused
+        )
         try:
-            response = self._call_api("GET", f"/v2/documents/{telnyx_document_id}", None, deadline, bearer=True)
-        except PermanentError:
-            raise UploadGoneError(
-                "Telnyx no longer has the uploaded document (the documents service deletes what is not "
-                "linked within 30 minutes)"
-            ) from None
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
             document = response.json()["data"]
-            if document.get("status") == "denied":
-                scan = str(document.get("av_scan_status"))[:20]
-                raise PermanentError(f"Telnyx's documents service denied the file (antivirus scan {scan})")
+            status, scan = str(document.get("status")), str(document.get("av_scan_status"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise TransientError("Telnyx described the document in an unusable form") from None
+        if status == "denied" or scan == "infected":
+            raise PermanentError(f"Telnyx's documents service denied the file (antivirus scan {scan[:20]})")
+        if status == "pending" or scan == "pending_scan":
+            raise TransientError("Telnyx's documents service is still checking the document")
 
     def _call_api(
         self,

@@ -21,7 +21,7 @@ from portdocs.documents import (
     file_name_of,
     is_folder_placeholder,
 )
-from portdocs.errors import MissingObjectError, PermanentError
+from portdocs.errors import MissingObjectError, PermanentError, UploadGoneError
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, ObjectInfo
 from portdocs.ledger import Ledger
@@ -98,15 +98,22 @@ class UploadService:
         known from S3; until then a transient failure writes no ledger row, since there is no
         document yet, and a missing object is rejected as this request."""
         resolved: ObjectInfo | None = None
+        gone = False
         with self._outcomes.settling(Attempt.of(item.source, target), record_failures=False):
             self._check_bucket(item.source)
-            resolved = self._intake.describe(item.source)
-        if resolved is None:  # rejected as this request
+            try:
+                resolved = self._intake.describe(item.source)
+            except MissingObjectError:
+                if not item.newer_version_wins:
+                    raise
+                gone = True  # replaced or deleted: the key's latest version says which
+        if resolved is None and not gone:  # rejected as this request
             return
-        # A request that pins the object keeps the identity it names (a retry finds its own row).
-        attempt = Attempt.of(item.source if item.version_pinned_on_purpose else resolved.source, target)
+        # A request that names the object keeps the identity it names (a retry finds its own row).
+        attempt = Attempt.of(item.source if item.names_version or resolved is None else resolved.source, target)
         with self._outcomes.settling(attempt):
-            self._send(attempt, item, resolved, deadline, latest_version_wins=not item.version_pinned_on_purpose)
+            found = self._intake.current(item.source) if item.newer_version_wins else resolved
+            self._send(attempt, item, found, deadline, latest_version_wins=not item.version_pinned_on_purpose)
 
     def _check_bucket(self, source: SourceObject) -> None:
         if source.bucket != self._settings.intake_bucket:
@@ -157,7 +164,7 @@ class UploadService:
         """Uploads once per intake object; the ledger checkpoint makes a crash after the upload
         resend the same upload instead of uploading (and later associating) a second copy, unless
         Telnyx will have deleted it by now (porting orders' documents go unless linked)."""
-        upload = uploaded if uploaded is not None and not uploaded.outlived(time.time()) else None
+        upload = uploaded if uploaded is not None and self._still_on_telnyx(uploaded, deadline) else None
         if upload is None:
             check_size(document.size, self._settings.max_document_bytes)
             head = self._intake.read_head(document.source, SNIFF_BYTES)
@@ -179,6 +186,17 @@ class UploadService:
         self._outcomes.uploaded(Attempt(document.document_id, document.source, document.target))
         self._queue.send(self._association(document, upload))
         return {**identity, **upload.as_fields()}
+
+    def _still_on_telnyx(self, upload: Upload, deadline: Deadline) -> bool:
+        """A documents-service upload older than Telnyx keeps what nothing links is asked about:
+        it may have been linked after all, by an association already under way."""
+        if not upload.outlived(time.time()):
+            return True
+        try:
+            self._telnyx.check_document(str(upload.telnyx_document_id), deadline)
+        except UploadGoneError:
+            return False
+        return True
 
     def _transfer(self, document: Document, content_type: str, deadline: Deadline) -> Upload:
         if isinstance(document.target, PortingOrderTarget):
