@@ -55,7 +55,7 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
-## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), and a 200 MiB streaming upload against a naive one
+## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), and streaming uploads (200 MiB to the files service, 19 MiB to the documents service) against naive ones
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/batch_ratio.py 2>/dev/null

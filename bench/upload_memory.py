@@ -1,9 +1,10 @@
-"""Peak memory of uploading a 200 MiB document: portdocs' streaming path against a naive
-`requests` `files=` upload, measured in the same run.
+"""Peak memory of uploading a document: portdocs' streaming path against a naive `requests`
+`files=` upload, measured in the same run, for each of Telnyx's two upload services.
 
-Both variants read the document from S3 (moto server, its own process) and post it to the Telnyx
-emulator's files service (its own process) through a fresh presigned form; each runs in a fresh
-Python process so its peak RSS (ru_maxrss) is its own.
+Every variant reads the document from S3 (moto server, its own process) and posts it to the
+Telnyx emulator (its own process): a 200 MiB document to the files service through a fresh
+presigned form (the draft flow), a 19 MiB one to the documents service (porting orders; it takes
+at most 20 MB). Each runs in a fresh Python process so its peak RSS (ru_maxrss) is its own.
 
     make bench            # or: .venv/bin/python bench/upload_memory.py --mib 200
 """
@@ -24,6 +25,8 @@ import boto3
 
 BUCKET = "bench-intake"
 KEY = "prq/sub/loa/big document.pdf"
+DOCUMENTS_KEY = "porting-orders/po/loa/big document.pdf"
+DOCUMENTS_MIB = 19  # the documents service takes at most 20 MB
 ENV = {
     **os.environ,
     "AWS_ACCESS_KEY_ID": "bench",
@@ -46,11 +49,32 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
     from portdocs.intake import IntakeStore
     from portdocs.retrying import Deadline
     from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials
+    from portdocs_sandbox.telnyx_emulator import DEFAULT_API_KEY
 
     s3 = boto3.client("s3", endpoint_url=endpoint)
-    credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
+    credentials = TelnyxCredentials(
+        api_user="portdocs@example.com", api_token="emulator-token", api_key=DEFAULT_API_KEY
+    )
     telnyx = TelnyxClient(api_url, StaticCredentials(credentials), (files_host,))
     deadline = Deadline(at=time.monotonic() + 600)
+    if name.endswith("documents"):
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        if name.startswith("streaming"):
+            with IntakeStore(s3).open(SourceObject(BUCKET, DOCUMENTS_KEY)) as body:
+                location = telnyx.upload_document("big document.pdf", body, size, "application/pdf", deadline)
+        else:
+            data = s3.get_object(Bucket=BUCKET, Key=DOCUMENTS_KEY)["Body"].read()
+            answer = requests.post(
+                f"{api_url}/v2/documents",
+                files={"file": ("big document.pdf", data, "application/pdf")},
+                headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
+                timeout=300,
+            )
+            answer.raise_for_status()
+            location = answer.json()["data"]["id"]
+        report(name, baseline, started, location)
+        return
     form = telnyx.request_upload_form("application/pdf", deadline)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -68,6 +92,10 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
         )
         answer.raise_for_status()
         location = answer.headers["Location"]
+    report(name, baseline, started, location)
+
+
+def report(name: str, baseline: int, started: float, location: str) -> None:
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -80,6 +108,7 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=200)
+    parser.add_argument("--bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
@@ -87,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     size = args.mib * 1024 * 1024
     if args.variant:
-        variant(args.variant, args.endpoint, args.api_url, args.files_host, size)
+        variant(args.variant, args.endpoint, args.api_url, args.files_host, args.bytes)
         return
 
     port = free_port()
@@ -120,25 +149,20 @@ def main() -> None:
                 break
             except Exception:  # moto server still starting
                 time.sleep(0.2)
-        with tempfile.TemporaryFile() as document:
-            document.write(b"%PDF-1.7\n")
-            chunk = os.urandom(1024 * 1024)
-            written = 9
-            while written < size:
-                piece = chunk[: size - written]
-                document.write(piece)
-                written += len(piece)
-            document.seek(0)
-            s3.upload_fileobj(document, BUCKET, KEY)
+        put_document(s3, KEY, size)
+        documents_size = DOCUMENTS_MIB * 1024 * 1024
+        put_document(s3, DOCUMENTS_KEY, documents_size)
 
         results = {}
-        for name in ("naive", "streaming"):
+        sizes = {"naive": size, "streaming": size, "naive documents": documents_size}
+        sizes["streaming documents"] = documents_size
+        for name, variant_size in sizes.items():
             output = subprocess.run(
                 [
                     sys.executable,
                     __file__,
-                    "--mib",
-                    str(args.mib),
+                    "--bytes",
+                    str(variant_size),
                     "--variant",
                     name,
                     "--endpoint",
@@ -160,11 +184,29 @@ def main() -> None:
             process.wait()
 
     print(f"Upload of a {args.mib} MiB document from S3 (moto server) to the files service (emulator)")
-    print(f"{'variant':<12}{'peak RSS MiB':>14}{'RSS growth MiB':>16}{'seconds':>10}")
-    for name, result in results.items():
+    compare(results["naive"], results["streaming"], "")
+    print(f"Upload of a {DOCUMENTS_MIB} MiB document from S3 (moto server) to the documents service (emulator)")
+    compare(results["naive documents"], results["streaming documents"], " documents")
+
+
+def put_document(s3: object, key: str, size: int) -> None:
+    with tempfile.TemporaryFile() as document:
+        document.write(b"%PDF-1.7\n")
+        chunk = os.urandom(1024 * 1024)
+        written = 9
+        while written < size:
+            piece = chunk[: size - written]
+            document.write(piece)
+            written += len(piece)
+        document.seek(0)
+        s3.upload_fileobj(document, BUCKET, key)  # type: ignore[attr-defined]
+
+
+def compare(naive: dict[str, float], streaming: dict[str, float], suffix: str) -> None:
+    print(f"{'variant':<22}{'peak RSS MiB':>14}{'RSS growth MiB':>16}{'seconds':>10}")
+    for name, result in ((f"naive{suffix}", naive), (f"streaming{suffix}", streaming)):
         growth = (result["peak_kib"] - result["baseline_kib"]) / 1024
-        print(f"{name:<12}{result['peak_kib'] / 1024:>14.1f}{growth:>16.1f}{result['seconds']:>10.2f}")
-    naive, streaming = results["naive"], results["streaming"]
+        print(f"{name:<22}{result['peak_kib'] / 1024:>14.1f}{growth:>16.1f}{result['seconds']:>10.2f}")
     print(f"peak RSS ratio naive/streaming: {naive['peak_kib'] / streaming['peak_kib']:.1f}x")
     naive_growth = (naive["peak_kib"] - naive["baseline_kib"]) / 1024
     streaming_growth = (streaming["peak_kib"] - streaming["baseline_kib"]) / 1024

@@ -88,6 +88,7 @@ API_ENDPOINTS = (
     "additional_documents",
 )
 PORTING_ORDER_SHARE = 0.3
+ORDER_DOCUMENTS = ("loa", "invoice")  # an order's own, one of each: set, not added
 # Telnyx's clock jumps past its 30 minutes this often while documents are dropped: every upload not
 # yet linked is deleted and must be uploaded afresh (fewer jumps than a document's fresh uploads).
 CLOCK_JUMPS = 2
@@ -418,6 +419,10 @@ def attribute(
         owner = by_sha256.get(link["sha256"])
         if owner is None:
             verdict.unmatched_telnyx_documents.append(link)
+        elif link["document_type"] in ORDER_DOCUMENTS and str(link["document_id"]) in owner.telnyx_documents:
+            # The order's one LOA (or invoice) set to this document again after another document
+            # had replaced it (two LOAs for one order, retried): still one attachment of it.
+            continue
         else:
             owner.telnyx_documents.append(str(link["document_id"]))
 

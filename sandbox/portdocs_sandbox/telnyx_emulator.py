@@ -89,6 +89,7 @@ UNLINKED_DOCUMENT_LIFETIME_SECONDS = 30 * 60
 ADDITIONAL_DOCUMENTS_PER_CALL = 100
 # The antivirus test file every scanner flags (eicar.org): the emulator's infected document.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+DEFAULT_API_KEY = "KEY0123EMULATOR_v2_key"
 AMBIGUOUS_STATUS = 504  # a gateway timeout: the usual way a lost response shows itself
 
 
@@ -159,7 +160,7 @@ class TelnyxEmulator:
         self,
         api_user: str | None = "portdocs@example.com",
         api_token: str | None = "emulator-token",  # noqa: S107 - a test double's well-known credential
-        api_key: str | None = "KEY0123EMULATOR_v2_key",  # v2 (porting orders) takes this one only
+        api_key: str | None = DEFAULT_API_KEY,  # v2 (porting orders) takes this one only
         host: str = "127.0.0.1",
         api_port: int = 0,
         files_port: int = 0,
@@ -517,7 +518,8 @@ class TelnyxEmulator:
             "size": {"unit": "bytes", "amount": len(content)},
             "sha256": hashlib.sha256(content).hexdigest(),
             "filename": name,
-            "status": "denied" if infected else "verified",
+            # As Telnyx's own example answers: scanned at once, its review still pending.
+            "status": "denied" if infected else "pending",
             "av_scan_status": "infected" if infected else "scanned",
             "created_at": _iso(self.now()),
             "uploaded_at": self.now(),

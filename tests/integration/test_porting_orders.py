@@ -177,7 +177,8 @@ def test_a_link_made_by_a_dead_worker_is_found_when_its_message_comes_back_late(
     association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
     pipeline.invoke("associator", [association])
     as_if_the_worker_died_after_linking(pipeline)
-    # Redelivered after Telnyx's window: the document, linked, was not deleted.
+    # Redelivered after Telnyx's window: the document, linked (its review still pending, as Telnyx
+    # answers), was not deleted.
     set_uploaded_at(pipeline, REUPLOAD_AFTER_SECONDS + 60)
     pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
 
@@ -212,6 +213,29 @@ def test_a_fresh_upload_asked_for_by_a_worker_that_died_is_asked_for_again(pipel
     entry = the_entry(pipeline)  # one row: no rejection on the way
     assert entry["state"] == "associated" and entry["telnyx_document_id"] != first
     assert len(uploads(pipeline)) == 2 and len(linked(pipeline, "csr")) == 1
+
+
+def test_a_late_association_of_an_upload_the_uploader_itself_replaced_is_recognised(pipeline: Pipeline):
+    pipeline.drop(key("csr", "csr.png"), PNG)
+    event = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+    pipeline.invoke("uploader", [event])
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    # The uploader died after queueing the association, before its idempotency record was
+    # complete; its message comes back after Telnyx's window, behind a backlog.
+    guards = boto3.resource("dynamodb").Table(pipeline.output("IdempotencyTableName"))
+    for guard in guards.scan()["Items"]:
+        guards.delete_item(Key={"id": guard["id"]})
+    set_uploaded_at(pipeline, REUPLOAD_AFTER_SECONDS + 60)
+    pipeline.emulator.advance_clock(UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60)
+    pipeline.invoke("uploader", [event])  # a fresh upload, by the uploader itself
+
+    pipeline.invoke("associator", [association])  # the backlog reaches the old association
+    pipeline.runtime.drain()
+
+    entry = the_entry(pipeline)  # one row, no rejection on the way
+    assert entry["state"] == "associated" and entry["reuploads"] == 1
+    assert [e["detail-type"] for e in pipeline.events()] == ["Document Associated"]
+    assert len(linked(pipeline, "csr")) == 1
 
 
 def send_back_for_a_fresh_upload(pipeline: Pipeline, object_key: str, body: bytes) -> str:

@@ -42,11 +42,11 @@ def test_v2_takes_a_bearer_api_key_only(v2: TelnyxEmulator):
     assert call(v2, "GET", "/documents/x", key="wrong").status_code == 401
 
 
-def test_an_uploaded_document_is_verified_scanned_and_named_as_telnyx_names_it(v2: TelnyxEmulator):
+def test_an_uploaded_document_is_scanned_awaiting_review_and_named_as_telnyx_names_it(v2: TelnyxEmulator):
     document = upload(v2, name="signed loa").json()["data"]
 
     assert document["filename"] == "signedloa.pdf"  # spaces removed, extension added
-    assert (document["status"], document["av_scan_status"]) == ("verified", "scanned")
+    assert (document["status"], document["av_scan_status"]) == ("pending", "scanned")
     assert document["size"] == {"unit": "bytes", "amount": len(LOA)}
     assert call(v2, "GET", f"/documents/{document['id']}").json()["data"] == document
 

@@ -106,10 +106,18 @@ LOA = PortingOrderTarget(ORDER, DocumentType.LOA)
 CSR = PortingOrderTarget(ORDER, DocumentType.CSR)
 
 
-def test_a_patch_answered_with_another_loa_is_not_believed(telnyx: ScriptedTelnyx):
-    telnyx.answers.append((200, {"data": {"id": ORDER, "documents": {"loa": "someone-else", "invoice": None}}}))
-    with pytest.raises(TransientError, match="another document"):
-        telnyx.client().attach(LOA, DOCUMENT, ample())
+def test_a_patch_answer_naming_a_later_loa_is_not_undone(telnyx: ScriptedTelnyx):
+    # A newer version's link (or a person's) landed right after this one: setting it again
+    # would put the older document back over it.
+    telnyx.answers.append((200, {"data": {"id": ORDER, "documents": {"loa": "doc-2", "invoice": None}}}))
+    assert telnyx.client().attach(LOA, DOCUMENT, ample()) == DOCUMENT
+    assert telnyx.calls == [("PATCH", f"/v2/porting_orders/{ORDER}")]
+
+
+def test_a_document_scanned_and_awaiting_review_is_there(telnyx: ScriptedTelnyx):
+    # Telnyx's own "Retrieve a document" example: review pending, antivirus scan done.
+    telnyx.answers.append((200, document(status="pending", av_scan_status="scanned")))
+    telnyx.client().check_document(DOCUMENT, ample())
 
 
 def refused(status: int) -> tuple[int, Any]:
@@ -122,6 +130,7 @@ def refused(status: int) -> tuple[int, Any]:
         (refused(422), refused(404), UploadGoneError),  # deleted: a fresh upload cures it
         (refused(404), refused(404), UploadGoneError),  # some APIs say 404 for a document they lost
         (refused(422), (200, document(status="pending", av_scan_status="pending_scan")), TransientError),
+        (refused(422), (200, document(status="pending", av_scan_status="scanned")), PermanentError),
         (refused(422), (200, document(status="denied", av_scan_status="infected")), PermanentError),
         (refused(422), (200, document()), PermanentError),  # the document is fine: the refusal stands
         (refused(404), (200, document()), PermanentError),  # an unknown order

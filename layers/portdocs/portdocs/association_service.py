@@ -207,35 +207,44 @@ class AssociationService:
         deadline: Deadline,
     ) -> dict[str, Any]:
         if isinstance(request.target, PortingOrderTarget):
-            return self._attach(request.target, str(request.upload.telnyx_document_id), deadline)
+            telnyx_document_id = str(request.upload.telnyx_document_id)
+            return self._attach(request.target, telnyx_document_id, document_id, unconfirmed_before, deadline)
         return self._associate_with_draft(request, document_id, unconfirmed_before, deadline)
 
-    def _attach(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> dict[str, Any]:
+    def _attach(
+        self,
+        target: PortingOrderTarget,
+        telnyx_document_id: str,
+        document_id: str,
+        unconfirmed_before: bool,
+        deadline: Deadline,
+    ) -> dict[str, Any]:
         """An order's LOA and invoice are set by an idempotent PATCH. Linking an additional document
         is not idempotent, but an order lists its additional documents: the list is read before
         every link, so a link whose answer was lost, or made by a worker that died, is found
         instead of made twice (concurrent deliveries of one document are kept apart by the
-        idempotency store). Should the list not show a link whose answer was lost, the repeat is
-        marked a possible duplicate, as in the draft flow."""
-
-        doubted, linked_again = False, False
+        idempotency store). Should the list not show a link whose answer was lost (a list that
+        lags), the repeat is marked a possible duplicate, as in the draft flow: the doubt is kept
+        on the ledger (`send_unconfirmed`), so a later delivery knows it too."""
+        links_that_may_exist = 1 if unconfirmed_before else 0
 
         def link() -> str:
-            nonlocal doubted, linked_again
-            if not target.is_order_document and self._telnyx.is_additional_document(
-                target, telnyx_document_id, deadline
-            ):
-                return telnyx_document_id
-            # A list that lags behind a link whose answer was lost would hide it: then say so.
-            linked_again = doubted
-            try:
+            nonlocal links_that_may_exist
+            if target.is_order_document:
                 return self._telnyx.attach(target, telnyx_document_id, deadline)
+            if self._telnyx.is_additional_document(target, telnyx_document_id, deadline):
+                return telnyx_document_id
+            try:
+                linked = self._telnyx.attach(target, telnyx_document_id, deadline)
             except AmbiguousError:
-                doubted = True
+                links_that_may_exist += 1
+                self._ledger.note_send(document_id, MAX_UNCONFIRMED_SENDS)
                 raise
+            links_that_may_exist += 1
+            return linked
 
         linked = with_retries(link, deadline, on_retry=note_retry)
-        return {"telnyx_document_id": linked, "possible_duplicate": linked_again}
+        return {"telnyx_document_id": linked, "possible_duplicate": links_that_may_exist > 1}
 
     def _associate_with_draft(
         self, request: AssociationRequest, document_id: str, unconfirmed_before: bool, deadline: Deadline

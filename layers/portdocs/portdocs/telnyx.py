@@ -29,6 +29,7 @@ from portdocs import shapes
 from portdocs.documents import DraftTarget, PortingOrderTarget, check_url_allowed, redacted
 from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError, UploadGoneError
 from portdocs.messages import AssociationRequest
+from portdocs.observability import logger
 from portdocs.retrying import Deadline
 
 API_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
@@ -326,7 +327,12 @@ class TelnyxClient:
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
                 now_set = response.json()["data"]["documents"][kind]
                 if now_set != telnyx_document_id:
-                    raise TransientError(f"Telnyx answered the link, but the order's {kind} is another document")
+                    # Linked, then replaced by a later write (a newer version, a person): setting
+                    # it again would undo that write. The link happened; say what the order holds.
+                    logger.warning(
+                        f"the order's {kind} was replaced by another document right after this link",
+                        extra={"porting_order_id": target.porting_order_id},
+                    )
         else:
             link = {"document_id": telnyx_document_id, "document_type": str(target.document_type)}
             self._call_api(
@@ -371,8 +377,10 @@ class TelnyxClient:
 
     def check_document(self, telnyx_document_id: str, deadline: Deadline) -> None:
         """Whether the documents service still has the document, fit to be linked: raises
-        UploadGoneError if it was deleted (404), PermanentError if it was denied, TransientError
-        while its scan is still running; returns if it is there (linked or not)."""
+        UploadGoneError if it was deleted (404), PermanentError if it was denied or found infected,
+        TransientError while its antivirus scan is still running; returns if it is there (linked
+        or not). `status` is Telnyx's review of the document: `pending` there is a document
+        waiting for a person's review, not one missing."""
 
         def when_refused(response: requests.Response) -> None:
             if response.status_code == 404:
@@ -391,8 +399,8 @@ class TelnyxClient:
             raise TransientError("Telnyx described the document in an unusable form") from None
         if status == "denied" or scan == "infected":
             raise PermanentError(f"Telnyx's documents service denied the file (antivirus scan {scan[:20]})")
-        if status == "pending" or scan == "pending_scan":
-            raise TransientError("Telnyx's documents service is still checking the document")
+        if scan == "pending_scan":
+            raise TransientError("Telnyx's documents service is still scanning the document")
 
     def _call_api(
         self,

@@ -164,7 +164,12 @@ class UploadService:
         """Uploads once per intake object; the ledger checkpoint makes a crash after the upload
         resend the same upload instead of uploading (and later associating) a second copy, unless
         Telnyx will have deleted it by now (porting orders' documents go unless linked)."""
-        upload = uploaded if uploaded is not None and self._still_on_telnyx(uploaded, deadline) else None
+        upload = uploaded
+        if uploaded is not None and not self._still_on_telnyx(uploaded, deadline):
+            # As the associator would have: a late association of the deleted upload is then
+            # recognised, and the fresh upload counts towards the limit.
+            self._ledger.forget_upload(document.document_id, uploaded)
+            upload = None
         if upload is None:
             check_size(document.size, self._settings.max_document_bytes)
             head = self._intake.read_head(document.source, SNIFF_BYTES)
