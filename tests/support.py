@@ -36,6 +36,21 @@ SETTING_NAMES = (
 )
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
+LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
+INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+TIFF = b"II*\x00\x08\x00\x00\x00" + bytes(64)
+# One file of each document type: both flows' acceptance tests drop each.
+EVERY_DOCUMENT_TYPE = pytest.mark.parametrize(
+    ("document_type", "file_name", "body", "content_type"),
+    [
+        ("loa", "Letter of Authorization.pdf", LOA, "application/pdf"),
+        ("invoice", "invoice.pdf", INVOICE, "application/pdf"),
+        ("csr", "csr.png", PNG, "image/png"),
+        ("other", "photo-id.jpg", JPEG, "image/jpeg"),
+    ],
+)
 PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
 SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
 OTHER_SUB_REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -118,6 +133,16 @@ class Pipeline:
         # The functions' secret cache lives in their services: as if it had expired.
         wiring.upload_service.cache_clear()
         wiring.association_service.cache_clear()
+
+
+def deliver_the_association_three_times(pipeline: Pipeline) -> dict[str, Any]:
+    """Uploads the one document dropped, then delivers its association request three times: twice
+    in one batch, once after. Returns the batch's response."""
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (message,) = pipeline.receive("AssociationQueueUrl")
+    response, _ = pipeline.invoke("associator", [message["Body"], message["Body"]])
+    pipeline.invoke("associator", [message["Body"]])
+    return response
 
 
 def s3_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> str:

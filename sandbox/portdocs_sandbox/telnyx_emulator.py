@@ -70,6 +70,8 @@ SIGNING_ACCESS_KEY = "AKIAEMULATORFILES000"
 CHUNK = 64 * 1024
 ENDPOINTS = ("upload_requests", "supporting_documents", "files", "documents", "porting_orders", "additional_documents")
 # Telnyx's documents service (developers.telnyx.com, "Documents": constraints and accepted types).
+# Written out here, not imported from portdocs.documents: a test double that shared the code's
+# rules could never catch the code getting them wrong.
 DOCUMENTS_MAX_BYTES = 20 * 1024 * 1024
 DOCUMENTS_NAME_MAX = 512
 DOCUMENTS_ACCEPTED_TYPES = (

@@ -16,13 +16,17 @@ from portdocs.association_service import MAX_UNCONFIRMED_SENDS
 from portdocs.config import SettingsError
 from portdocs.handler import sqs_batch_handler
 from portdocs_sandbox.telnyx_emulator import Fault
-from tests.support import OTHER_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
-
-LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
-INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
-TIFF = b"II*\x00\x08\x00\x00\x00" + bytes(64)
+from tests.support import (
+    EVERY_DOCUMENT_TYPE,
+    INVOICE,
+    LOA,
+    OTHER_SUB_REQUEST,
+    PORT_REQUEST,
+    SUB_REQUEST,
+    Pipeline,
+    deliver_the_association_three_times,
+    set_record_concurrency,
+)
 
 
 def key(document_type: str, file_name: str, sub_request: str = SUB_REQUEST) -> str:
@@ -34,15 +38,7 @@ def only(items: list) -> object:
     return items[0]
 
 
-@pytest.mark.parametrize(
-    ("document_type", "file_name", "body", "content_type"),
-    [
-        ("loa", "Letter of Authorization.pdf", LOA, "application/pdf"),
-        ("invoice", "invoice.pdf", INVOICE, "application/pdf"),
-        ("csr", "csr.png", PNG, "image/png"),
-        ("other", "photo-id.jpg", JPEG, "image/jpeg"),
-    ],
-)
+@EVERY_DOCUMENT_TYPE
 def test_dropped_document_is_uploaded_and_associated(pipeline: Pipeline, document_type, file_name, body, content_type):
     object_key = key(document_type, file_name)
     pipeline.drop(object_key, body)
@@ -117,11 +113,8 @@ def test_duplicate_s3_event_associates_once(pipeline: Pipeline):
 
 def test_duplicate_association_messages_associate_once(pipeline: Pipeline):
     pipeline.drop(key("invoice", "inv.pdf"), INVOICE)
-    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
 
-    response, _ = pipeline.invoke("associator", [association, association])
-    pipeline.invoke("associator", [association])
+    response = deliver_the_association_three_times(pipeline)
 
     assert response == {"batchItemFailures": []}
     assert len(pipeline.emulator.calls("supporting_documents")) == 1

@@ -17,13 +17,19 @@ from portdocs.config import DEFAULT_MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from portdocs.documents import REUPLOAD_AFTER_SECONDS, UNLINKED_DOCUMENT_LIFETIME_SECONDS, iso_timestamp
 from portdocs_sandbox import cli
 from portdocs_sandbox.telnyx_emulator import EICAR, Fault
-from tests.support import PORTING_ORDER, SAMPLES, Pipeline, s3_event
+from tests.support import (
+    EVERY_DOCUMENT_TYPE,
+    INVOICE,
+    JPEG,
+    LOA,
+    PNG,
+    PORTING_ORDER,
+    TIFF,
+    Pipeline,
+    deliver_the_association_three_times,
+    s3_event,
+)
 
-LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
-INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
-TIFF = b"II*\x00\x08\x00\x00\x00" + bytes(64)
 API_KEY_HEADER = "authorization"
 
 
@@ -57,15 +63,7 @@ def linked(pipeline: Pipeline, document_type: str) -> list[str]:
     return ([own] if own else []) + extra
 
 
-@pytest.mark.parametrize(
-    ("document_type", "file_name", "body", "content_type"),
-    [
-        ("loa", "Letter of Authorization.pdf", LOA, "application/pdf"),
-        ("invoice", "invoice.pdf", INVOICE, "application/pdf"),
-        ("csr", "csr.png", PNG, "image/png"),
-        ("other", "photo-id.jpg", JPEG, "image/jpeg"),
-    ],
-)
+@EVERY_DOCUMENT_TYPE
 def test_dropped_document_is_uploaded_and_attached_to_the_porting_order(
     pipeline: Pipeline, document_type, file_name, body, content_type
 ):
@@ -115,11 +113,8 @@ def test_duplicate_s3_events_upload_and_attach_once(pipeline: Pipeline):
 
 def test_duplicate_association_messages_attach_once(pipeline: Pipeline):
     pipeline.drop(key("other", "id.jpg"), JPEG)
-    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
 
-    response, _ = pipeline.invoke("associator", [association, association])
-    pipeline.invoke("associator", [association])
+    response = deliver_the_association_three_times(pipeline)
 
     assert response == {"batchItemFailures": []}
     assert len(links_posted(pipeline)) == 1
