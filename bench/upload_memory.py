@@ -4,7 +4,8 @@
 Every variant reads the document from S3 (moto server, its own process) and posts it to the
 Telnyx emulator (its own process): a 200 MiB document to the files service through a fresh
 presigned form (the draft flow), a 19 MiB one to the documents service (porting orders; it takes
-at most 20 MB). Each runs in a fresh Python process so its peak RSS (ru_maxrss) is its own.
+at most 20 MB). Each runs in a fresh Python process and reads its own peak RSS (Linux's VmHWM:
+ru_maxrss would start at the parent's peak, which a child's smaller peak cannot show through).
 
     make bench            # or: .venv/bin/python bench/upload_memory.py --mib 200
 """
@@ -58,7 +59,7 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
     telnyx = TelnyxClient(api_url, StaticCredentials(credentials), (files_host,))
     deadline = Deadline(at=time.monotonic() + 600)
     if name.endswith("documents"):
-        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        baseline = peak_rss_kib()
         started = time.perf_counter()
         if name.startswith("streaming"):
             with IntakeStore(s3).open(SourceObject(BUCKET, DOCUMENTS_KEY)) as body:
@@ -76,7 +77,7 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
         report(name, baseline, started, location)
         return
     form = telnyx.request_upload_form("application/pdf", deadline)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = peak_rss_kib()
     started = time.perf_counter()
     if name == "streaming":
         intake = IntakeStore(s3)
@@ -95,9 +96,18 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
     report(name, baseline, started, location)
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident set since it started (its exec), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # not Linux: the best there is
+
+
 def report(name: str, baseline: int, started: float, location: str) -> None:
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(
         json.dumps(
             {"variant": name, "peak_kib": peak, "baseline_kib": baseline, "seconds": elapsed, "location": location}
