@@ -159,10 +159,11 @@ class AssociationService:
                 f"{why}, after {fresh_uploads} fresh uploads: documents wait on the association queue longer "
                 "than Telnyx keeps them; find out why, then `portdocs retry` it"
             )
-        if not self._ledger.forget_upload(attempt.document_id, upload):
+        forgotten = self._ledger.forget_upload(attempt.document_id, upload)
+        if forgotten is None:
             logger.info("another delivery already sent this document back for a fresh upload")
             return
-        resend = resend_of(self._ledger.item(attempt.document_id) or {}, pinned_on_purpose=entry.version_pinned)
+        resend = resend_of(forgotten, pinned_on_purpose=entry.version_pinned)
         if resend is None:
             raise PermanentError(f"{why}, and the ledger names no intake object to upload again")
         logger.info("document sent back for a fresh upload", extra={"document_id": attempt.document_id, "reason": why})

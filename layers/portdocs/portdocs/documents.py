@@ -86,10 +86,6 @@ class DraftTarget:
             "document_type": str(self.document_type),
         }
 
-    @property
-    def label(self) -> str:
-        return f"{self.draft_port_request_id}/{self.draft_sub_request_id}/{self.document_type}"
-
 
 @dataclass(frozen=True)
 class PortingOrderTarget:
@@ -103,11 +99,6 @@ class PortingOrderTarget:
 
     def as_message(self) -> dict[str, str]:
         return {"porting_order_id": self.porting_order_id, "document_type": str(self.document_type)}
-
-    @property
-    def label(self) -> str:
-        # ":" is outside the id alphabet: no draft's label can read like this.
-        return f"porting-order:{self.porting_order_id}/{self.document_type}"
 
     @property
     def is_order_document(self) -> bool:
@@ -136,6 +127,20 @@ def target_of(fields: dict[str, Any]) -> Target:
     if fields.get("porting_order_id") is not None:
         return PortingOrderTarget(str(fields["porting_order_id"]), document_type)
     return DraftTarget(str(fields["draft_port_request_id"]), str(fields["draft_sub_request_id"]), document_type)
+
+
+# Every field a target is named by, in messages, ledger items and events.
+TARGET_FIELDS = ("draft_port_request_id", "draft_sub_request_id", "porting_order_id", "document_type")
+
+
+def target_label(fields: dict[str, Any]) -> str:
+    """How ledger ids name a target, from its fields as a target or a message states them (not
+    necessarily valid: a malformed message's claim is named the same way)."""
+    if "porting_order_id" in fields:
+        # ":" is outside the id alphabet: no draft's label can read like this.
+        return f"porting-order:{fields['porting_order_id']}/{fields.get('document_type')}"
+    draft = ("draft_port_request_id", "draft_sub_request_id", "document_type")
+    return "/".join(str(fields.get(name)) for name in draft)
 
 
 def names_a_target(fields: dict[str, Any]) -> bool:
@@ -223,24 +228,19 @@ def document_id(source: SourceObject, target: Target | None) -> str:
     same target and type is one document, whether by S3 event or upload request."""
     if target is None:
         return source.identity
-    return f"{source.identity} -> {target.label}"
+    return claimed_document_id(source, target.as_message())
 
 
 def claimed_document_id(source: SourceObject, target_fields: dict[str, str]) -> str:
     """The same id, from target fields as a message states them (not yet validated): lets a
     malformed message that names its document be recorded against that document."""
-    if "porting_order_id" in target_fields:
-        label = f"porting-order:{target_fields.get('porting_order_id')}/{target_fields.get('document_type')}"
-    else:
-        names = ("draft_port_request_id", "draft_sub_request_id", "document_type")
-        label = "/".join(str(target_fields.get(name)) for name in names)
-    return f"{source.identity} -> {label}"
+    return f"{source.identity} -> {target_label(target_fields)}"
 
 
 def association_document_id(target: Target, upload: Upload) -> str:
     """Ledger id of a document that arrived as an association request with no intake object."""
     digest = hashlib.sha256(upload.reference.encode()).hexdigest()[:24]
-    return f"association:{target.label}/{digest}"
+    return f"association:{target_label(target.as_message())}/{digest}"
 
 
 def sniff_content_type(head: bytes) -> str | None:

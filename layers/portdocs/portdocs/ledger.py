@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
-from portdocs.documents import TERMINAL_STATES, SourceObject, State, Target, Upload, iso_timestamp, parse_timestamp
+from portdocs.documents import TERMINAL_STATES, SourceObject, State, Target, Upload
 from portdocs.errors import TransientError
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
@@ -37,7 +37,6 @@ _NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
     {":associated": str(State.ASSOCIATED)},
 )
 _UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends")
-_DOCUMENTS_SERVICE_UPLOAD = ("uploaded_document_id", "uploaded_at")
 # A document left received or uploaded this long is not in flight any more (the queues' visibility
 # timeouts are minutes): `portdocs retry` may put it through again.
 STALE_AFTER_SECONDS = 3600
@@ -85,27 +84,23 @@ class LedgerEntry:
         )
 
 
+# An upload's message fields (Upload.as_fields) as the ledger names them: its `telnyx_document_id`
+# is the association's, so the upload's id is kept apart.
+_LEDGER_UPLOAD_NAMES = {
+    "url": "location_url",
+    "telnyx_document_id": "uploaded_document_id",
+    "uploaded_at": "uploaded_at",
+}
+
+
 def upload_of(item: dict[str, Any]) -> Upload | None:
     """Where the ledger says the document's file is on Telnyx, if it was uploaded."""
-    if item.get("location_url"):
-        return Upload(location_url=item["location_url"])
-    if item.get("uploaded_document_id"):
-        uploaded_at = item.get("uploaded_at")
-        return Upload(
-            telnyx_document_id=item["uploaded_document_id"],
-            uploaded_at=parse_timestamp(uploaded_at) if uploaded_at else None,
-        )
-    return None
+    return Upload.from_fields({field: item.get(name) for field, name in _LEDGER_UPLOAD_NAMES.items()})
 
 
 def upload_fields(upload: Upload) -> dict[str, Any]:
     """An upload as the ledger stores it."""
-    if upload.location_url is not None:
-        return {"location_url": upload.location_url}
-    fields: dict[str, Any] = {"uploaded_document_id": upload.telnyx_document_id}
-    if upload.uploaded_at is not None:  # unknown for a document an upstream system uploaded
-        fields["uploaded_at"] = iso_timestamp(upload.uploaded_at)
-    return fields
+    return {_LEDGER_UPLOAD_NAMES[field]: value for field, value in upload.as_fields().items()}
 
 
 class Ledger:
@@ -153,18 +148,18 @@ class Ledger:
     def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
         return self._transition(document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload))
 
-    def forget_upload(self, document_id: str, upload: Upload) -> bool:
+    def forget_upload(self, document_id: str, upload: Upload) -> dict[str, Any] | None:
         """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
         (counted in `reuploads`, the upload's id kept in `expired_uploads`). Only while the ledger
-        still names that upload and the document is open: False when a racing delivery already
-        did this, or finished the document."""
+        still names that upload and the document is open; returns the item as it now is, or None
+        when a racing delivery already did this, or finished the document."""
         try:
-            self._update(
+            return self._update(
                 document_id,
                 {},
                 extra_set="#state = :received",
                 extra_values={":received": str(State.RECEIVED)},
-                remove=_DOCUMENTS_SERVICE_UPLOAD,
+                remove=(_LEDGER_UPLOAD_NAMES["telnyx_document_id"], _LEDGER_UPLOAD_NAMES["uploaded_at"]),
                 add={"reuploads": 1, "expired_uploads": {upload.telnyx_document_id}},
                 condition=(
                     f"({_NOT_TERMINAL[0]}) AND uploaded_document_id = :upload",
@@ -172,8 +167,7 @@ class Ledger:
                 ),
             )
         except _Finished:
-            return False
-        return True
+            return None
 
     def mark_associated(self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False) -> bool:
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}

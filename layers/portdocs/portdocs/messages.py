@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from portdocs.documents import SourceObject, Target, Upload, check_key, target_of
+from portdocs.documents import TARGET_FIELDS, SourceObject, Target, Upload, check_key, target_of
 from portdocs.errors import PermanentError
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
@@ -144,9 +144,6 @@ def parse_association_message(body: str) -> AssociationRequest:
     )
 
 
-TARGET_NAMES = ("draft_port_request_id", "draft_sub_request_id")
-
-
 @dataclass(frozen=True)
 class Claim:
     """What an unreadable association message says about itself, unvalidated: enough to find
@@ -164,7 +161,6 @@ def claim_of(body: str) -> Claim | None:
         upload = Upload.from_fields({k: message.get(k) for k in ("url", "telnyx_document_id")})
         if upload is None:
             return None
-        target_names = ("porting_order_id",) if "porting_order_id" in message else TARGET_NAMES
         claim = Claim(
             source=SourceObject(
                 bucket=str(source["bucket"]),
@@ -172,7 +168,7 @@ def claim_of(body: str) -> Claim | None:
                 version_id=source.get("version_id"),
                 etag=source.get("etag"),
             ),
-            target_fields={k: str(message.get(k)) for k in (*target_names, "document_type")},
+            target_fields={name: str(message[name]) for name in TARGET_FIELDS if name in message},
             upload_reference=upload.reference,
         )
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):

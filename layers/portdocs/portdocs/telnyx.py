@@ -290,10 +290,7 @@ class TelnyxClient:
             received = document.get("sha256")
         except (ValueError, KeyError, TypeError):
             raise TransientError("Telnyx's documents service answered without a document") from None
-        if status == "denied" or scan == "infected":
-            raise PermanentError(
-                f"Telnyx's documents service refused the file (status {status[:20]}, antivirus scan {scan[:20]})"
-            )
+        _refuse_if_denied(status, scan)
         if not isinstance(telnyx_document_id, str) or not shapes.is_valid_id(telnyx_document_id):
             raise TransientError("Telnyx's documents service answered with an unusable document id")
         if received is not None and received != reader.sha256.hexdigest():
@@ -397,8 +394,7 @@ class TelnyxClient:
             status, scan = str(document.get("status")), str(document.get("av_scan_status"))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise TransientError("Telnyx described the document in an unusable form") from None
-        if status == "denied" or scan == "infected":
-            raise PermanentError(f"Telnyx's documents service denied the file (antivirus scan {scan[:20]})")
+        _refuse_if_denied(status, scan)
         if scan == "pending_scan":
             raise TransientError("Telnyx's documents service is still scanning the document")
 
@@ -452,7 +448,7 @@ class TelnyxClient:
         # The file's URL must not come back in an error's text: Telnyx may echo what it was sent.
         sent = (payload["url"],) if payload and isinstance(payload.get("url"), str) else ()
         failure = classify_api_failure(step, response, idempotent, missing_is_configuration, sent)
-        if _is_rate_limit(response) and isinstance(failure, TransientError):
+        if _is_rate_limit(response.status_code, _first_error(response)) and isinstance(failure, TransientError):
             self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
         raise failure
 
@@ -478,26 +474,36 @@ def classify_api_failure(
     """The one mapping from a failed Telnyx API response to the project's error classes; `sent`
     are what the request carried that must stay out of the error's text (redacted)."""
     status = response.status_code
-    message = f"{step} answered {status}: {api_error_detail(response, sent)}"
+    first = _first_error(response)
+    rate_limited = _is_rate_limit(status, first)
+    message = f"{step} answered {status}: {api_error_detail(response, sent, first)}"
     if status in (401, 403):
         return ConfigurationError(f"{message} (check the Telnyx credentials)")
     if status == 405 or (status == 404 and missing_is_configuration):
         return ConfigurationError(f"{message} (check TELNYX_API_BASE_URL: the endpoint is not there)")
     retry_after = retry_after_seconds(response)
-    if status in TRANSIENT_STATUSES or status >= 500 or _is_rate_limit(response):
+    if status in TRANSIENT_STATUSES or status >= 500 or rate_limited:
         told_not_acted_on = (
-            status in NOT_ACTED_ON_STATUSES or _is_rate_limit(response) or (status == 503 and retry_after is not None)
+            status in NOT_ACTED_ON_STATUSES or rate_limited or (status == 503 and retry_after is not None)
         )
         if not idempotent and not told_not_acted_on:
             return AmbiguousError(f"{message}; Telnyx may have recorded it", retry_after=retry_after)
         return TransientError(message, retry_after=retry_after)
     # A refusal (4xx) the v2 API marks retryable is retried; one it marks not retryable is final.
-    retryable = _first_error(response).get("meta", {}).get("retryable")
+    retryable = first.get("meta", {}).get("retryable")
     if retryable is True:
         return TransientError(message, retry_after=retry_after)
     if status in PERMANENT_STATUSES or retryable is False:
         return PermanentError(message)
     return TransientError(message)
+
+
+def _refuse_if_denied(status: str, scan: str) -> None:
+    """A document the documents service denied, or whose scan found it infected, is never linkable."""
+    if status == "denied" or scan == "infected":
+        raise PermanentError(
+            f"Telnyx's documents service refused the file (status {status[:20]}, antivirus scan {scan[:20]})"
+        )
 
 
 def _first_error(response: requests.Response) -> dict[str, Any]:
@@ -513,8 +519,8 @@ def _first_error(response: requests.Response) -> dict[str, Any]:
     return first
 
 
-def _is_rate_limit(response: requests.Response) -> bool:
-    return response.status_code == 429 or str(_first_error(response).get("code")) == RATE_LIMIT_CODE
+def _is_rate_limit(status: int, first_error: dict[str, Any]) -> bool:
+    return status == 429 or str(first_error.get("code")) == RATE_LIMIT_CODE
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -535,19 +541,18 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return None
 
 
-def api_error_detail(response: requests.Response, sent: tuple[str, ...] = ()) -> str:
-    """The v2 error body's code/title/detail when present, otherwise the raw text: without `sent`
-    (redacted, before it is cut short, so that a cut cannot hide an echo from it), truncated."""
+def api_error_detail(response: requests.Response, sent: tuple[str, ...], first: dict[str, Any]) -> str:
+    """The v2 error body's code/title/detail (`first`, its first error) when present, otherwise the
+    raw text: without `sent` (redacted, before it is cut short, so that a cut cannot hide an echo
+    from it), truncated."""
     try:
-        errors = response.json().get("errors")
-        first = errors[0]
         parts = [str(first.get(k)) for k in ("code", "title", "detail") if first.get(k)]
         pointer = (first.get("source") or {}).get("pointer")
         if pointer:
             parts.append(f"at {pointer}")
         if parts:
             return redacted(" ".join(parts), *sent)[:REASON_TEXT_MAX]
-    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+    except AttributeError:  # a "source" that is not an object
         pass
     return redacted(" ".join(response.text.split()), *sent)[:REASON_TEXT_MAX] or "(no body)"
 
