@@ -13,7 +13,7 @@ SAM := $(SAM_VENV)/bin/sam
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps --only-binary=:all:
 LOCK = $(UV_VENV)/bin/uv pip compile --quiet --generate-hashes --upgrade --custom-compile-command "make lock"
 
-.PHONY: demo test lint template scan build unit integration e2e bench soak sandbox lock clean
+.PHONY: demo test lint hooks template scan build unit integration e2e bench soak sandbox lock clean
 
 ## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
 demo: $(VENV)/.installed
@@ -31,6 +31,10 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## hooks: install the pre-commit hooks (local: the venv's own tools, no network)
+hooks: $(VENV)/.installed
+	$(BIN)/pre-commit install
 
 template: $(VENV)/.installed $(SAM_VENV)/.installed scan
 	$(BIN)/cfn-lint

@@ -116,7 +116,8 @@ def main() -> None:
     print(
         json.dumps({"floor_ms": round(floor * 1000), "uploader_ms": round(cold * 1000)})
         if os.environ.get("BENCH_JSON")
-        else f"cold start: uploader {cold * 1000:.0f} ms vs floor {floor * 1000:.0f} ms (medians of {args.runs}): "
+        else f"cold start: uploader {cold * 1000:.0f} ms vs floor {floor * 1000:.0f} ms "
+        f"(medians of {args.runs}): "
         f"{cold / floor:.2f}x"
     )
 

@@ -49,21 +49,25 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
     from portdocs.documents import SourceObject
     from portdocs.intake import IntakeStore
     from portdocs.retrying import Deadline
-    from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials
+    from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
+    from portdocs.telnyx_http import TelnyxHttp
+    from portdocs.telnyx_legacy import DraftPortRequestsApi
+    from portdocs.telnyx_v2 import PortingOrdersApi
     from portdocs_sandbox.telnyx_emulator import DEFAULT_API_KEY
 
     s3 = boto3.client("s3", endpoint_url=endpoint)
     credentials = TelnyxCredentials(
         api_user="portdocs@example.com", api_token="emulator-token", api_key=DEFAULT_API_KEY
     )
-    telnyx = TelnyxClient(api_url, StaticCredentials(credentials), (files_host,))
+    http = TelnyxHttp(api_url, StaticCredentials(credentials))
+    telnyx, documents = DraftPortRequestsApi(http, (files_host,)), PortingOrdersApi(http)
     deadline = Deadline(at=time.monotonic() + 600)
     if name.endswith("documents"):
         baseline = peak_rss_kib()
         started = time.perf_counter()
         if name.startswith("streaming"):
             with IntakeStore(s3).open(SourceObject(BUCKET, DOCUMENTS_KEY)) as body:
-                location = telnyx.upload_document("big document.pdf", body, size, "application/pdf", deadline)
+                location = documents.upload_document("big document.pdf", body, size, "application/pdf", deadline)
         else:
             data = s3.get_object(Bucket=BUCKET, Key=DOCUMENTS_KEY)["Body"].read()
             answer = requests.post(
@@ -110,7 +114,13 @@ def report(name: str, baseline: int, started: float, location: str) -> None:
     peak = peak_rss_kib()
     print(
         json.dumps(
-            {"variant": name, "peak_kib": peak, "baseline_kib": baseline, "seconds": elapsed, "location": location}
+            {
+                "variant": name,
+                "peak_kib": peak,
+                "baseline_kib": baseline,
+                "seconds": elapsed,
+                "location": location,
+            }
         )
     )
 

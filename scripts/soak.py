@@ -218,31 +218,42 @@ class Plan:
             if kind in ("malformed_upload_request", "malformed_association"):
                 at(moment, self._message(sqs, index, kind))
                 continue
-            key, body, role = self.key(index), pdf(self.nonce()), "expected"
-            if kind == "empty":
-                body, role = b"", "invalid"
-            elif kind == "text_as_pdf":
-                body, role = f"a letter of authorisation, honestly {self.nonce()}\n".encode(), "invalid"
-            elif kind == "outside_layout":
-                key, role = f"inbox/{self.port_request}/doc-{index:05d}.pdf", "invalid"
-            elif kind == "unknown_type":
-                key, role = f"{self.port_request}/{self.sub_requests[0]}/contract/doc-{index:05d}.pdf", "invalid"
-            elif kind in ("replaced", "deleted"):
-                role = kind
-            first = Version(index, kind, role, key, body)
+            first = self._first_version(index, kind)
             self.versions.append(first)
             at(moment, self._put(s3, first))
-            later = moment + self.rng.uniform(0.05, 3.0)
-            if kind == "replaced":
-                newest = Version(index, kind, "expected", key, pdf(self.nonce()))
-                self.versions.append(newest)
-                at(later, self._put(s3, newest))
-            elif kind == "deleted":
-                at(later, self._delete(s3, key))
+            for later, run in self._after_the_drop(s3, first, moment):
+                at(later, run)
         drop_seconds = len(self.kinds) / DROP_RATE
         for jump in range(1, CLOCK_JUMPS + 1):
             at(jump * drop_seconds / (CLOCK_JUMPS + 1), lambda: emulator.advance_clock(CLOCK_JUMP_SECONDS))
         return actions
+
+    def _first_version(self, index: int, kind: str) -> Version:
+        """The version dropped first: a PDF of its own under a key of the layout, unless its kind
+        spoils one of them (an invalid input) or says what happens to it next."""
+        key, body, role = self.key(index), pdf(self.nonce()), "expected"
+        if kind == "empty":
+            body, role = b"", "invalid"
+        elif kind == "text_as_pdf":
+            body, role = f"a letter of authorisation, honestly {self.nonce()}\n".encode(), "invalid"
+        elif kind == "outside_layout":
+            key, role = f"inbox/{self.port_request}/doc-{index:05d}.pdf", "invalid"
+        elif kind == "unknown_type":
+            key, role = f"{self.port_request}/{self.sub_requests[0]}/contract/doc-{index:05d}.pdf", "invalid"
+        elif kind in ("replaced", "deleted"):
+            role = kind
+        return Version(index, kind, role, key, body)
+
+    def _after_the_drop(self, s3: Any, first: Version, moment: float) -> list[tuple[float, Callable[[], None]]]:
+        """What happens to the file a moment after its drop: a newer version, or its deletion."""
+        later = moment + self.rng.uniform(0.05, 3.0)  # drawn for every drop: a seed replays the run
+        if first.kind == "replaced":
+            newest = Version(first.input_id, first.kind, "expected", first.key, pdf(self.nonce()))
+            self.versions.append(newest)
+            return [(later, self._put(s3, newest))]
+        if first.kind == "deleted":
+            return [(later, self._delete(s3, first.key))]
+        return []
 
     def _delete(self, s3: Any, key: str) -> Callable[[], None]:
         # A versioned bucket keeps the version under a delete marker: the pipeline can still
@@ -466,7 +477,7 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-# -- a check of the instrument itself -------------------------------------------------------------------------
+# -- a check of the instrument itself ------------------------------------------------------------------------
 
 
 def check_ambiguous_fault() -> None:
@@ -508,7 +519,7 @@ def check_ambiguous_fault() -> None:
             assert len(emulator.documents()) == before + 1, f"ambiguous fault {fault} did not record the association"
 
 
-# -- the run ----------------------------------------------------------------------------------------------------
+# -- the run -------------------------------------------------------------------------------------------------
 
 
 def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_rate: float, verbose: bool) -> int:
@@ -519,7 +530,8 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
         if verbose:
             print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per call; dropped ones are the point
+    # One access line per call; dropped ones are the point.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         check_ambiguous_fault()
     except AssertionError as error:
@@ -612,7 +624,10 @@ def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--documents", type=int, default=int(os.environ.get("SOAK_DOCUMENTS", "1000")), help="(env SOAK_DOCUMENTS)"
+        "--documents",
+        type=int,
+        default=int(os.environ.get("SOAK_DOCUMENTS", "1000")),
+        help="(env SOAK_DOCUMENTS)",
     )
     parser.add_argument("--seed", type=int, default=None, help="replays the same workload (default: random)")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds (default: 600 + 1.5 per document)")

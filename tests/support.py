@@ -85,7 +85,9 @@ class Pipeline:
         while (
             batch := boto3.client("sqs")
             .receive_message(
-                QueueUrl=self.output(queue_output), MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+                QueueUrl=self.output(queue_output),
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["All"],
             )
             .get("Messages", [])
         ):
@@ -93,7 +95,12 @@ class Pipeline:
         return messages
 
     def invoke(
-        self, function: str, bodies: list[str], timeout: int | None = None, handler: Any = None, receives: int = 1
+        self,
+        function: str,
+        bodies: list[str],
+        timeout: int | None = None,
+        handler: Any = None,
+        receives: int = 1,
     ) -> tuple[dict[str, Any], list[str]]:
         """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
         messages = [

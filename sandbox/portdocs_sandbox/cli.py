@@ -25,9 +25,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -46,19 +45,18 @@ from portdocs.documents import (
     SNIFF_BYTES,
     DocumentType,
     DraftTarget,
-    IntakeKey,
     PortingOrderTarget,
     State,
     check_content_type,
-    check_fits_target,
     check_size,
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
-from portdocs.ledger import STALE_AFTER_SECONDS, Ledger
+from portdocs.flows import flow_type
+from portdocs.ledger import Ledger
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
-from portdocs_sandbox import queue_policy
+from portdocs_sandbox import ledger_admin, queue_policy
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
@@ -101,7 +99,9 @@ class Target:
     principal_arn: str | None = None
 
     def client(self, service: str) -> Any:
-        client = self.session.client(service, endpoint_url=self.endpoint_url or None)
+        # The service is named at run time: the stubs' per-service overloads cannot apply.
+        session: Any = self.session
+        client = session.client(service, endpoint_url=self.endpoint_url or None)
         if service == "sqs" and self.principal_arn:
             _hold_to_queue_policies(client, self.principal_arn)
         return client
@@ -217,7 +217,7 @@ def drop_documents(
             check_size(file.stat().st_size, target.max_document_bytes)
             with file.open("rb") as handle:
                 content_types[file] = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
-            check_fits_target(destination, file.name, file.stat().st_size, content_types[file])
+            flow_type(destination).check_fits(file.name, file.stat().st_size, content_types[file])
         except PermanentError as error:
             problems.append(f"{file}: {error}")
     if problems:
@@ -227,7 +227,7 @@ def drop_documents(
     with Progress(console=console, disable=len(files) < 2, transient=True) as progress:
         task = progress.add_task("dropping", total=len(files))
         for file in files:
-            key = IntakeKey.of(destination, file.name)
+            key = destination.intake_key(file.name)
             extra: dict[str, Any] = {"ContentType": content_types[file]}
             if description:
                 extra["Metadata"] = {"description": description}
@@ -240,19 +240,20 @@ def drop_documents(
 def ledger_rows(
     target: Target, port_request: str | None = None, porting_order: str | None = None
 ) -> list[dict[str, Any]]:
-    items = Ledger(target.table()).documents(port_request, porting_order)
-    return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v)))
+    return ledger_admin.ledger_rows(target.table(), port_request, porting_order)
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="portdocs documents", title_justify="left")
     for column in ("document", "target", "type", "state", "telnyx document id", "reason / last error", "age"):
         table.add_column(column, overflow="fold")
-    colours = {"associated": "green", "rejected": "red", "failed": "yellow", "superseded": "blue", "withdrawn": "blue"}
+    colours = {
+        "associated": "green",
+        "rejected": "red",
+        "failed": "yellow",
+        "superseded": "blue",
+        "withdrawn": "blue",
+    }
     for row in rows:
         source = row.get("source") or {}
         state = row.get("state", "?")
@@ -289,7 +290,11 @@ def _age(timestamp: str | None) -> str:
 
 
 def send_association(
-    target: Target, destination: DocumentTarget, description: str, url: str | None, telnyx_document_id: str | None
+    target: Target,
+    destination: DocumentTarget,
+    description: str,
+    url: str | None,
+    telnyx_document_id: str | None,
 ) -> str:
     """`url` for a draft (the files service's Location), `telnyx_document_id` for a porting order."""
     uploaded = {"url": url} if url is not None else {"telnyx_document_id": telnyx_document_id}
@@ -339,22 +344,22 @@ def retry_document(target: Target, document_id: str) -> str:
     only from a retryable state, so a second run (or a run after it was associated) sends
     nothing. Returns what was done, for the operator."""
     table = target.table()
-    item = table.get_item(Key={"document_id": document_id}, ConsistentRead=True).get("Item")
-    if item is None:
-        raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
+    ledger = Ledger(table)
     try:
-        resend = resend_of(_plain(item))
+        entry = ledger.find(document_id)
+        if entry is None:
+            raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
+        resend = resend_of(entry)
     except PermanentError as error:
         raise CliError(f"{document_id}: cannot be retried as recorded: {error}") from None
     if resend is None:
         return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
     queue = QUEUE_OUTPUTS[resend.queue]
-    ledger = Ledger(table)
-    if not ledger.reopen(document_id, RETRYABLE_STATES):
+    if not ledger_admin.reopen(table, document_id, RETRYABLE_STATES):
         retryable = ", ".join(RETRYABLE_STATES)
         return (
-            f"{document_id}: not retried: it is {item['state']} (retried: {retryable}, "
-            f"and received or uploaded untouched for {STALE_AFTER_SECONDS // 60} minutes)"
+            f"{document_id}: not retried: it is {entry.state} (retried: {retryable}, "
+            f"and received or uploaded untouched for {ledger_admin.STALE_AFTER_SECONDS // 60} minutes)"
         )
     try:
         target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(resend.body))
@@ -362,7 +367,8 @@ def retry_document(target: Target, document_id: str) -> str:
         # Reopened but not sent: leave it retryable, not looking as if it were in flight.
         ledger.mark_failed(document_id, f"portdocs retry could not send it: {error}")
         raise CliError(f"{document_id}: reopened but not sent ({error}); run portdocs retry again") from None
-    return f"{document_id}: sent again ({'association' if resend.queue is Queue.ASSOCIATION else 'upload'} request)"
+    request = "association" if resend.queue is Queue.ASSOCIATION else "upload"
+    return f"{document_id}: sent again ({request} request)"
 
 
 # -- commands -----------------------------------------------------------------------------------------------
@@ -431,11 +437,15 @@ def command_events(args: argparse.Namespace) -> int:
     return 0
 
 
+# The option that gives the upload an association request names, by its message field.
+UPLOAD_OPTIONS = {"url": "--url", "telnyx_document_id": "--document-id"}
+
+
 def command_send(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     destination = document_target(args)
-    wanted = "--document-id" if isinstance(destination, PortingOrderTarget) else "--url"
-    given = args.document_id if isinstance(destination, PortingOrderTarget) else args.url
+    wanted = UPLOAD_OPTIONS[flow_type(destination).UPLOAD_FIELD]
+    given = args.document_id if wanted == "--document-id" else args.url
     if given is None or (args.url is not None and args.document_id is not None):
         raise CliError(f"this target takes {wanted} (a draft: --url; a porting order: --document-id)")
     message_id = send_association(target, destination, args.description, args.url, args.document_id)
@@ -546,37 +556,55 @@ def command_retry(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="portdocs", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
+    _add_local_commands(commands)
+    _add_sending_commands(commands)
+    _add_looking_commands(commands)
+    _add_repair_commands(commands)
+    return main_parser
 
-    def with_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        command.add_argument("--stack-name", help="a deployed stack (default: the running sandbox)")
-        command.add_argument("--region", help="the deployed stack's region (default: boto3's)")
-        command.add_argument(
-            "--as",
-            dest="principal",
-            metavar="ROLE_ARN",
-            help="in the sandbox: the IAM role to act as, held to the queues' policies (default: its operator role)",
-        )
-        command.add_argument(
-            "--state-file",
-            default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
-            help=argparse.SUPPRESS,
-        )
-        return command
 
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _with_state_file(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument(
+        "--state-file",
+        default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
+        help=argparse.SUPPRESS,
+    )
+    return command
+
+
+def _with_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--stack-name", help="a deployed stack (default: the running sandbox)")
+    command.add_argument("--region", help="the deployed stack's region (default: boto3's)")
+    command.add_argument(
+        "--as",
+        dest="principal",
+        metavar="ROLE_ARN",
+        help="in the sandbox: the IAM role to act as, held to the queues' policies (default: its operator role)",
+    )
+    return _with_state_file(command)
+
+
+def _with_document_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--port-request", metavar="ID", help="a draft port request id (with --sub-request)")
+    command.add_argument("--sub-request", metavar="ID", help="a draft sub-request id")
+    command.add_argument("--porting-order", metavar="ID", help="a porting order id (Telnyx's current API)")
+    command.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
+    return _with_target(command)
+
+
+def _add_local_commands(commands: Commands) -> None:
     demo = commands.add_parser("demo", help="run the pipeline locally on the sample LOA and invoice")
     demo.set_defaults(handler=command_demo)
-    sandbox = commands.add_parser("sandbox", help="start the local sandbox and keep it running")
+    sandbox = _with_state_file(commands.add_parser("sandbox", help="start the local sandbox and keep it running"))
     sandbox.add_argument(
         "--retry-after",
         type=int,
         default=2,
         metavar="SECONDS",
         help="how soon a failed message returns (AWS: the visibility timeout)",
-    )
-    sandbox.add_argument(
-        "--state-file",
-        default=os.environ.get("PORTDOCS_SANDBOX_STATE", str(DEFAULT_STATE_FILE)),
-        help=argparse.SUPPRESS,
     )
     sandbox.add_argument("--log-dir", default=str(DEFAULT_LOG_DIR), help="where the functions' logs go")
     sandbox.add_argument(
@@ -587,34 +615,15 @@ def parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(handler=command_sandbox)
 
-    def with_document_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        command.add_argument("--port-request", metavar="ID", help="a draft port request id (with --sub-request)")
-        command.add_argument("--sub-request", metavar="ID", help="a draft sub-request id")
-        command.add_argument("--porting-order", metavar="ID", help="a porting order id (Telnyx's current API)")
-        command.add_argument("--type", required=True, metavar="loa|csr|invoice|other")
-        return with_target(command)
 
-    drop = with_document_target(
+def _add_sending_commands(commands: Commands) -> None:
+    drop = _with_document_target(
         commands.add_parser("drop", help="put files into the intake bucket under the right key")
     )
     drop.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     drop.add_argument("--description", help="becomes the description on Telnyx (default: the file name)")
     drop.set_defaults(handler=command_drop)
-
-    status = with_target(commands.add_parser("status", help="the documents ledger"))
-    status.add_argument("--port-request", metavar="ID")
-    status.add_argument("--porting-order", metavar="ID")
-    status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=command_status)
-
-    events = with_target(commands.add_parser("events", help="the document events the stack published"))
-    events.add_argument("--port-request", metavar="ID")
-    events.add_argument("--porting-order", metavar="ID")
-    events.add_argument("--json", action="store_true", help="the events as EventBridge delivered them")
-    events.set_defaults(handler=command_events)
-
-    send = with_document_target(
+    send = _with_document_target(
         commands.add_parser("send", help="send an association request, as an upstream system would")
     )
     send.add_argument("--url", help="a draft's file: the files-service Location of an uploaded file")
@@ -622,16 +631,30 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--description", default="")
     send.set_defaults(handler=command_send)
 
-    redrive_parser = with_target(commands.add_parser("redrive", help="move dead-letter messages back to their queue"))
+
+def _add_looking_commands(commands: Commands) -> None:
+    status = _with_target(commands.add_parser("status", help="the documents ledger"))
+    status.add_argument("--port-request", metavar="ID")
+    status.add_argument("--porting-order", metavar="ID")
+    status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=command_status)
+    events = _with_target(commands.add_parser("events", help="the document events the stack published"))
+    events.add_argument("--port-request", metavar="ID")
+    events.add_argument("--porting-order", metavar="ID")
+    events.add_argument("--json", action="store_true", help="the events as EventBridge delivered them")
+    events.set_defaults(handler=command_events)
+
+
+def _add_repair_commands(commands: Commands) -> None:
+    redrive_parser = _with_target(commands.add_parser("redrive", help="move dead-letter messages back to their queue"))
     redrive_parser.add_argument("--queue", choices=[*QUEUES, "all"], default="all")
     redrive_parser.set_defaults(handler=command_redrive)
-
-    retry = with_target(
+    retry = _with_target(
         commands.add_parser("retry", help="put rejected, superseded or failed documents through the pipeline again")
     )
     retry.add_argument("document_ids", nargs="+", metavar="DOCUMENT_ID", help="as `portdocs status --json` shows")
     retry.set_defaults(handler=command_retry)
-    return main_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,17 +43,7 @@ def signing_key(secret_key: str, date: str, region: str, service: str = "s3") ->
     return key
 
 
-def verify_post(
-    bucket: str,
-    fields: Mapping[str, str],
-    file_name: str,
-    file_size: int,
-    secrets: Mapping[str, str],
-    now: datetime | None = None,
-) -> VerifiedUpload:
-    """Checks signature, expiry and every policy condition; returns the object key to store."""
-    form = {name.lower(): value for name, value in fields.items()}
-    encoded_policy = _required(form, "policy")
+def _check_signature(form: Mapping[str, str], encoded_policy: str, secrets: Mapping[str, str]) -> None:
     if form.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
         raise PolicyViolation(400, "InvalidArgument", "x-amz-algorithm must be AWS4-HMAC-SHA256")
     credential = _required(form, "x-amz-credential")
@@ -72,14 +62,33 @@ def verify_post(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided.",
         )
+
+
+def _unexpired_conditions(encoded_policy: str, now: datetime) -> list[Any]:
     try:
         policy = json.loads(base64.b64decode(encoded_policy, validate=True))
         expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%S%z")
         conditions: list[Any] = policy["conditions"]
     except (ValueError, KeyError, TypeError):
         raise PolicyViolation(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from None
-    if (now or datetime.now(UTC)) >= expiration:
+    if now >= expiration:
         raise PolicyViolation(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    return conditions
+
+
+def verify_post(
+    bucket: str,
+    fields: Mapping[str, str],
+    file_name: str,
+    file_size: int,
+    secrets: Mapping[str, str],
+    now: datetime | None = None,
+) -> VerifiedUpload:
+    """Checks signature, expiry and every policy condition; returns the object key to store."""
+    form = {name.lower(): value for name, value in fields.items()}
+    encoded_policy = _required(form, "policy")
+    _check_signature(form, encoded_policy, secrets)
+    conditions = _unexpired_conditions(encoded_policy, now or datetime.now(UTC))
 
     key = _required(form, "key").replace("${filename}", file_name)
     values = {**form, "key": key, "bucket": bucket}
@@ -120,7 +129,9 @@ def _compare(operator: str, name: str, expected: str, values: Mapping[str, str],
     ok = actual is not None and (actual == expected if operator == "eq" else actual.startswith(expected))
     if not ok:
         raise PolicyViolation(
-            403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {json.dumps(condition)}"
+            403,
+            "AccessDenied",
+            f"Invalid according to Policy: Policy Condition failed: {json.dumps(condition)}",
         )
     return name
 

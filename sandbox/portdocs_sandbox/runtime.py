@@ -398,7 +398,7 @@ class LocalRuntime:
             self.duplicates_sent += 1
 
     def _receive_batch(self, source: EventSource, wait_seconds: int) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
+        messages: list[Any] = []
         window_ends = time.monotonic() + source.batching_window_seconds
         while len(messages) < source.batch_size:
             received = self._sqs.receive_message(

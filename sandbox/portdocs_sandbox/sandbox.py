@@ -1,7 +1,7 @@
 """The local sandbox: moto in server mode (S3, SQS, DynamoDB, Secrets Manager), the Telnyx
 emulator and the local Lambda runtime, all on loopback, wired from template.yaml.
 
-What differs from AWS is listed in the README ("How the sandbox differs from AWS").
+What differs from AWS is listed in docs/sandbox.md ("How the sandbox differs from AWS").
 """
 
 from __future__ import annotations
@@ -75,7 +75,11 @@ class SandboxState:
 
 class Sandbox:
     def __init__(
-        self, log_dir: Path, retry_after_seconds: int = 2, stack_name: str = "portdocs-sandbox", log_level: str = "INFO"
+        self,
+        log_dir: Path,
+        retry_after_seconds: int = 2,
+        stack_name: str = "portdocs-sandbox",
+        log_level: str = "INFO",
     ) -> None:
         self.log_dir = log_dir
         self.log_level = log_level
@@ -99,7 +103,25 @@ class Sandbox:
         self.emulator.seed_porting_order(DEMO_PORTING_ORDER)
         # boto3 in this process (the provisioner, the runtime, the handlers) talks to moto server.
         os.environ.update({**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION})
-        self.stack = provision(
+        self.stack = self._provision(endpoint_url)
+        self.state = self._state_of(self.stack, endpoint_url)
+        self.set_telnyx_credentials({k: v for k, v in self.emulator.credentials.items() if v})
+        self.runtime = LocalRuntime(
+            self.stack,
+            retry_after_seconds=self.retry_after_seconds,
+            endpoint_url=endpoint_url,
+            environment={
+                **SANDBOX_CREDENTIALS,
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
+            log_dir=self.log_dir,
+        )
+        self._threads = self.runtime.serve(self._stop)
+        return self.state
+
+    def _provision(self, endpoint_url: str) -> Stack:
+        return provision(
             stack_name=self.stack_name,
             region=REGION,
             endpoint_url=endpoint_url,
@@ -111,26 +133,19 @@ class Sandbox:
                 "AssociationSenderArns": OPERATOR_ROLE_ARN,
             },
         )
-        environment = self.stack.functions["UploaderFunction"].environment
-        self.state = SandboxState(
+
+    def _state_of(self, stack: Stack, endpoint_url: str) -> SandboxState:
+        """What the CLI reads of a running sandbox, with the uploader's own limits."""
+        environment = stack.functions["UploaderFunction"].environment
+        return SandboxState(
             endpoint_url=endpoint_url,
             region=REGION,
-            outputs=self.stack.outputs,
+            outputs=stack.outputs,
             emulator_api_url=self.emulator.api_url,
             emulator_files_url=self.emulator.files_url,
             max_document_bytes=positive_int_setting(environment, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
             allowed_content_types=csv_setting(environment, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
         )
-        self.set_telnyx_credentials({k: v for k, v in self.emulator.credentials.items() if v})
-        self.runtime = LocalRuntime(
-            self.stack,
-            retry_after_seconds=self.retry_after_seconds,
-            endpoint_url=endpoint_url,
-            environment={**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "POWERTOOLS_TRACE_DISABLED": "true"},
-            log_dir=self.log_dir,
-        )
-        self._threads = self.runtime.serve(self._stop)
-        return self.state
 
     def set_telnyx_credentials(self, credentials: dict[str, Any]) -> None:
         assert self.state is not None

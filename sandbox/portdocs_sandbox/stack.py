@@ -208,7 +208,8 @@ class _Provisioner:
 
     def create_aws_sqs_queue(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
         props = self.evaluate(properties)
-        attributes = {
+        # Any: the names come from the template, checked by SQS (moto), not by the type stubs.
+        attributes: dict[Any, str] = {
             key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
             for key in ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled", "DelaySeconds")
             if key in props
@@ -232,7 +233,7 @@ class _Provisioner:
             self.ensure(dependency)
         props = self.evaluate(properties)
         bucket = props.get("BucketName", name.lower())
-        location = (
+        location: dict[str, Any] = (
             {}
             if self.stack.region == "us-east-1"
             else {"CreateBucketConfiguration": {"LocationConstraint": self.stack.region}}
@@ -311,7 +312,7 @@ class _Provisioner:
         arn = self.events.put_rule(
             Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED"
         )["RuleArn"]
-        targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
+        targets: list[Any] = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
         if targets:
             self.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         return {"Ref": name, "Arn": arn}

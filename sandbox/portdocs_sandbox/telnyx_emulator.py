@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
@@ -54,7 +54,7 @@ from botocore.config import Config
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.routing import Map, Rule
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio.multipart import Data, Epilogue, Event, Field, File, MultipartDecoder, NeedData
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -62,13 +62,21 @@ from portdocs_sandbox.post_policy import PolicyViolation, verify_post
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from mypy_boto3_s3 import S3Client
 
 DOCUMENT_TYPES = ("loa", "csr", "invoice", "other")
 FILES_BUCKET = "files-service-local"
 FORM_LIFETIME_SECONDS = 3600
 SIGNING_ACCESS_KEY = "AKIAEMULATORFILES000"
 CHUNK = 64 * 1024
-ENDPOINTS = ("upload_requests", "supporting_documents", "files", "documents", "porting_orders", "additional_documents")
+ENDPOINTS = (
+    "upload_requests",
+    "supporting_documents",
+    "files",
+    "documents",
+    "porting_orders",
+    "additional_documents",
+)
 # Telnyx's documents service (developers.telnyx.com, "Documents": constraints and accepted types).
 # Written out here, not imported from portdocs.documents: a test double that shared the code's
 # rules could never catch the code getting them wrong.
@@ -184,33 +192,7 @@ class TelnyxEmulator:
         self._api_server = make_server(host, api_port, self._api_app, threaded=True)
         self._files_server = make_server(host, files_port, self._files_app, threaded=True)
         self._threads: list[threading.Thread] = []
-        self._api_routes = Map(
-            [
-                Rule("/files/upload_requests", endpoint="upload_requests", methods=["POST"]),
-                Rule(
-                    "/origination/porting/draft_port_requests/<draft_port_request_id>/supporting_documents",
-                    endpoint="supporting_documents",
-                    methods=["POST"],
-                ),
-                Rule("/v2/documents", endpoint="documents", methods=["POST"]),
-                Rule("/v2/documents/<document_id>", endpoint="documents", methods=["GET"]),
-                Rule("/v2/porting_orders/<porting_order_id>", endpoint="porting_orders", methods=["PATCH"]),
-                Rule(
-                    "/v2/porting_orders/<porting_order_id>/additional_documents",
-                    endpoint="additional_documents",
-                    methods=["POST", "GET"],
-                ),
-                Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
-                Rule("/_emulator/porting_orders", endpoint="admin_seed_porting_order", methods=["POST"]),
-                Rule("/_emulator/porting_orders/<porting_order_id>", endpoint="admin_porting_order", methods=["GET"]),
-                Rule("/_emulator/clock", endpoint="admin_clock", methods=["POST"]),
-                Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
-                Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
-                Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
-                Rule("/_emulator/documents", endpoint="admin_documents", methods=["GET"]),
-                Rule("/_emulator/forms", endpoint="admin_forms", methods=["GET"]),
-            ]
-        )
+        self._api_routes = _api_routes()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -361,7 +343,10 @@ class TelnyxEmulator:
             return self._v2(endpoint, request, args)
         if not self._authorised(request):
             response = _errors(
-                401, "10009", "Authentication failed", "The required authentication headers were missing or incorrect."
+                401,
+                "10009",
+                "Authentication failed",
+                "The required authentication headers were missing or incorrect.",
             )
         elif endpoint == "upload_requests":
             response = self._upload_request(request, expired=bool(fault and fault.expire_forms))
@@ -386,15 +371,7 @@ class TelnyxEmulator:
         if not isinstance(content_type, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", content_type):
             return _errors(422, "10015", "Invalid content_type", "content_type must be a MIME type", "/content_type")
         prefix = f"direct-uploads/{uuid.uuid4()}/"
-        client = botocore.session.get_session().create_client(
-            "s3",
-            region_name="us-east-1",
-            endpoint_url=self.files_url,
-            aws_access_key_id=SIGNING_ACCESS_KEY,
-            aws_secret_access_key=self._signing_secret,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
-        form = client.generate_presigned_post(
+        form = self._form_signer().generate_presigned_post(
             Bucket=FILES_BUCKET,
             Key=prefix + "${filename}",
             Fields={"acl": "public-read", "content-type": content_type},
@@ -408,8 +385,26 @@ class TelnyxEmulator:
         with self._lock:
             self.state.forms.append(form["fields"])
         return _json(
-            201, {"url": form["url"], "http_method": "POST", "form_fields": form["fields"], "file_form_field": "file"}
+            201,
+            {
+                "url": form["url"],
+                "http_method": "POST",
+                "form_fields": form["fields"],
+                "file_form_field": "file",
+            },
         )
+
+    def _form_signer(self) -> S3Client:
+        """An S3 client with the files service's own key: what signs the forms upload requests answer."""
+        client = botocore.session.get_session().create_client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=self.files_url,
+            aws_access_key_id=SIGNING_ACCESS_KEY,
+            aws_secret_access_key=self._signing_secret,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        return cast("S3Client", client)  # botocore's session types every client as BaseClient
 
     def _supporting_document(self, request: Request, draft_port_request_id: str) -> Response:
         with self._lock:
@@ -424,7 +419,11 @@ class TelnyxEmulator:
                 return _errors(422, "10002", "Missing required parameter", f"{name} is required", f"/{name}")
         if body["document_type"] not in DOCUMENT_TYPES:
             return _errors(
-                422, "10015", "Invalid document_type", f"use one of {', '.join(DOCUMENT_TYPES)}", "/document_type"
+                422,
+                "10015",
+                "Invalid document_type",
+                f"use one of {', '.join(DOCUMENT_TYPES)}",
+                "/document_type",
             )
         if body["draft_sub_request_id"] not in sub_requests:
             return _errors(
@@ -536,7 +535,11 @@ class TelnyxEmulator:
         document = self._live_document(document_id) if isinstance(document_id, str) else None
         if document is None:
             return _v2_refusal(
-                422, "10015", "Invalid document", "no such document (unlinked ones go after 30 minutes)", pointer
+                422,
+                "10015",
+                "Invalid document",
+                "no such document (unlinked ones go after 30 minutes)",
+                pointer,
             )
         if document["status"] == "denied":
             return _v2_refusal(422, "10015", "Invalid document", "the document was denied", pointer)
@@ -576,7 +579,11 @@ class TelnyxEmulator:
         wanted = body.get("additional_documents") if isinstance(body, dict) else None
         if not isinstance(wanted, list) or not 1 <= len(wanted) <= ADDITIONAL_DOCUMENTS_PER_CALL:
             return _v2_refusal(
-                422, "10015", "Invalid additional_documents", "a list of 1 to 100 documents", "/additional_documents"
+                422,
+                "10015",
+                "Invalid additional_documents",
+                "a list of 1 to 100 documents",
+                "/additional_documents",
             )
         for index, item in enumerate(wanted):
             pointer = f"/additional_documents/{index}"
@@ -624,80 +631,44 @@ class TelnyxEmulator:
         mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
         if mimetype != "multipart/form-data" or "boundary" not in options:
             return _s3_error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
-        decoder = MultipartDecoder(options["boundary"].encode(), max_form_memory_size=1024 * 1024)
-        fields: dict[str, str] = {}
-        file_name: str | None = None
-        after_file: list[str] = []
-        current: str | None = None
-        value = bytearray()
-        handle = tempfile.NamedTemporaryFile(dir=self._storage, delete=False)  # noqa: SIM115 - closed in finally
-        digest, size = hashlib.md5(usedforsecurity=False), 0
-        stream = request.stream
-        try:
-            finished = False
-            while not finished:
-                event = decoder.next_event()
-                if isinstance(event, NeedData):
-                    chunk = stream.read(CHUNK)
-                    decoder.receive_data(chunk or None)
-                elif isinstance(event, File):
-                    if file_name is not None:
-                        return _s3_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-                    file_name, current = event.filename, None
-                elif isinstance(event, Field):
-                    if file_name is not None:
-                        after_file.append(event.name)
-                    current, value = event.name, bytearray()
-                elif isinstance(event, Data):
-                    if current is None and file_name is not None and not after_file:
-                        handle.write(event.data)
-                        digest.update(event.data)
-                        size += len(event.data)
-                    else:
-                        value += event.data
-                        if not event.more_data and current is not None:
-                            fields[current] = value.decode("utf-8")
-                elif isinstance(event, Epilogue):
-                    finished = True
-        except ValueError as error:
-            return _s3_error(
-                400,
-                "MalformedPOSTRequest",
-                f"The body of your POST request is not well-formed multipart/form-data. ({error})",
-            )
-        except ClientDisconnected:
-            # The uploader died or gave up mid-body (a killed Lambda): S3 keeps nothing of it.
-            handle.close()
-            Path(handle.name).unlink(missing_ok=True)
-            return _s3_error(400, "IncompleteBody", "The request body ended before its Content-Length.")
-        finally:
-            handle.close()
-        call["fields"] = list(fields)
-        call["field_values"] = dict(fields)  # a test double: tests check these never reach a log
-        call["file_name"], call["file_size"] = file_name, size
-        if file_name is None:
+        form = _FormReader(self._storage)
+        refused = _read_form(request, options["boundary"], form)
+        if refused is not None:
+            return refused
+        call["fields"] = list(form.fields)
+        call["field_values"] = dict(form.fields)  # a test double: tests check these never reach a log
+        call["file_name"], call["file_size"] = form.file_name, form.size
+        if form.file_name is None:
             return _s3_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-        if after_file:
+        if form.after_file:
             # S3 ignores fields after the file; a client that sends them has a bug, so say so.
             return _s3_error(
-                400, "InvalidArgument", f"fields after the file part are ignored by S3: {', '.join(after_file)}"
+                400,
+                "InvalidArgument",
+                f"fields after the file part are ignored by S3: {', '.join(form.after_file)}",
             )
+        return self._keep_upload(form, form.file_name, call)
+
+    def _keep_upload(self, form: _FormReader, file_name: str, call: dict[str, Any]) -> Response:
+        """Verifies the form as S3 does, then keeps the file under the key the form names: 204 (or
+        the success_action_status the form asks for) with its Location and ETag."""
         try:
-            verified = verify_post(FILES_BUCKET, fields, file_name, size, {SIGNING_ACCESS_KEY: self._signing_secret})
+            verified = verify_post(
+                FILES_BUCKET, form.fields, file_name, form.size, {SIGNING_ACCESS_KEY: self._signing_secret}
+            )
         except PolicyViolation as violation:
-            Path(handle.name).unlink(missing_ok=True)
+            Path(form.handle.name).unlink(missing_ok=True)
             return _s3_error(violation.status, violation.code, violation.message)
-        etag = f'"{digest.hexdigest()}"'
-        stored = StoredObject(
-            verified.key, Path(handle.name), size, fields.get("content-type", "binary/octet-stream"), etag
-        )
+        etag = f'"{form.digest.hexdigest()}"'
+        content_type = form.fields.get("content-type", "binary/octet-stream")
+        stored = StoredObject(verified.key, Path(form.handle.name), form.size, content_type, etag)
         with self._lock:
             self.state.objects[verified.key] = stored
         location = f"{self.files_url}/{FILES_BUCKET}/{quote_plus(verified.key, safe='')}"
         call["key"] = verified.key
         status = (
-            int(fields.get("success_action_status", "204"))
-            if fields.get("success_action_status") in ("200", "201")
+            int(form.fields.get("success_action_status", "204"))
+            if form.fields.get("success_action_status") in ("200", "201")
             else 204
         )
         return Response(status=status, headers={"Location": location, "ETag": etag})
@@ -762,7 +733,12 @@ class TelnyxEmulator:
             headers["x-ratelimit-reset"] = fault.ratelimit_reset
         if fault.status == 429:
             return _errors(
-                429, "10011", "Too many requests", "Rate limit exceeded", headers=headers, retryable=fault.retryable
+                429,
+                "10011",
+                "Too many requests",
+                "Rate limit exceeded",
+                headers=headers,
+                retryable=fault.retryable,
             )
         detail = f"injected fault; you sent {request.get_data(as_text=True)}" if fault.echo else "injected fault"
         return _errors(fault.status, "10007", "Unexpected error", detail, headers=headers, retryable=fault.retryable)
@@ -820,6 +796,107 @@ class TelnyxEmulator:
             return _json(200, {"forms": list(self.state.forms)})
 
 
+class _FormReader:
+    """A files-service POST as S3 reads it, part by part: every field's value, and the one file
+    part streamed to disk with its size and MD5 (its ETag); fields after the file are only named."""
+
+    def __init__(self, storage: Path) -> None:
+        self.handle = tempfile.NamedTemporaryFile(dir=storage, delete=False)  # noqa: SIM115 - _read_form closes it
+        self.fields: dict[str, str] = {}
+        self.file_name: str | None = None
+        self.after_file: list[str] = []
+        self.size = 0
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self._current: str | None = None  # the field whose value is arriving; None in the file
+        self._value = bytearray()
+
+    def take(self, event: Event) -> bool:
+        """Takes one event of the body; False if it starts a second file (S3 takes one a POST)."""
+        if isinstance(event, File):
+            if self.file_name is not None:
+                return False
+            self.file_name, self._current = event.filename, None
+        elif isinstance(event, Field):
+            if self.file_name is not None:
+                self.after_file.append(event.name)
+            self._current, self._value = event.name, bytearray()
+        elif isinstance(event, Data):
+            self._take_data(event)
+        return True
+
+    def _take_data(self, event: Data) -> None:
+        if self._current is None and self.file_name is not None and not self.after_file:
+            self.handle.write(event.data)
+            self.digest.update(event.data)
+            self.size += len(event.data)
+            return
+        self._value += event.data
+        if not event.more_data and self._current is not None:
+            self.fields[self._current] = self._value.decode("utf-8")
+
+
+def _read_form(request: Request, boundary: str, form: _FormReader) -> Response | None:
+    """Streams the request's body into `form`, closing its file; S3's error if the body is not
+    well-formed multipart with at most one file, or ends early."""
+    decoder = MultipartDecoder(boundary.encode(), max_form_memory_size=1024 * 1024)
+    stream = request.stream
+    try:
+        while not isinstance(event := decoder.next_event(), Epilogue):
+            if isinstance(event, NeedData):
+                decoder.receive_data(stream.read(CHUNK) or None)
+            elif not form.take(event):
+                return _s3_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+    except ValueError as error:
+        return _s3_error(
+            400,
+            "MalformedPOSTRequest",
+            f"The body of your POST request is not well-formed multipart/form-data. ({error})",
+        )
+    except ClientDisconnected:
+        # The uploader died or gave up mid-body (a killed Lambda): S3 keeps nothing of it.
+        form.handle.close()
+        Path(form.handle.name).unlink(missing_ok=True)
+        return _s3_error(400, "IncompleteBody", "The request body ended before its Content-Length.")
+    finally:
+        form.handle.close()
+    return None
+
+
+def _api_routes() -> Map:
+    """The API server's endpoints: Telnyx's legacy and v2 ones, then the emulator's own admin ones."""
+    return Map(
+        [
+            Rule("/files/upload_requests", endpoint="upload_requests", methods=["POST"]),
+            Rule(
+                "/origination/porting/draft_port_requests/<draft_port_request_id>/supporting_documents",
+                endpoint="supporting_documents",
+                methods=["POST"],
+            ),
+            Rule("/v2/documents", endpoint="documents", methods=["POST"]),
+            Rule("/v2/documents/<document_id>", endpoint="documents", methods=["GET"]),
+            Rule("/v2/porting_orders/<porting_order_id>", endpoint="porting_orders", methods=["PATCH"]),
+            Rule(
+                "/v2/porting_orders/<porting_order_id>/additional_documents",
+                endpoint="additional_documents",
+                methods=["POST", "GET"],
+            ),
+            Rule("/_emulator/draft_port_requests", endpoint="admin_seed", methods=["POST"]),
+            Rule("/_emulator/porting_orders", endpoint="admin_seed_porting_order", methods=["POST"]),
+            Rule(
+                "/_emulator/porting_orders/<porting_order_id>",
+                endpoint="admin_porting_order",
+                methods=["GET"],
+            ),
+            Rule("/_emulator/clock", endpoint="admin_clock", methods=["POST"]),
+            Rule("/_emulator/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
+            Rule("/_emulator/credentials", endpoint="admin_credentials", methods=["PUT"]),
+            Rule("/_emulator/calls", endpoint="admin_calls", methods=["GET"]),
+            Rule("/_emulator/documents", endpoint="admin_documents", methods=["GET"]),
+            Rule("/_emulator/forms", endpoint="admin_forms", methods=["GET"]),
+        ]
+    )
+
+
 def _public(document: dict[str, Any]) -> dict[str, Any]:
     """A document as the documents service answers it, without the emulator's own bookkeeping."""
     return {k: v for k, v in document.items() if k not in ("uploaded_at", "linked")}
@@ -858,7 +935,12 @@ def _errors(
 
 
 def _v2_refusal(
-    status: int, code: str, title: str, detail: str, pointer: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    pointer: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """A v2 refusal: Telnyx documents `meta.retryable` as always present on its porting errors."""
     return _errors(status, code, title, detail, pointer, headers, retryable=False)

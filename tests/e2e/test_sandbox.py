@@ -448,7 +448,9 @@ def test_files_service_rejects_tampered_expired_and_out_of_policy_forms(session:
     assert answer.status_code == 403 and "Policy expired" in answer.text
 
     unauthenticated = requests.post(
-        f"{session.state.emulator_api_url}/files/upload_requests", json={"content_type": "application/pdf"}, timeout=10
+        f"{session.state.emulator_api_url}/files/upload_requests",
+        json={"content_type": "application/pdf"},
+        timeout=10,
     )
     assert unauthenticated.status_code == 401
 

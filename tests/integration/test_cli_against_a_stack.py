@@ -72,7 +72,15 @@ def test_drop_refuses_everything_when_one_file_breaks_the_stacks_limits(deployed
     (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
 
     code, output = portdocs(
-        capsys, "drop", str(tmp_path), "--port-request", PORT_REQUEST, "--sub-request", SUB_REQUEST, "--type", "loa"
+        capsys,
+        "drop",
+        str(tmp_path),
+        "--port-request",
+        PORT_REQUEST,
+        "--sub-request",
+        SUB_REQUEST,
+        "--type",
+        "loa",
     )
 
     assert code == 2
@@ -94,7 +102,16 @@ def test_drop_refuses_bad_targets(deployed: Stack, capsys, flag, value, message)
 def test_send_validates_then_queues_an_association_request(deployed: Stack, capsys):
     url = "https://files-service-prod.s3.amazonaws.com/direct-uploads%2Fu%2Fa+b.pdf"
     code, output = portdocs(
-        capsys, "send", "--port-request", PORT_REQUEST, "--sub-request", SUB_REQUEST, "--type", "Invoice", "--url", url
+        capsys,
+        "send",
+        "--port-request",
+        PORT_REQUEST,
+        "--sub-request",
+        SUB_REQUEST,
+        "--type",
+        "Invoice",
+        "--url",
+        url,
     )
     assert code == 0, output
 

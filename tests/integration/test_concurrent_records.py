@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from portdocs.telnyx import SecretCredentials
+from portdocs.telnyx_credentials import SecretCredentials
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, set_record_concurrency
 

@@ -30,11 +30,13 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from portdocs import shapes, wiring
-from portdocs.association_service import MAX_UNCONFIRMED_SENDS
 from portdocs.errors import PermanentError, TransientError
+from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS
 from portdocs.redelivery import DEFERRALS_ATTRIBUTE, MAX_DEFERRALS
 from portdocs.retrying import Deadline, with_retries
-from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials, UploadForm
+from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
+from portdocs.telnyx_http import TelnyxHttp
+from portdocs.telnyx_legacy import DraftPortRequestsApi, UploadForm
 from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import provision
 from portdocs_sandbox.telnyx_emulator import Emulated, Fault, TelnyxEmulator
@@ -60,7 +62,11 @@ def reset(emulator: TelnyxEmulator) -> TelnyxEmulator:
     """The emulator as new: nothing received, stored or injected; the default credentials; the
     test draft port request seeded (as conftest's `emulator` fixture starts one)."""
     emulator.state = Emulated()
-    emulator.credentials = {"api_user": "portdocs@example.com", "api_token": "emulator-token", "api_key": None}
+    emulator.credentials = {
+        "api_user": "portdocs@example.com",
+        "api_token": "emulator-token",
+        "api_key": None,
+    }
     emulator.seed(PORT_REQUEST, SUB_REQUEST, OTHER_SUB_REQUEST)
     return emulator
 
@@ -136,18 +142,28 @@ def association_request(url: str | None, **fields: Any) -> str:
 
 
 def s3_record(bucket: str, object_key: str | None, event_name: str = "ObjectCreated:Put", **object_fields: Any) -> dict:
-    return {"eventName": event_name, "s3": {"bucket": {"name": bucket}, "object": {"key": object_key, **object_fields}}}
+    return {
+        "eventName": event_name,
+        "s3": {"bucket": {"name": bucket}, "object": {"key": object_key, **object_fields}},
+    }
 
 
 _SEQUENCER = itertools.count(0x0055AED6DCD90281E5)
 
 
 def s3_event(
-    pipeline: Pipeline, object_key: str, version: dict[str, Any], size: int, event_name: str = "ObjectCreated:Put"
+    pipeline: Pipeline,
+    object_key: str,
+    version: dict[str, Any],
+    size: int,
+    event_name: str = "ObjectCreated:Put",
 ) -> str:
     """An S3 event notification exactly as S3 sends it for a versioned bucket (moto's lack
     versionId and sequencer): URL-encoded key, unquoted ETag, the version id of the put."""
-    s3_object: dict[str, Any] = {"key": quote_plus(object_key, safe="/"), "sequencer": f"{next(_SEQUENCER):018X}"}
+    s3_object: dict[str, Any] = {
+        "key": quote_plus(object_key, safe="/"),
+        "sequencer": f"{next(_SEQUENCER):018X}",
+    }
     if event_name.startswith("ObjectCreated:"):
         s3_object |= {"size": size, "eTag": version["ETag"].strip('"')}
     s3_object["versionId"] = version["VersionId"]
@@ -159,7 +175,10 @@ def s3_event(
         "eventName": event_name,
         "userIdentity": {"principalId": "AWS:AIDAJDPLRKLG7UEXAMPLE"},
         "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG",
+        },
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "portdocs-intake",
@@ -229,7 +248,7 @@ def invoke_records(
     return failed
 
 
-# -- one batch of cheap hostile inputs: one stack, each message rejected in the invocation that sees it ----------
+# -- one batch of cheap hostile inputs: one stack, each message rejected in the invocation that sees it -----
 #
 # A fresh stack per case costs about a second (botocore loads its service models again for every
 # new session); these cases need nothing of their own, so they share one stack and are delivered in
@@ -259,7 +278,8 @@ SCHEMA_A = "association-request.schema.json"
 MALFORMED_INTAKE = {
     "records-of-integers": Case(lambda p: '{"Records": [1]}', (SCHEMA_S3, "Records[0] must be object")),
     "record-key-null": Case(
-        lambda p: json.dumps({"Records": [s3_record(p.bucket, None)]}), (SCHEMA_S3, "s3.object.key must be string")
+        lambda p: json.dumps({"Records": [s3_record(p.bucket, None)]}),
+        (SCHEMA_S3, "s3.object.key must be string"),
     ),
     "records-empty": Case(lambda p: '{"Records": []}', (SCHEMA_S3, "at least 1 items")),
     "records-101": Case(
@@ -296,7 +316,8 @@ MALFORMED_INTAKE = {
         (SCHEMA_U, "draft_port_request_id must match pattern"),
     ),
     "unknown-document-type": Case(
-        lambda p: upload_request(p.bucket, document_type="passport"), (SCHEMA_U, "document_type must be one of")
+        lambda p: upload_request(p.bucket, document_type="passport"),
+        (SCHEMA_U, "document_type must be one of"),
     ),
     "no-key": Case(lambda p: upload_request(p.bucket, key=None), (SCHEMA_U, "must contain", "key")),
     "lone-surrogate-in-upload-request-key": Case(
@@ -371,7 +392,8 @@ HOSTILE_URLS = {
     "netloc-changes-under-nfkc": Case(lambda p: "https://files\uff03x/", ("under NFKC normalization",)),
     "port-out-of-range": Case(lambda p: "http://127.0.0.1:99999/files-service-local/x", ("Port out of range",)),
     "host-not-allowed": Case(
-        lambda p: "https://attacker.example.com/direct-uploads%2Fx%2Floa.pdf", ("not in ALLOWED_UPLOAD_HOSTS",)
+        lambda p: "https://attacker.example.com/direct-uploads%2Fx%2Floa.pdf",
+        ("not in ALLOWED_UPLOAD_HOSTS",),
     ),
     "loopback-alias-not-allowed": Case(
         lambda p: f"http://localhost:{p.emulator.files_host.rsplit(':', 1)[1]}/files-service-local/x",
@@ -400,7 +422,8 @@ MALFORMED_ASSOCIATION = {
         (SCHEMA_A, "url must match"),
     ),
     "newline-in-url-path": Case(
-        lambda p: association_request(f"{p.emulator.files_url}/files-service-local/x\ny"), (SCHEMA_A, "url must match")
+        lambda p: association_request(f"{p.emulator.files_url}/files-service-local/x\ny"),
+        (SCHEMA_A, "url must match"),
     ),
     "extra-field": Case(
         lambda p: association_request(f"{p.emulator.files_url}/x", callback="https://attacker.example.com"),
@@ -496,7 +519,10 @@ def isolated_pipeline(emulator: TelnyxEmulator, **settings: str) -> Iterator[Pip
             with mock_aws():
                 stack = provision(
                     stack_name="portdocs-test",
-                    parameters={"TelnyxApiBaseUrl": emulator.api_url, "AllowedUploadHosts": emulator.files_host},
+                    parameters={
+                        "TelnyxApiBaseUrl": emulator.api_url,
+                        "AllowedUploadHosts": emulator.files_host,
+                    },
                 )
                 for name, value in {**stack.functions["UploaderFunction"].environment, **settings}.items():
                     patch.setenv(name, value)
@@ -597,7 +623,10 @@ def test_message_that_cannot_be_acted_on_is_rejected_not_retried(batch: Batch, n
     assert message_id not in batch.failed
     under_message = batch.ledger.get(f"sqs-message:{message_id}", {})
     named = [e for e in batch.ledger.values() if e.get("source", {}).get("key") == case.names]
-    assert under_message.get("state") == "rejected" or [e["state"] for e in named] in (["rejected"], ["withdrawn"])
+    assert under_message.get("state") == "rejected" or [e["state"] for e in named] in (
+        ["rejected"],
+        ["withdrawn"],
+    )
 
 
 @pytest.mark.parametrize("name", list(NAMED_DOCUMENT))
@@ -666,10 +695,12 @@ def test_file_whose_bytes_are_not_an_acceptable_document_is_rejected_before_teln
     assert batch.tags[object_key]["portdocs:status"] == "rejected"
 
 
-# -- keys, metadata and file names that need a stack of their own ---------------------------------------------
+# -- keys, metadata and file names that need a stack of their own -------------------------------------------
 
 
-def test_upload_request_for_a_non_empty_object_whose_key_ends_in_a_slash_is_sent_not_ignored(pipeline: Pipeline):
+def test_upload_request_for_a_non_empty_object_whose_key_ends_in_a_slash_is_sent_not_ignored(
+    pipeline: Pipeline,
+):
     folder_like = "inbox/scans/"  # an object, not a placeholder: it has bytes
     pipeline.drop(folder_like, LOA)
     pipeline.receive("IntakeQueueUrl")  # its own S3 event (a key outside the layout) is not the case here
@@ -709,7 +740,9 @@ def _location_length(pipeline: Pipeline, file_name: str) -> int:
     )
 
 
-def test_file_name_whose_location_would_exceed_the_url_limit_is_rejected_before_any_upload(pipeline: Pipeline):
+def test_file_name_whose_location_would_exceed_the_url_limit_is_rejected_before_any_upload(
+    pipeline: Pipeline,
+):
     limit = shapes.url_max_length()
     file_name = "委" * 230 + ".pdf"
     assert _location_length(pipeline, file_name) > limit
@@ -742,7 +775,7 @@ def test_file_name_whose_location_just_fits_the_url_limit_is_associated(pipeline
     assert row_for_key(pipeline, object_key)["state"] == "associated"
 
 
-# -- the source hijack ------------------------------------------------------------------------------------------
+# -- the source hijack --------------------------------------------------------------------------------------
 
 
 def test_association_naming_a_pending_source_with_a_foreign_url_is_handled_as_a_plain_association(
@@ -791,10 +824,16 @@ def test_association_naming_a_sibling_url_on_the_same_target_does_not_attach_it_
     assert row_for_key(pipeline, second)["telnyx_document_id"] == by_url[second_message["url"]]
 
 
-def test_malformed_association_naming_a_source_with_a_foreign_url_leaves_that_document_alone(pipeline: Pipeline):
+def test_malformed_association_naming_a_source_with_a_foreign_url_leaves_that_document_alone(
+    pipeline: Pipeline,
+):
     target_key = key("loa", "loa.pdf")
     real = upload_then_queue(pipeline, target_key, LOA)
-    forged = {**real, "url": f"{pipeline.emulator.files_url}/files-service-local/elsewhere.pdf", "urgent": True}
+    forged = {
+        **real,
+        "url": f"{pipeline.emulator.files_url}/files-service-local/elsewhere.pdf",
+        "urgent": True,
+    }
 
     response, ids = pipeline.invoke("associator", [json.dumps(forged)])
 
@@ -804,7 +843,7 @@ def test_malformed_association_naming_a_source_with_a_foreign_url_leaves_that_do
     assert pipeline.tags(target_key)["portdocs:status"] == "uploaded"
 
 
-# -- Telnyx and files-service answers ---------------------------------------------------------------------------
+# -- Telnyx and files-service answers -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [404, 405])
@@ -868,15 +907,15 @@ def files_service() -> Iterator[tuple[str, list[tuple[int, bytes]], list[int]]]:
 
 def _s3_error(code: str) -> bytes:
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{code} happened</Message>'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{code} happened</Message>"
         "<RequestId>4442587FB7D0A2F9</RequestId></Error>"
     ).encode()
 
 
 def _upload_once(files_url: str) -> str:
-    client = TelnyxClient(
-        base_url="http://127.0.0.1:9",
-        credentials=StaticCredentials(TelnyxCredentials(api_key="never-sent-to-s3")),
+    client = DraftPortRequestsApi(
+        TelnyxHttp("http://127.0.0.1:9", StaticCredentials(TelnyxCredentials(api_key="never-sent-to-s3"))),
         allowed_upload_hosts=(files_url.split("//", 1)[1],),
     )
     form = UploadForm(url=f"{files_url}/files-service-local", fields={"key": "direct-uploads/x/${filename}"})
@@ -956,7 +995,7 @@ def test_association_that_telnyx_records_then_fails_every_time_stops_at_the_limi
     assert pipeline.tags(object_key)["portdocs:status"] == "failed"
 
 
-# -- replaced and withdrawn files (events as S3 sends them for a versioned bucket) -----------------------------
+# -- replaced and withdrawn files (events as S3 sends them for a versioned bucket) --------------------------
 
 
 def test_older_version_delivered_after_a_newer_put_is_superseded_and_never_sent(pipeline: Pipeline):
@@ -1069,7 +1108,7 @@ def test_upload_request_pinning_an_old_version_sends_that_version(pipeline: Pipe
     assert pipeline.emulator.stored_bytes(only(pipeline.emulator.documents())["url"]) == LOA
 
 
-# -- duplicates bring a stale tag up to the ledger's state ---------------------------------------------------------
+# -- duplicates bring a stale tag up to the ledger's state --------------------------------------------------
 
 
 def test_duplicate_s3_event_after_association_restores_a_stale_tag(pipeline: Pipeline):
@@ -1098,13 +1137,18 @@ def test_duplicate_s3_event_after_rejection_restores_status_and_reason(pipeline:
     notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
     pipeline.invoke("uploader", [notification])
     boto3.client("s3").put_object_tagging(
-        Bucket=pipeline.bucket, Key=object_key, Tagging={"TagSet": [{"Key": "portdocs:status", "Value": "associated"}]}
+        Bucket=pipeline.bucket,
+        Key=object_key,
+        Tagging={"TagSet": [{"Key": "portdocs:status", "Value": "associated"}]},
     )
 
     response, _ = pipeline.invoke("uploader", [notification])
 
     assert response == OK
-    assert pipeline.tags(object_key) == {"portdocs:status": "rejected", "portdocs:reason": "the file is empty"}
+    assert pipeline.tags(object_key) == {
+        "portdocs:status": "rejected",
+        "portdocs:reason": "the file is empty",
+    }
 
 
 def test_duplicate_association_message_after_association_restores_a_stale_tag(pipeline: Pipeline):
@@ -1112,7 +1156,9 @@ def test_duplicate_association_message_after_association_restores_a_stale_tag(pi
     message = json.dumps(upload_then_queue(pipeline, object_key, LOA))
     pipeline.invoke("associator", [message])
     boto3.client("s3").put_object_tagging(
-        Bucket=pipeline.bucket, Key=object_key, Tagging={"TagSet": [{"Key": "portdocs:status", "Value": "failed"}]}
+        Bucket=pipeline.bucket,
+        Key=object_key,
+        Tagging={"TagSet": [{"Key": "portdocs:status", "Value": "failed"}]},
     )
 
     response, _ = pipeline.invoke("associator", [message])
@@ -1122,7 +1168,7 @@ def test_duplicate_association_message_after_association_restores_a_stale_tag(pi
     assert len(pipeline.emulator.calls("supporting_documents")) == 1
 
 
-# -- time: records that cannot start are handed back, not failed ---------------------------------------------------
+# -- time: records that cannot start are handed back, not failed --------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,15 @@ from aws_lambda_powertools.utilities import parameters as parameters_cache
 from portdocs import handler, wiring
 from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
 from portdocs_sandbox.telnyx_emulator import Fault
-from tests.support import PORT_REQUEST, PORTING_ORDER, SAMPLES, SUB_REQUEST, Pipeline, s3_event, template_grants
+from tests.support import (
+    PORT_REQUEST,
+    PORTING_ORDER,
+    SAMPLES,
+    SUB_REQUEST,
+    Pipeline,
+    s3_event,
+    template_grants,
+)
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 FUNCTIONS = ("UploaderFunction", "AssociatorFunction", "SweeperFunction")

@@ -223,7 +223,9 @@ def test_a_message_with_text_that_is_not_unicode_is_rejected_at_once(pipeline: P
     assert entry["document_id"] == f"sqs-message:{ids[0]}" and "not valid Unicode" in entry["reason"]
 
 
-def test_a_late_event_for_a_replaced_object_known_by_etag_leaves_the_new_objects_tag_alone(pipeline: Pipeline):
+def test_a_late_event_for_a_replaced_object_known_by_etag_leaves_the_new_objects_tag_alone(
+    pipeline: Pipeline,
+):
     pipeline.drop(key("loa.pdf"), LOA)
     (old_event,) = pipeline.receive("IntakeQueueUrl")  # moto's event: the old object by ETag only
     pipeline.drop(key("loa.pdf"), LOA + b"\n% corrected\n")

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from portdocs import wiring
-from portdocs.association_service import MAX_UNCONFIRMED_SENDS
 from portdocs.config import SettingsError
+from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS
 from portdocs.handler import sqs_batch_handler
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import (
@@ -364,7 +364,11 @@ def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ):
     set_record_concurrency(monkeypatch, 1)  # the faults below match calls in the records' order
-    good, bad_layout, unlucky = key("loa", "good.pdf"), f"{PORT_REQUEST}/loa/oops.pdf", key("invoice", "unlucky.pdf")
+    good, bad_layout, unlucky = (
+        key("loa", "good.pdf"),
+        f"{PORT_REQUEST}/loa/oops.pdf",
+        key("invoice", "unlucky.pdf"),
+    )
     pipeline.drop(good, LOA)
     pipeline.drop(bad_layout, LOA)
     pipeline.drop(unlucky, INVOICE, Metadata={"description": "unlucky"})

@@ -14,7 +14,8 @@ import requests
 
 from portdocs.association_service import MAX_REUPLOADS
 from portdocs.config import DEFAULT_MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
-from portdocs.documents import REUPLOAD_AFTER_SECONDS, UNLINKED_DOCUMENT_LIFETIME_SECONDS, iso_timestamp
+from portdocs.documents import REUPLOAD_AFTER_SECONDS, UNLINKED_DOCUMENT_LIFETIME_SECONDS
+from portdocs.timestamps import utc_iso
 from portdocs_sandbox import cli
 from portdocs_sandbox.telnyx_emulator import EICAR, Fault
 from tests.support import (
@@ -159,7 +160,7 @@ def set_uploaded_at(pipeline: Pipeline, seconds_ago: float) -> None:
     table.update_item(
         Key={"document_id": the_entry(pipeline)["document_id"]},
         UpdateExpression="SET uploaded_at = :then",
-        ExpressionAttributeValues={":then": iso_timestamp(time.time() - seconds_ago)},
+        ExpressionAttributeValues={":then": utc_iso(time.time() - seconds_ago)},
     )
 
 
@@ -416,7 +417,9 @@ def test_a_document_telnyx_deleted_before_it_was_linked_is_uploaded_again_and_at
     assert len(pipeline.events()) == 1  # one terminal state, not a rejection on the way
 
 
-def test_an_association_older_than_the_window_goes_back_for_a_fresh_upload_without_linking(pipeline: Pipeline):
+def test_an_association_older_than_the_window_goes_back_for_a_fresh_upload_without_linking(
+    pipeline: Pipeline,
+):
     pipeline.drop(key("csr", "csr.png"), PNG)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     # As after a long stay in the dead-letter queue: the ledger says when the upload happened,

@@ -30,7 +30,8 @@ def stack() -> Iterator[Stack]:
     with mock_aws():
         named = f"{UPSTREAM},{OTHER_ACCOUNT_UPSTREAM}"
         yield provision(
-            stack_name="portdocs-policies", parameters={"IntakeSenderArns": named, "AssociationSenderArns": named}
+            stack_name="portdocs-policies",
+            parameters={"IntakeSenderArns": named, "AssociationSenderArns": named},
         )
 
 
@@ -52,7 +53,7 @@ def sending(queue_arn: str, **request) -> Request:
 def test_only_the_stacks_functions_and_the_named_senders_may_send_to_the_association_queue(stack: Stack):
     policy, arn = policy_of(stack, "AssociationQueueUrl")
     for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
-        # Not denied; their own IAM policy (template.yaml) is what allows them, as for any role of the account.
+        # Not denied; their own IAM policy (template.yaml) allows them, as for any role of the account.
         assert evaluate(policy, sending(arn, principal_arn=role_of(stack, function))) is Decision.NOT_ALLOWED_HERE
     assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.ALLOWED
     assert evaluate(policy, sending(arn, principal_arn=OTHER_ACCOUNT_UPSTREAM)) is Decision.ALLOWED
@@ -125,7 +126,17 @@ def test_the_cli_is_held_to_the_association_queues_policy(stack: Stack, capsys: 
     state_file = tmp_path / "sandbox.json"
     state.write(state_file)
     url = "https://files.example/direct-uploads/a/b.pdf"
-    message = ["send", "--port-request", PORT_REQUEST, "--sub-request", SUB_REQUEST, "--type", "loa", "--url", url]
+    message = [
+        "send",
+        "--port-request",
+        PORT_REQUEST,
+        "--sub-request",
+        SUB_REQUEST,
+        "--type",
+        "loa",
+        "--url",
+        url,
+    ]
     sqs = boto3.client("sqs")
 
     assert cli.main([*message, "--state-file", str(state_file), "--as", STRANGER]) == 2

@@ -44,7 +44,11 @@ def test_a_rejected_document_is_associated_once_after_its_cause_is_fixed(pipelin
     assert document["draft_sub_request_id"] == NEW_SUB_REQUEST
     assert len(pipeline.emulator.calls("upload_requests")) == 1  # the file on Telnyx was reused
     entry = only_document(pipeline)
-    assert (entry["state"], entry["telnyx_document_id"], entry["retries"]) == ("associated", document["id"], 1)
+    assert (entry["state"], entry["telnyx_document_id"], entry["retries"]) == (
+        "associated",
+        document["id"],
+        1,
+    )
     assert "not retried: it is associated" in cli.retry_document(target, entry["document_id"])
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from portdocs.documents import DocumentType, DraftTarget, SourceObject, State, Upload
+from portdocs.documents import DocumentType, DraftTarget, LocationUpload, SourceObject, State
 from portdocs.errors import PermanentError
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
+from portdocs_sandbox import ledger_admin
 from portdocs_sandbox.stack import Stack, provision
 
 TARGET = DraftTarget("prq-1", "sub-1", DocumentType.LOA)
@@ -25,7 +27,11 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def ledger(stack: Stack) -> Ledger:
-    return Ledger(boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"]))
+    return Ledger(documents_table(stack))
+
+
+def documents_table(stack: Stack) -> Any:
+    return boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"])
 
 
 def test_open_creates_then_counts_attempts(ledger: Ledger, stack: Stack):
@@ -66,12 +72,12 @@ def test_an_attachment_that_happened_overrides_a_racing_duplicates_superseded(le
     assert not ledger.mark_associated("doc-1", "telnyx-2")
 
 
-def test_a_retry_reopens_a_finished_document_once(ledger: Ledger):
+def test_a_retry_reopens_a_finished_document_once(ledger: Ledger, stack: Stack):
     ledger.open("doc-1", TARGET)
     ledger.close("doc-1", State.REJECTED, "no such sub-request")
 
-    assert ledger.reopen("doc-1", (State.REJECTED, State.FAILED))
-    assert not ledger.reopen("doc-1", (State.REJECTED, State.FAILED))  # already back in the pipeline
+    assert ledger_admin.reopen(documents_table(stack), "doc-1", (State.REJECTED, State.FAILED))
+    assert not ledger_admin.reopen(documents_table(stack), "doc-1", (State.REJECTED, State.FAILED))  # in flight
     entry = ledger.get("doc-1")
     assert (entry.state, entry.reason) == (State.RECEIVED, None)
 
@@ -95,19 +101,20 @@ def test_posts_without_a_known_outcome_stop_at_the_limit_until_one_is_known(ledg
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    ledger.mark_uploaded("doc-1", Upload(location_url="https://files/x"), "application/pdf")
+    ledger.mark_uploaded("doc-1", LocationUpload("https://files/x"), "application/pdf")
     ledger.mark_failed("doc-1", "transient: queue unavailable")
     entry = ledger.open("doc-1", TARGET)
-    assert (entry.state, entry.upload) == (State.FAILED, Upload(location_url="https://files/x"))
+    assert (entry.state, entry.upload) == (State.FAILED, LocationUpload("https://files/x"))
 
 
-def test_documents_are_queryable_by_port_request(ledger: Ledger):
+def test_documents_are_queryable_by_port_request(ledger: Ledger, stack: Stack):
     ledger.open("doc-1", TARGET)
     ledger.open("doc-2", DraftTarget("prq-1", "sub-2", DocumentType.INVOICE))
     ledger.open("doc-3", DraftTarget("prq-2", "sub-1", DocumentType.LOA))
     ledger.close("message-1", State.REJECTED, "not JSON")
-    assert sorted(item["document_id"] for item in ledger.documents("prq-1")) == ["doc-1", "doc-2"]
-    assert len(ledger.documents()) == 4
+    rows = ledger_admin.ledger_rows(documents_table(stack), "prq-1")
+    assert sorted(row["document_id"] for row in rows) == ["doc-1", "doc-2"]
+    assert len(ledger_admin.ledger_rows(documents_table(stack))) == 4
 
 
 def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):
@@ -147,14 +154,14 @@ def test_a_missing_object_is_a_permanent_error(stack: Stack):
 
 def test_a_retry_reopens_a_document_left_in_flight_only_once_it_is_stale(ledger: Ledger, stack: Stack):
     ledger.open("doc-1", TARGET)
-    assert not ledger.reopen("doc-1", (State.REJECTED,))  # received a moment ago: still in flight
+    table = documents_table(stack)
+    assert not ledger_admin.reopen(table, "doc-1", (State.REJECTED,))  # received a moment ago: still in flight
 
-    table = boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"])
     table.update_item(  # a worker was killed mid-step an hour and a half ago
         Key={"document_id": "doc-1"},
         UpdateExpression="SET updated_at = :then",
         ExpressionAttributeValues={":then": "2026-01-01T00:00:00+00:00"},
     )
 
-    assert ledger.reopen("doc-1", (State.REJECTED,))
-    assert not ledger.reopen("doc-1", (State.REJECTED,))
+    assert ledger_admin.reopen(table, "doc-1", (State.REJECTED,))
+    assert not ledger_admin.reopen(table, "doc-1", (State.REJECTED,))

@@ -14,8 +14,18 @@ def rendered(rows: list[dict[str, object]]) -> str:
 def test_the_status_table_asks_a_person_to_check_what_may_be_on_telnyx_twice():
     text = rendered(
         [
-            {"document_id": "a", "state": "associated", "possible_duplicate": True, "telnyx_document_id": "t1"},
-            {"document_id": "b", "state": "superseded", "possibly_attached": True, "reason": "a newer version"},
+            {
+                "document_id": "a",
+                "state": "associated",
+                "possible_duplicate": True,
+                "telnyx_document_id": "t1",
+            },
+            {
+                "document_id": "b",
+                "state": "superseded",
+                "possibly_attached": True,
+                "reason": "a newer version",
+            },
             {"document_id": "c", "state": "associated", "telnyx_document_id": "t2"},
         ]
     )

@@ -55,7 +55,13 @@ def test_credentials_never_appear_in_the_settings_repr():
 
 @pytest.mark.parametrize(
     "base_url",
-    ["api.telnyx.com", "http://api.telnyx.com", "http://10.0.0.5:8080", "https://user:pass@api.telnyx.com", "https://"],
+    [
+        "api.telnyx.com",
+        "http://api.telnyx.com",
+        "http://10.0.0.5:8080",
+        "https://user:pass@api.telnyx.com",
+        "https://",
+    ],
 )
 def test_the_api_key_is_never_sent_but_over_https(base_url):
     with pytest.raises(SettingsError, match="TELNYX_API_BASE_URL"):

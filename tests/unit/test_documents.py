@@ -13,15 +13,13 @@ from portdocs.documents import (
     State,
     check_content_type,
     check_size,
-    check_url_allowed,
     document_id,
     is_folder_placeholder,
-    redacted,
-    sanitise_tag_value,
     sniff_content_type,
-    without_url_paths,
 )
 from portdocs.errors import PermanentError
+from portdocs.intake import sanitise_tag_value
+from portdocs.urls import check_url_allowed, redacted, without_url_paths
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
@@ -48,7 +46,8 @@ def test_intake_key_layout_is_parsed():
 
 
 @pytest.mark.parametrize(
-    "key", ["prq-1/sub-1/loa.pdf", "prq-1/sub-1/loa/extra/file.pdf", "prq-1//loa/file.pdf", "prq-1/sub-1/loa/"]
+    "key",
+    ["prq-1/sub-1/loa.pdf", "prq-1/sub-1/loa/extra/file.pdf", "prq-1//loa/file.pdf", "prq-1/sub-1/loa/"],
 )
 def test_keys_outside_the_layout_are_rejected_with_the_expected_layout(key):
     with pytest.raises(PermanentError, match="does not follow the intake layout"):
@@ -154,7 +153,12 @@ def test_document_identity_prefers_version_then_etag():
 
 
 def test_only_associated_rejected_superseded_and_withdrawn_are_terminal():
-    assert {s for s in State if s.is_terminal} == {State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN}
+    assert {s for s in State if s.is_terminal} == {
+        State.ASSOCIATED,
+        State.REJECTED,
+        State.SUPERSEDED,
+        State.WITHDRAWN,
+    }
 
 
 UUID = "3f2a9c1e-7b4d-4e5f-9a6b-7c8d9e0f1a2b"

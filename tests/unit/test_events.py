@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import json
 
-from portdocs.documents import DocumentType, DraftTarget, SourceObject, State, document_id, without_url_paths
+from portdocs.documents import DocumentType, DraftTarget, SourceObject, State, document_id
 from portdocs.events import DETAIL_TYPES, DocumentChange
+from portdocs.urls import without_url_paths
 
 LOCATION = "https://files-service-prod.s3.amazonaws.com/direct-uploads%2F87a1e591-c54b-4f1c%2FLOA.pdf"
 
@@ -18,7 +19,13 @@ def test_the_longest_document_id_still_makes_a_valid_event():
 
 
 def test_every_state_a_document_can_end_in_has_a_detail_type():
-    assert set(DETAIL_TYPES) == {State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN, State.FAILED}
+    assert set(DETAIL_TYPES) == {
+        State.ASSOCIATED,
+        State.REJECTED,
+        State.SUPERSEDED,
+        State.WITHDRAWN,
+        State.FAILED,
+    }
 
 
 def test_a_reason_never_carries_a_url_path():

@@ -18,19 +18,12 @@ import requests
 from botocore.exceptions import IncompleteReadError
 from moto import mock_aws
 
-from portdocs.documents import DocumentType, DraftTarget, Upload
+from portdocs.documents import DocumentType, DraftTarget
 from portdocs.errors import AmbiguousError, ConfigurationError, PermanentError, TransientError
-from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline
-from portdocs.telnyx import (
-    RateLimitGate,
-    StaticCredentials,
-    TelnyxClient,
-    TelnyxCredentials,
-    UploadForm,
-    classify_api_failure,
-    retry_after_seconds,
-)
+from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
+from portdocs.telnyx_http import ApiCall, RateLimitGate, TelnyxHttp, classify_api_failure, retry_after_seconds
+from portdocs.telnyx_legacy import DraftAssociation, DraftPortRequestsApi, UploadForm
 from portdocs_sandbox.telnyx_emulator import Fault, TelnyxEmulator
 from tests.support import PORT_REQUEST, SUB_REQUEST
 
@@ -61,7 +54,7 @@ def response(status: int, body: bytes = b"", **headers: str) -> requests.Respons
     ],
 )
 def test_each_status_maps_to_one_error_class(status, kind):
-    assert type(classify_api_failure("POST /x", response(status))) is kind
+    assert type(classify_api_failure(response(status), ApiCall("POST", "/x"))) is kind
 
 
 def test_v2_error_body_becomes_the_reason():
@@ -69,12 +62,12 @@ def test_v2_error_body_becomes_the_reason():
         b'{"errors": [{"code": "10015", "title": "Invalid url", "detail": "no such file",'
         b' "source": {"pointer": "/url"}}]}'
     )
-    error = classify_api_failure("POST /x", response(422, body))
+    error = classify_api_failure(response(422, body), ApiCall("POST", "/x"))
     assert str(error) == "POST /x answered 422: 10015 Invalid url no such file at /url"
 
 
 def test_undocumented_error_body_is_kept_raw_and_truncated():
-    error = classify_api_failure("POST /x", response(400, b"<html>\n  Bad   thing " + b"y" * 1000))
+    error = classify_api_failure(response(400, b"<html>\n  Bad   thing " + b"y" * 1000), ApiCall("POST", "/x"))
     assert "answered 400: <html> Bad thing yyy" in str(error)
     assert len(str(error)) < 400
 
@@ -117,24 +110,28 @@ def test_form_fields_never_appear_in_its_repr_and_location_fallback_encodes_the_
     assert form.location_for("Concept 8 é.jpg") == "https://files.example.com/direct-uploads%2Fu%2FConcept+8+%C3%A9.jpg"
 
 
+def draft_api(
+    base_url: str, credentials: StaticCredentials, hosts: tuple[str, ...], gate: RateLimitGate | None = None
+) -> DraftPortRequestsApi:
+    return DraftPortRequestsApi(TelnyxHttp(base_url, credentials, gate=gate), hosts)
+
+
 def ample() -> Deadline:
     return Deadline(at=time.monotonic() + 60)
 
 
 @pytest.fixture
-def client(emulator: TelnyxEmulator) -> TelnyxClient:
+def client(emulator: TelnyxEmulator) -> DraftPortRequestsApi:
     credentials = TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
-    return TelnyxClient(emulator.api_url, StaticCredentials(credentials), (emulator.files_host,))
+    return draft_api(emulator.api_url, StaticCredentials(credentials), (emulator.files_host,))
 
 
-def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEmulator):
+def test_full_flow_against_the_emulator(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
     body = b"%PDF-1.4 streamed " + bytes(100_000)
     form = client.request_upload_form("application/pdf", ample())
     location = client.upload(form, "a b.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
     document_id = client.associate(
-        AssociationRequest(
-            DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url=location)
-        ),
+        DraftAssociation(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location),
         ample(),
     )
     assert emulator.stored_bytes(location) == body
@@ -145,24 +142,24 @@ def test_full_flow_against_the_emulator(client: TelnyxClient, emulator: TelnyxEm
 def test_form_url_outside_the_allow_list_is_a_configuration_fault(emulator: TelnyxEmulator):
     credentials = TelnyxCredentials(api_key="unused")
     emulator.credentials["api_key"] = "unused"
-    strict = TelnyxClient(emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",))
+    strict = draft_api(emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",))
     with pytest.raises(ConfigurationError, match="refusing Telnyx's upload form"):
         strict.request_upload_form("application/pdf", ample())
 
 
-def test_dropped_connection_is_transient(client: TelnyxClient, emulator: TelnyxEmulator):
+def test_dropped_connection_is_transient(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
     emulator.inject(Fault(endpoint="upload_requests", drop=True))
     with pytest.raises(TransientError, match="failed: ConnectionError"):
         client.request_upload_form("application/pdf", ample())
 
 
-def test_a_hanging_server_is_given_up_on_by_the_deadline(client: TelnyxClient, emulator: TelnyxEmulator):
+def test_a_hanging_server_is_given_up_on_by_the_deadline(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
     emulator.inject(Fault(endpoint="upload_requests", latency=5.0))  # well within the 30 s read timeout
     with pytest.raises(TransientError, match="failed: ReadTimeout"):
         client.request_upload_form("application/pdf", Deadline(at=time.monotonic() + 1.5))
 
 
-def test_refused_form_is_transient_and_oversize_is_permanent(client: TelnyxClient, emulator: TelnyxEmulator):
+def test_refused_form_is_transient_and_oversize_is_permanent(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
     emulator.max_upload_bytes = 10
     form = client.request_upload_form("application/pdf", ample())
     with pytest.raises(PermanentError, match="400 EntityTooLarge"):
@@ -179,7 +176,7 @@ def test_location_is_derived_from_the_form_when_the_server_sends_none():
         s3.create_bucket(Bucket="files-service-moto")
         post = s3.generate_presigned_post(Bucket="files-service-moto", Key="direct-uploads/u1/${filename}")
         form = UploadForm(url=post["url"], fields=post["fields"])
-        client = TelnyxClient(
+        client = draft_api(
             "https://api.invalid",
             StaticCredentials(TelnyxCredentials(api_key="k")),
             ("files-service-moto.s3.amazonaws.com",),
@@ -208,25 +205,23 @@ def test_location_is_derived_from_the_form_when_the_server_sends_none():
     ],
 )
 def test_a_non_idempotent_call_is_ambiguous_unless_the_answer_says_it_was_not_acted_on(status, headers, kind):
-    assert type(classify_api_failure("POST /x", response(status, **headers), idempotent=False)) is kind
-    assert type(classify_api_failure("POST /x", response(status, **headers))) is TransientError
+    assert type(classify_api_failure(response(status, **headers), ApiCall("POST", "/x", repeatable=False))) is kind
+    assert type(classify_api_failure(response(status, **headers), ApiCall("POST", "/x"))) is TransientError
 
 
 def test_a_missing_upload_endpoint_is_configuration_but_a_missing_draft_is_the_documents_fault():
-    assert type(classify_api_failure("POST /files/upload_requests", response(404), missing_is_configuration=True)) is (
-        ConfigurationError
-    )
-    assert type(classify_api_failure("POST /x/supporting_documents", response(404))) is PermanentError
-    assert type(classify_api_failure("POST /x", response(405))) is ConfigurationError
+    assert type(
+        classify_api_failure(response(404), ApiCall("POST", "/files/upload_requests", names_a_resource=False))
+    ) is (ConfigurationError)
+    assert type(classify_api_failure(response(404), ApiCall("POST", "/x/supporting_documents"))) is PermanentError
+    assert type(classify_api_failure(response(405), ApiCall("POST", "/x"))) is ConfigurationError
 
 
-def association() -> AssociationRequest:
-    return AssociationRequest(
-        DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url="https://f/x")
-    )
+def association() -> DraftAssociation:
+    return DraftAssociation(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", "https://f/x")
 
 
-def test_a_reset_after_the_association_was_sent_is_ambiguous(client: TelnyxClient, emulator: TelnyxEmulator):
+def test_a_reset_after_the_association_was_sent_is_ambiguous(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
     emulator.inject(Fault(endpoint="supporting_documents", drop=True))
     with pytest.raises(AmbiguousError, match="may have recorded it"):
         client.associate(association(), ample())
@@ -236,7 +231,7 @@ def test_an_association_that_never_connected_is_not_ambiguous():
     with socket.socket() as probe:  # a port nobody listens on: the connection is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    refused = TelnyxClient(f"http://127.0.0.1:{port}", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+    refused = draft_api(f"http://127.0.0.1:{port}", StaticCredentials(TelnyxCredentials(api_key="k")), ())
     with pytest.raises(TransientError) as raised:
         refused.associate(association(), ample())
     assert not isinstance(raised.value, AmbiguousError)
@@ -244,7 +239,7 @@ def test_an_association_that_never_connected_is_not_ambiguous():
 
 def test_a_429_makes_the_next_call_of_any_record_wait(emulator: TelnyxEmulator):
     credentials = StaticCredentials(TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token"))
-    shared = TelnyxClient(emulator.api_url, credentials, (emulator.files_host,), gate=RateLimitGate())
+    shared = draft_api(emulator.api_url, credentials, (emulator.files_host,), gate=RateLimitGate())
     emulator.inject(Fault(endpoint="upload_requests", status=429, retry_after="1"))
     with pytest.raises(TransientError):
         shared.request_upload_form("application/pdf", ample())  # one record sees the 429
@@ -255,9 +250,11 @@ def test_a_429_makes_the_next_call_of_any_record_wait(emulator: TelnyxEmulator):
     assert second["at"] - first["at"] >= 1.0
 
 
-def test_a_location_on_a_host_outside_the_allow_list_is_a_configuration_fault(files_service: ScriptedFilesService):
+def test_a_location_on_a_host_outside_the_allow_list_is_a_configuration_fault(
+    files_service: ScriptedFilesService,
+):
     files_service.answers.append((204, "https://elsewhere.example.com/direct-uploads%2Fx%2Fa.pdf"))
-    client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",))
+    client = draft_api("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",))
     form = UploadForm(files_service.url, {"key": "k/${filename}"})
     with pytest.raises(ConfigurationError, match="refused Location") as raised:
         client.upload(form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", ample())
@@ -331,14 +328,14 @@ def files_service() -> Iterator[ScriptedFilesService]:
 )
 def test_files_service_errors_are_classified_by_their_s3_code(files_service: ScriptedFilesService, status, code, kind):
     files_service.answers.append((status, code))
-    client = TelnyxClient("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
+    client = draft_api("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
     form = UploadForm(files_service.url, {"key": "k/${filename}"})
     with pytest.raises(kind, match=code) as raised:
         client.upload(form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", ample())
     assert type(raised.value) is kind
 
 
-def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: TelnyxClient):
+def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: DraftPortRequestsApi):
     class Breaking(io.BytesIO):
         def read(self, amount: int | None = -1) -> bytes:
             raise IncompleteReadError(actual_bytes=10, expected_bytes=100)
@@ -349,15 +346,13 @@ def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: TelnyxClie
 
 
 def test_an_error_quoting_what_was_sent_keeps_the_files_url_out_of_the_reason(
-    client: TelnyxClient, emulator: TelnyxEmulator
+    client: DraftPortRequestsApi, emulator: TelnyxEmulator
 ):
     body = b"%PDF-1.4 x"
     form = client.request_upload_form("application/pdf", ample())
     location = client.upload(form, "Jane Doe LOA.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
     emulator.inject(Fault(endpoint="supporting_documents", status=422, echo=True))
-    request = AssociationRequest(
-        DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", Upload(location_url=location)
-    )
+    request = DraftAssociation(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location)
     with pytest.raises(PermanentError) as refused:
         client.associate(request, ample())
 
@@ -368,7 +363,7 @@ def test_an_error_quoting_what_was_sent_keeps_the_files_url_out_of_the_reason(
 
 
 def test_a_refused_form_quoting_its_key_condition_keeps_the_key_out_of_the_reason(
-    client: TelnyxClient, emulator: TelnyxEmulator
+    client: DraftPortRequestsApi, emulator: TelnyxEmulator
 ):
     form = client.request_upload_form("application/pdf", ample())
     prefix = form.fields["key"].split("${filename}")[0]
@@ -381,5 +376,5 @@ def test_a_refused_form_quoting_its_key_condition_keeps_the_key_out_of_the_reaso
 def test_an_echo_is_redacted_before_the_reason_is_cut_short():
     location = "https://files-service-prod.s3.amazonaws.com/direct-uploads/3f2a9c1e-7b4d-4e5f-9a6b/a.pdf"
     body = ("x" * 250 + " file " + location.split("/", 3)[3] + " not found").encode()
-    error = classify_api_failure("POST /x", response(422, body), sent=(location,))
+    error = classify_api_failure(response(422, body), ApiCall("POST", "/x", json={"url": location}))
     assert "3f2a9c1e" not in str(error) and "direct-uploads/3" not in str(error)

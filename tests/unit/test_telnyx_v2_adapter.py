@@ -18,7 +18,9 @@ import pytest
 from portdocs.documents import DocumentType, PortingOrderTarget
 from portdocs.errors import ConfigurationError, PermanentError, TransientError, UploadGoneError
 from portdocs.retrying import Deadline
-from portdocs.telnyx import StaticCredentials, TelnyxClient, TelnyxCredentials
+from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
+from portdocs.telnyx_http import TelnyxHttp
+from portdocs.telnyx_v2 import PortingOrdersApi
 
 BODY = b"%PDF-1.4 a letter of authorisation"
 ORDER = "po-1"
@@ -33,8 +35,10 @@ class ScriptedTelnyx:
     answers: list[tuple[int, Any]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def client(self, credentials: TelnyxCredentials | None = None) -> TelnyxClient:
-        return TelnyxClient(self.url, StaticCredentials(credentials or TelnyxCredentials(api_key="KEY")), ())
+    def client(self, credentials: TelnyxCredentials | None = None) -> PortingOrdersApi:
+        return PortingOrdersApi(
+            TelnyxHttp(self.url, StaticCredentials(credentials or TelnyxCredentials(api_key="KEY")))
+        )
 
 
 @pytest.fixture
@@ -110,7 +114,7 @@ def test_a_patch_answer_naming_a_later_loa_is_not_undone(telnyx: ScriptedTelnyx)
     # A newer version's link (or a person's) landed right after this one: setting it again
     # would put the older document back over it.
     telnyx.answers.append((200, {"data": {"id": ORDER, "documents": {"loa": "doc-2", "invoice": None}}}))
-    assert telnyx.client().attach(LOA, DOCUMENT, ample()) == DOCUMENT
+    telnyx.client().set_order_document(LOA, DOCUMENT, ample())
     assert telnyx.calls == [("PATCH", f"/v2/porting_orders/{ORDER}")]
 
 
@@ -140,7 +144,7 @@ def refused(status: int) -> tuple[int, Any]:
 def test_a_refused_link_asks_the_documents_service_why(telnyx: ScriptedTelnyx, link, lookup, raised):
     telnyx.answers += [link, lookup]
     with pytest.raises(raised) as error:
-        telnyx.client().attach(CSR, DOCUMENT, ample())
+        telnyx.client().link_additional_document(CSR, DOCUMENT, ample())
     assert type(error.value) is raised
     assert telnyx.calls == [
         ("POST", f"/v2/porting_orders/{ORDER}/additional_documents"),

@@ -154,7 +154,13 @@ def test_the_telnyx_base_url_must_be_https():
     pattern = re.compile(TEMPLATE["Parameters"]["TelnyxApiBaseUrl"]["AllowedPattern"])
     assert pattern.fullmatch(TEMPLATE["Parameters"]["TelnyxApiBaseUrl"]["Default"])
     assert pattern.fullmatch("https://api.telnyx.com/")
-    for refused in ("http://api.telnyx.com", "https://api.telnyx.com?x=1", "https://user@evil", "ftp://x", ""):
+    for refused in (
+        "http://api.telnyx.com",
+        "https://api.telnyx.com?x=1",
+        "https://user@evil",
+        "ftp://x",
+        "",
+    ):
         assert not pattern.fullmatch(refused), refused
 
 
@@ -172,20 +178,28 @@ def test_every_checkov_skip_says_why():
 
 def test_every_setting_the_code_reads_is_set_by_the_template():
     config = (ROOT / "layers/portdocs/portdocs/config.py").read_text()
-    read = set(re.findall(r'"([A-Z][A-Z_]+)"', config)) - {"TELNYX_API_USER", "TELNYX_API_TOKEN", "TELNYX_API_KEY"}
+    read = set(re.findall(r'"([A-Z][A-Z_]+)"', config)) - {
+        "TELNYX_API_USER",
+        "TELNYX_API_TOKEN",
+        "TELNYX_API_KEY",
+    }
     read.discard("IDEMPOTENCY_TTL_SECONDS")  # optional tuning knob with a documented default
     assert read <= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
 
 
 def test_the_record_concurrency_parameter_allows_what_the_code_allows():
     parameter = TEMPLATE["Parameters"]["RecordConcurrency"]
-    assert (parameter["Default"], parameter["MaxValue"]) == (DEFAULT_RECORD_CONCURRENCY, MAX_RECORD_CONCURRENCY)
+    assert (parameter["Default"], parameter["MaxValue"]) == (
+        DEFAULT_RECORD_CONCURRENCY,
+        MAX_RECORD_CONCURRENCY,
+    )
 
 
 def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request_and_porting_order():
     ledger = RESOURCES["DocumentsTable"]["Properties"]
     assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    from portdocs.ledger import BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX
+    from portdocs.ledger import BY_STATE_INDEX
+    from portdocs_sandbox.ledger_admin import BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX
 
     indexes = {index["IndexName"] for index in ledger["GlobalSecondaryIndexes"]}
     assert indexes == {BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX}
@@ -322,7 +336,13 @@ KMS = on("KmsKeyArn", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:
 
 def consumer(queue: str) -> dict[str, set[str]]:
     """An SQS event source's own permissions, plus handing a deferred record back to its queue."""
-    actions = ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "GetQueueUrl"]
+    actions = [
+        "ReceiveMessage",
+        "DeleteMessage",
+        "ChangeMessageVisibility",
+        "GetQueueAttributes",
+        "GetQueueUrl",
+    ]
     return on(queue, *(f"sqs:{action}" for action in actions))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -11,9 +11,12 @@ from portdocs import aws
 from portdocs.messages import AssociationRequest
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 
 class AssociationQueue:
-    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+    def __init__(self, sqs_client: SQSClient, queue_url: str) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
 

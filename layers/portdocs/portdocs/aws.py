@@ -3,13 +3,21 @@ project's error classes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs.errors import ConfigurationError, MissingObjectError, PortdocsError, TransientError
+
+if TYPE_CHECKING:  # the type stubs are a development dependency: never imported in a Lambda
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 # botocore's standard retry mode already retries throttling and 5xx with backoff; the endpoint
 # comes from boto3's own AWS_ENDPOINT_URL support (the local sandbox sets it). Tight timeouts and
@@ -45,11 +53,35 @@ _DENIED = {
 }
 
 
-def client(service: str, session: boto3.session.Session | None = None) -> Any:
-    """Clients of one function should come from one `session`: every new session parses
-    botocore's endpoint and service data again, about 50 ms a client on a cold start. Clients
-    are thread-safe, a session is not: make them all before records run side by side."""
-    return (session or boto3.session.Session()).client(service, config=CLIENT_CONFIG)
+# Clients of one function should come from one session: every new session parses botocore's
+# endpoint and service data again, about 50 ms a client on a cold start. Clients are thread-safe, a
+# session is not: make them all before records run side by side. One function per service, so
+# that each client has its type.
+
+
+def s3(session: boto3.session.Session) -> S3Client:
+    return session.client("s3", config=CLIENT_CONFIG)
+
+
+def sqs(session: boto3.session.Session | None = None) -> SQSClient:
+    return (session or boto3.session.Session()).client("sqs", config=CLIENT_CONFIG)
+
+
+def dynamodb(session: boto3.session.Session) -> DynamoDBClient:
+    return session.client("dynamodb", config=CLIENT_CONFIG)
+
+
+def dynamodb_resource(session: boto3.session.Session) -> DynamoDBServiceResource:
+    return session.resource("dynamodb", config=CLIENT_CONFIG)
+
+
+def events(session: boto3.session.Session) -> EventBridgeClient:
+    return session.client("events", config=CLIENT_CONFIG)
+
+
+def secretsmanager() -> SecretsManagerClient:
+    """A session of its own: made on first use, maybe on a record's thread."""
+    return boto3.session.Session().client("secretsmanager", config=CLIENT_CONFIG)
 
 
 def translate(error: BotoCoreError | ClientError, action: str) -> PortdocsError:

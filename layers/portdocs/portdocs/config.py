@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from portdocs.documents import secure_url
 from portdocs.errors import PermanentError
+from portdocs.telnyx_credentials import TelnyxCredentials
+from portdocs.urls import secure_url
 
 DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
@@ -31,19 +32,11 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class LocalCredentials:
-    """Credentials read straight from the environment, for runs with no Secrets Manager ARN."""
-
-    api_user: str | None = field(default=None, repr=False)
-    api_token: str | None = field(default=None, repr=False)
-    api_key: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
 class Settings:
     telnyx_api_base_url: str
     telnyx_credentials_secret_arn: str | None
-    local_credentials: LocalCredentials
+    # Read straight from the environment, for runs with no Secrets Manager ARN (checked when used).
+    local_credentials: TelnyxCredentials
     association_queue_url: str
     intake_bucket: str
     documents_table: str
@@ -69,7 +62,7 @@ class Settings:
         return cls(
             telnyx_api_base_url=base_url,
             telnyx_credentials_secret_arn=env.get("TELNYX_CREDENTIALS_SECRET_ARN") or None,
-            local_credentials=LocalCredentials(
+            local_credentials=TelnyxCredentials(
                 api_user=env.get("TELNYX_API_USER") or None,
                 api_token=env.get("TELNYX_API_TOKEN") or None,
                 api_key=env.get("TELNYX_API_KEY") or None,

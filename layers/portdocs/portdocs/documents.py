@@ -7,27 +7,21 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import SplitResult, quote, quote_plus, unquote, unquote_plus, urlsplit
+from typing import Any, ClassVar
 
 import filetype
 
 from portdocs import shapes
 from portdocs.errors import PermanentError
+from portdocs.timestamps import parse_utc_iso, utc_iso
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # filetype needs the first 261 bytes to recognise every format it knows.
 SNIFF_BYTES = 261
 # S3 keys are at most 1,024 bytes of UTF-8; a longer one names no object that can exist.
 S3_KEY_MAX_BYTES = 1024
 # DynamoDB keys are at most 2,048 bytes; an id longer than this names its key by a digest instead.
 LEDGER_ID_MAX_BYTES = 1024
-# S3 object tags allow letters, digits, white space and + - = . _ : / @, at most 256 characters.
-_TAG_FORBIDDEN = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
-TAG_VALUE_MAX = 256
 
 
 class DocumentType(enum.StrEnum):
@@ -66,6 +60,10 @@ class State(enum.StrEnum):
 TERMINAL_STATES = frozenset({State.ASSOCIATED, State.REJECTED, State.SUPERSEDED, State.WITHDRAWN})
 
 
+# Each target is named in messages, ledger items and events by its own fields; `NAMED_BY` is the
+# one field whose presence says which target a message or item names.
+
+
 @dataclass(frozen=True)
 class DraftTarget:
     """A draft sub-request: Telnyx's draft-port-request flow (its API prefix is on Telnyx's retired
@@ -74,6 +72,9 @@ class DraftTarget:
     draft_port_request_id: str
     draft_sub_request_id: str
     document_type: DocumentType
+
+    NAMED_BY: ClassVar[str] = "draft_sub_request_id"
+    FIELDS: ClassVar[tuple[str, ...]] = ("draft_port_request_id", "draft_sub_request_id", "document_type")
 
     def __post_init__(self) -> None:
         _check_ids(self, "draft_port_request_id", "draft_sub_request_id")
@@ -86,6 +87,26 @@ class DraftTarget:
             "document_type": str(self.document_type),
         }
 
+    def intake_key(self, file_name: str) -> str:
+        """The key a file for this target is dropped under (`portdocs drop`)."""
+        return f"{self.draft_port_request_id}/{self.draft_sub_request_id}/{self.document_type}/{file_name}"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> DraftTarget:
+        return cls(
+            str(fields["draft_port_request_id"]),
+            str(fields["draft_sub_request_id"]),
+            DocumentType.parse(str(fields["document_type"])),
+        )
+
+    @classmethod
+    def from_key(cls, first: str, second: str, document_type: str) -> DraftTarget | None:
+        return cls(first, second, DocumentType.parse(document_type))
+
+    @classmethod
+    def label_of(cls, fields: dict[str, Any]) -> str:
+        return "/".join(str(fields.get(name)) for name in cls.FIELDS)
+
 
 @dataclass(frozen=True)
 class PortingOrderTarget:
@@ -94,11 +115,20 @@ class PortingOrderTarget:
     porting_order_id: str
     document_type: DocumentType
 
+    NAMED_BY: ClassVar[str] = "porting_order_id"
+    FIELDS: ClassVar[tuple[str, ...]] = ("porting_order_id", "document_type")
+    # The intake folder that holds porting-order documents. It is also a valid draft port request
+    # id, but Telnyx's ids are UUIDs: a folder of this name always means porting orders.
+    FOLDER: ClassVar[str] = "porting-orders"
+
     def __post_init__(self) -> None:
         _check_ids(self, "porting_order_id")
 
     def as_message(self) -> dict[str, str]:
         return {"porting_order_id": self.porting_order_id, "document_type": str(self.document_type)}
+
+    def intake_key(self, file_name: str) -> str:
+        return f"{self.FOLDER}/{self.porting_order_id}/{self.document_type}/{file_name}"
 
     @property
     def is_order_document(self) -> bool:
@@ -106,11 +136,26 @@ class PortingOrderTarget:
         every other type is one of its additional documents."""
         return self.document_type in (DocumentType.LOA, DocumentType.INVOICE)
 
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> PortingOrderTarget:
+        return cls(str(fields["porting_order_id"]), DocumentType.parse(str(fields["document_type"])))
+
+    @classmethod
+    def from_key(cls, first: str, second: str, document_type: str) -> PortingOrderTarget | None:
+        return cls(second, DocumentType.parse(document_type)) if first == cls.FOLDER else None
+
+    @classmethod
+    def label_of(cls, fields: dict[str, Any]) -> str:
+        # ":" is outside the id alphabet: no draft's label can read like this.
+        return f"porting-order:{fields.get('porting_order_id')}/{fields.get('document_type')}"
+
 
 Target = DraftTarget | PortingOrderTarget
-# The intake folder that holds porting-order documents. It is also a valid draft port request id,
-# but Telnyx's ids are UUIDs: a folder of this name always means porting orders.
-PORTING_ORDERS_FOLDER = "porting-orders"
+# Where a message, ledger item or intake key is matched to its kind of target, in this order: the
+# draft's key layout takes any first folder, so it comes last. A new kind of target is one line here.
+TARGET_TYPES: tuple[type[PortingOrderTarget] | type[DraftTarget], ...] = (PortingOrderTarget, DraftTarget)
+# Every field a target is named by, in messages, ledger items and events.
+TARGET_FIELDS = tuple(dict.fromkeys(name for kind in TARGET_TYPES for name in kind.FIELDS))
 
 
 def _check_ids(target: Target, *names: str) -> None:
@@ -123,28 +168,23 @@ def _check_ids(target: Target, *names: str) -> None:
 
 def target_of(fields: dict[str, Any]) -> Target:
     """The target a message or ledger item names (validated against its schema already)."""
-    document_type = DocumentType.parse(str(fields["document_type"]))
-    if fields.get("porting_order_id") is not None:
-        return PortingOrderTarget(str(fields["porting_order_id"]), document_type)
-    return DraftTarget(str(fields["draft_port_request_id"]), str(fields["draft_sub_request_id"]), document_type)
-
-
-# Every field a target is named by, in messages, ledger items and events.
-TARGET_FIELDS = ("draft_port_request_id", "draft_sub_request_id", "porting_order_id", "document_type")
+    for kind in TARGET_TYPES:
+        if fields.get(kind.NAMED_BY) is not None:
+            return kind.from_fields(fields)
+    raise PermanentError(f"the message names no target: give one of {', '.join(k.NAMED_BY for k in TARGET_TYPES)}")
 
 
 def target_label(fields: dict[str, Any]) -> str:
     """How ledger ids name a target, from its fields as a target or a message states them (not
     necessarily valid: a malformed message's claim is named the same way)."""
-    if "porting_order_id" in fields:
-        # ":" is outside the id alphabet: no draft's label can read like this.
-        return f"porting-order:{fields['porting_order_id']}/{fields.get('document_type')}"
-    draft = ("draft_port_request_id", "draft_sub_request_id", "document_type")
-    return "/".join(str(fields.get(name)) for name in draft)
+    for kind in TARGET_TYPES:
+        if kind.NAMED_BY in fields:
+            return kind.label_of(fields)
+    return DraftTarget.label_of(fields)  # names the absent fields "None", as ledger ids always have
 
 
 def names_a_target(fields: dict[str, Any]) -> bool:
-    return "porting_order_id" in fields or "draft_sub_request_id" in fields
+    return any(kind.NAMED_BY in fields for kind in TARGET_TYPES)
 
 
 @dataclass(frozen=True)
@@ -162,22 +202,14 @@ class IntakeKey:
             raise PermanentError(
                 f"object key {key!r} does not follow the intake layout "
                 "{draft_port_request_id}/{draft_sub_request_id}/{document_type}/{file name} or "
-                f"{PORTING_ORDERS_FOLDER}/{{porting_order_id}}/{{document_type}}/{{file name}}"
+                f"{PortingOrderTarget.FOLDER}/{{porting_order_id}}/{{document_type}}/{{file name}}"
             )
         first, second, document_type, file_name = parts
-        target: Target
-        if first == PORTING_ORDERS_FOLDER:
-            target = PortingOrderTarget(second, DocumentType.parse(document_type))
-        else:
-            target = DraftTarget(first, second, DocumentType.parse(document_type))
-        return cls(target=target, file_name=file_name)
-
-    @staticmethod
-    def of(target: Target, file_name: str) -> str:
-        """The key a file for `target` is dropped under (`portdocs drop`)."""
-        if isinstance(target, PortingOrderTarget):
-            return f"{PORTING_ORDERS_FOLDER}/{target.porting_order_id}/{target.document_type}/{file_name}"
-        return f"{target.draft_port_request_id}/{target.draft_sub_request_id}/{target.document_type}/{file_name}"
+        for kind in TARGET_TYPES:
+            target = kind.from_key(first, second, document_type)
+            if target is not None:
+                return cls(target=target, file_name=file_name)
+        raise AssertionError("the draft layout takes every key")  # pragma: no cover
 
 
 def check_key(key: str) -> str:
@@ -267,103 +299,6 @@ def check_content_type(head: bytes, allowed_content_types: tuple[str, ...]) -> s
     return content_type
 
 
-def secure_url(url: str) -> SplitResult:
-    """The URL's parts, once it is https (plain http only to a loopback host: local runs) and
-    carries no credentials: what every URL a document or a credential travels to must be.
-
-    Reasons name the scheme and host at most, never the path: a Location is a bearer link to the
-    file, and reasons reach logs, tags and the ledger."""
-    try:
-        # urlsplit raises on an unbalanced "[" or a netloc that NFKC normalisation changes.
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as error:
-        raise PermanentError(f"the URL is malformed: {error}") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise PermanentError("the URL has no host")
-    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
-        raise PermanentError(f"the URL must use https, not {parts.scheme or 'no scheme'!r} (host {host!r})")
-    if parts.username or parts.password:
-        raise PermanentError("URL must not carry user credentials")
-    return parts
-
-
-def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
-    """Refuses URLs that are not secure (secure_url) or whose host is outside the allow-list."""
-    parts = secure_url(url)
-    host, port = (parts.hostname or "").lower(), parts.port
-    candidates = {host} if port is None else {f"{host}:{port}"}
-    if port is None or port == {"https": 443, "http": 80}.get(parts.scheme):
-        candidates.add(host)
-    if not candidates & set(allowed_hosts):
-        raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
-
-
-# A URL as is, JSON-escaped (https:\/\/), percent-encoded once or twice (https%3A%2F%2F): scheme,
-# host, rest. Wherever it starts: a URL may be glued to what precedes it ("id_https://", "%3Dhttps").
-_URL_PATH = re.compile(r"(?i)(https?)(?::|%3A|%253A)(?:\\?/|%2F|%252F){2}([^\s/\\?#%\"'<>]+)[^\s\"'<>]*")
-_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-# A secret shorter than this would match ordinary words ("loa", "the").
-_SHORTEST_SECRET = 8
-
-
-def _unescaped(text: str) -> str:
-    """Text as a reader would see it: HTML entities (&#x2F;) and JSON's \\u escapes (\\u002F) decoded."""
-    # Imported here, not at the top: its entity table would cost every cold start, for error text.
-    import html
-
-    return _UNICODE_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), html.unescape(text))
-
-
-def without_url_paths(text: str) -> str:
-    """A reason for people and systems to read: any URL in it (Telnyx may echo the Location, a
-    bearer link to the file) keeps its scheme and host only, in whichever form it was echoed."""
-    return _URL_PATH.sub(r"\1://\2/…", _unescaped(text))
-
-
-def redacted(text: str, *secrets: str) -> str:
-    """Text from a server, without any of `secrets` (a URL it was sent, an object key) in the forms
-    an echo takes: as is, percent-encoded or decoded (+ or %20 for a space, once or twice), or
-    JSON-escaped. Each segment of a secret's path counts on its own: the random one (direct-uploads/
-    <uuid>/...) is what makes a Location a bearer link, and it survives any encoding. Then
-    without_url_paths, for URLs it was not sent."""
-    values = set()
-    for secret in secrets:
-        path = urlsplit(secret).path if secret.lower().startswith(("http://", "https://")) else secret
-        once, twice = unquote_plus(path), unquote_plus(unquote_plus(path))
-        for value in (secret, path.lstrip("/"), once.lstrip("/"), *once.split("/"), *twice.split("/")):
-            values |= {value, unquote(value), unquote_plus(value), quote(value, safe=""), quote(value)}
-            values |= {quote_plus(value), quote(quote(value, safe=""), safe="")}
-    values = {v for v in values if len(v) >= _SHORTEST_SECRET}
-    text = _unescaped(text)
-    for value in sorted(values | {v.replace("/", "\\/") for v in values}, key=len, reverse=True):
-        text = text.replace(value, "…")
-    return without_url_paths(text)
-
-
-def sanitise_tag_value(value: str) -> str:
-    """Maps free text onto S3's tag alphabet so a reason can always be stored as a tag."""
-    return _TAG_FORBIDDEN.sub("_", value)[:TAG_VALUE_MAX]
-
-
-# Telnyx's documents service (porting orders): what it accepts, checked before a byte is sent.
-DOCUMENTS_SERVICE_MAX_BYTES = 20 * 1024 * 1024
-DOCUMENTS_SERVICE_NAME_MAX = 512
-DOCUMENTS_SERVICE_CONTENT_TYPES = frozenset(
-    {
-        "application/pdf",
-        "image/png",
-        "image/jpeg",
-        "text/csv",
-        "text/plain",
-        "application/json",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.ms-excel",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    }
-)
 # The documents service deletes a document not linked to anything within 30 minutes of its upload.
 # One older than this is uploaded again rather than offered: the margin covers the attach itself
 # and clocks that disagree.
@@ -371,74 +306,85 @@ UNLINKED_DOCUMENT_LIFETIME_SECONDS = 30 * 60
 REUPLOAD_AFTER_SECONDS = UNLINKED_DOCUMENT_LIFETIME_SECONDS - 5 * 60
 
 
-def check_fits_target(target: Target, file_name: str, size: int, content_type: str) -> None:
-    """What the target's Telnyx service would refuse, refused before the upload with the reason."""
-    if not isinstance(target, PortingOrderTarget):
-        return
-    check_size(size, DOCUMENTS_SERVICE_MAX_BYTES)
-    if content_type not in DOCUMENTS_SERVICE_CONTENT_TYPES:
-        raise PermanentError(f"Telnyx's documents service (porting orders) does not accept {content_type}")
-    name = file_name.replace(" ", "")  # Telnyx removes spaces itself
-    if len(name) > DOCUMENTS_SERVICE_NAME_MAX or not name.isprintable():
-        raise PermanentError(
-            f"Telnyx's documents service takes file names of up to {DOCUMENTS_SERVICE_NAME_MAX} printable characters"
-        )
-
-
 @dataclass(frozen=True)
-class Upload:
-    """Where an uploaded file is on Telnyx's side: the files service's Location (draft flow, a
-    bearer link to the file), or a documents-service id and when it was uploaded (porting orders:
-    Telnyx deletes it unless it is linked within 30 minutes)."""
+class LocationUpload:
+    """The draft flow's upload: the files service's Location, a bearer link to the file."""
 
-    location_url: str | None = None
-    telnyx_document_id: str | None = None
-    uploaded_at: float | None = None
+    location_url: str
 
     @property
     def reference(self) -> str:
         """What names the uploaded file: the same reference is the same upload."""
-        return self.location_url or f"telnyx-document:{self.telnyx_document_id}"
+        return self.location_url
 
     def outlived(self, now: float) -> bool:
-        """A documents-service upload too old to be linked any more (or soon gone)."""
-        return self.uploaded_at is not None and now - self.uploaded_at > REUPLOAD_AFTER_SECONDS
+        return False  # the files service keeps what it holds
+
+    def expired_among(self, expired_document_ids: frozenset[str]) -> bool:
+        return False
 
     def as_fields(self) -> dict[str, Any]:
-        """As messages and the ledger name it."""
-        if self.location_url is not None:
-            return {"url": self.location_url}
+        """As messages name it."""
+        return {"url": self.location_url}
+
+    def key_fields(self) -> dict[str, str]:
+        """What makes two associations of it the same one (with the target)."""
+        return {"url": self.location_url}
+
+
+@dataclass(frozen=True)
+class DocumentUpload:
+    """The porting-order flow's upload: a documents-service id and when it was uploaded (Telnyx
+    deletes it unless it is linked within 30 minutes)."""
+
+    telnyx_document_id: str
+    uploaded_at: float | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"telnyx-document:{self.telnyx_document_id}"
+
+    def outlived(self, now: float) -> bool:
+        """Too old to be linked any more (or soon gone)."""
+        return self.uploaded_at is not None and now - self.uploaded_at > REUPLOAD_AFTER_SECONDS
+
+    def expired_among(self, expired_document_ids: frozenset[str]) -> bool:
+        """Whether Telnyx deleted this very upload (the ledger keeps the ids of those it did)."""
+        return self.telnyx_document_id in expired_document_ids
+
+    def as_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {"telnyx_document_id": self.telnyx_document_id}
         if self.uploaded_at is not None:
-            fields["uploaded_at"] = iso_timestamp(self.uploaded_at)
+            fields["uploaded_at"] = utc_iso(self.uploaded_at)
         return fields
 
-    @classmethod
-    def from_fields(cls, fields: dict[str, Any]) -> Upload | None:
-        if fields.get("url"):
-            return cls(location_url=str(fields["url"]))
-        if fields.get("telnyx_document_id"):
-            uploaded_at = fields.get("uploaded_at")
-            return cls(
-                telnyx_document_id=str(fields["telnyx_document_id"]),
-                uploaded_at=parse_timestamp(str(uploaded_at)) if uploaded_at else None,
-            )
-        return None
+    def key_fields(self) -> dict[str, str]:
+        return {"telnyx_document_id": self.telnyx_document_id}
 
 
-def iso_timestamp(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+Upload = LocationUpload | DocumentUpload
 
 
-def parse_timestamp(text: str) -> float:
-    """Epoch seconds of an ISO 8601 time that can also be written back (iso_timestamp): a time at
-    the very edge of the calendar ("9999-12-31T23:59:59-01:00") parses, but not in UTC."""
-    try:
-        seconds = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        iso_timestamp(seconds)
-    except (ValueError, OverflowError, OSError):
-        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time portdocs can keep") from None
-    return seconds
+def upload_of(fields: dict[str, Any]) -> Upload | None:
+    """The upload that message fields (`url`, or `telnyx_document_id` and `uploaded_at`) name."""
+    if fields.get("url"):
+        return LocationUpload(str(fields["url"]))
+    if fields.get("telnyx_document_id"):
+        uploaded_at = fields.get("uploaded_at")
+        return DocumentUpload(
+            str(fields["telnyx_document_id"]), parse_utc_iso(str(uploaded_at)) if uploaded_at else None
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Association:
+    """A document attached to its target: the associator's idempotent step caches this, so a
+    redelivery finishes the bookkeeping without attaching a second time."""
+
+    telnyx_document_id: str
+    # An earlier attempt's outcome was unknown: Telnyx may hold a second copy.
+    possible_duplicate: bool = False
 
 
 @dataclass(frozen=True)

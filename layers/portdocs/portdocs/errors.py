@@ -1,6 +1,6 @@
 """The three ways a document step can fail; every adapter maps its library's errors onto these.
 
-The retry-or-reject decision is made from the class alone, in one place (`portdocs.outcomes`).
+The retry-or-reject decision is made from the class alone, in one place (`portdocs.lifecycle`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class MissingObjectError(PermanentError):
 class UploadGoneError(PortdocsError):
     """Telnyx no longer has the uploaded file (its documents service deletes a document not linked
     within 30 minutes): a fresh upload of the same intake object is the cure, not a retry."""
+
+    def __init__(self, message: str, telnyx_document_id: str) -> None:
+        super().__init__(message)
+        self.telnyx_document_id = telnyx_document_id
 
 
 class ConfigurationError(PortdocsError):

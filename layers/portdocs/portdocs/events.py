@@ -12,16 +12,22 @@ counted and logged, and never fails or repeats the document's work.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import shapes
-from portdocs.documents import SourceObject, State, Target, without_url_paths
+from portdocs.documents import SourceObject, State, Target
 from portdocs.errors import PermanentError
 from portdocs.observability import count, logger
+from portdocs.timestamps import utc_iso
+from portdocs.urls import without_url_paths
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "portdocs"
 DETAIL_TYPES = {
@@ -44,11 +50,11 @@ class DocumentChange:
     possible_duplicate: bool = False
     possibly_attached: bool = False
 
-    def detail(self, now: datetime | None = None) -> dict[str, Any]:
+    def detail(self, now: float | None = None) -> dict[str, Any]:
         detail: dict[str, Any] = {
             "document_id": self.document_id,
             "state": str(self.state),
-            "occurred_at": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "occurred_at": utc_iso(time.time() if now is None else now, timespec="milliseconds"),
         }
         if self.target is not None:
             detail["target"] = self.target.as_message()
@@ -65,13 +71,13 @@ class DocumentChange:
 
 
 class DocumentEvents:
-    def __init__(self, events_client: Any, bus_name: str) -> None:
+    def __init__(self, events_client: EventBridgeClient, bus_name: str) -> None:
         self._client = events_client
         self._bus_name = bus_name
 
     def publish(self, change: DocumentChange) -> None:
         try:
-            entry = {
+            entry: PutEventsRequestEntryTypeDef = {
                 "Source": SOURCE,
                 "DetailType": DETAIL_TYPES[change.state],
                 "Detail": json.dumps(change.detail()),
@@ -84,7 +90,10 @@ class DocumentEvents:
             count("EventsNotPublished")
             logger.warning(
                 "could not publish the document event; the ledger has the change",
-                extra={"state": str(change.state), "error": without_url_paths(f"{type(error).__name__}: {error}")},
+                extra={
+                    "state": str(change.state),
+                    "error": without_url_paths(f"{type(error).__name__}: {error}"),
+                },
             )
             return
         count("EventsPublished")

@@ -10,17 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portdocs import aws, delivery
-from portdocs.documents import without_url_paths
 from portdocs.errors import DeferredError
 from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
 from portdocs.retrying import MIN_RECORD_SECONDS, Deadline
+from portdocs.urls import without_url_paths
 
 
 class RecordService(Protocol):
@@ -43,7 +47,7 @@ def redelivery() -> Redelivery:
 
 @cache
 def _redelivery() -> Redelivery:
-    return Redelivery(aws.client("sqs"))
+    return Redelivery(aws.sqs())
 
 
 @cache

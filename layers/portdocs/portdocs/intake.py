@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import TYPE_CHECKING, Protocol, Required, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
-from portdocs.documents import SourceObject, sanitise_tag_value
+from portdocs.documents import SourceObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 TAG_PREFIX = "portdocs:"
 STATUS_TAG = "portdocs:status"
 REASON_TAG = "portdocs:reason"
 CHECK_TAG = "portdocs:check"
 S3_MAX_TAGS = 10
+# S3 object tags allow letters, digits, white space and + - = . _ : / @, at most 256 characters.
+_TAG_FORBIDDEN = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
+TAG_VALUE_MAX = 256
+
+
+class ByteStream(Protocol):
+    """What an upload reads a file from: an intake object's body, or any binary file."""
+
+    def read(self, amount: int | None = ..., /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +41,7 @@ class ObjectInfo:
 
 
 class IntakeStore:
-    def __init__(self, s3_client: Any) -> None:
+    def __init__(self, s3_client: S3Client) -> None:
         self._s3 = s3_client
 
     def describe(self, source: SourceObject) -> ObjectInfo:
@@ -57,11 +71,14 @@ class IntakeStore:
             return body.read()
 
     @contextmanager
-    def open(self, source: SourceObject, byte_range: str | None = None) -> Iterator[IO[bytes]]:
+    def open(self, source: SourceObject, byte_range: str | None = None) -> Iterator[ByteStream]:
         """The object's body as a stream, pinned to the exact version (or ETag) announced."""
-        extra = {"Range": byte_range} if byte_range else {}
+        location = _locate(source)
         try:
-            body = self._s3.get_object(**_locate(source), **extra)["Body"]
+            answer = (
+                self._s3.get_object(**location, Range=byte_range) if byte_range else self._s3.get_object(**location)
+            )
+            body = answer["Body"]
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
         try:
@@ -72,7 +89,7 @@ class IntakeStore:
     def tag(self, source: SourceObject, ours: dict[str, str]) -> None:
         """Replaces every portdocs: tag with `ours` while keeping the object's other tags; does
         nothing when the object already says exactly that."""
-        location = _locate(source, pin_etag=False)
+        location = _version(source)
         wanted = {key: sanitise_tag_value(value) for key, value in ours.items()}
         try:
             if not source.version_id and source.etag:
@@ -102,7 +119,7 @@ def same_revision(current: SourceObject, wanted: SourceObject) -> bool:
     return True
 
 
-def _info(source: SourceObject, head: dict[str, Any]) -> ObjectInfo:
+def _info(source: SourceObject, head: HeadObjectOutputTypeDef) -> ObjectInfo:
     resolved = replace(
         source,
         version_id=source.version_id or _real_version(head.get("VersionId")),
@@ -112,15 +129,41 @@ def _info(source: SourceObject, head: dict[str, Any]) -> ObjectInfo:
     return ObjectInfo(source=resolved, size=int(head["ContentLength"]), description=description)
 
 
-def _locate(source: SourceObject, pin_etag: bool = True) -> dict[str, str]:
-    location = {"Bucket": source.bucket, "Key": source.key}
+class _Version(TypedDict, total=False):
+    """An object's location as S3's calls take it: the key, at the version named."""
+
+    Bucket: Required[str]
+    Key: Required[str]
+    VersionId: str
+
+
+class _Pinned(_Version, total=False):
+    # Without versioning, the ETag pins a read to the object announced.
+    IfMatch: str
+
+
+def _locate(source: SourceObject) -> _Pinned:
+    location: _Pinned = {"Bucket": source.bucket, "Key": source.key}
     if source.version_id:
         location["VersionId"] = source.version_id
-    elif source.etag and pin_etag:
+    elif source.etag:
         location["IfMatch"] = f'"{source.etag.strip(chr(34))}"'
+    return location
+
+
+def _version(source: SourceObject) -> _Version:
+    """Tag calls take no ETag condition."""
+    location: _Version = {"Bucket": source.bucket, "Key": source.key}
+    if source.version_id:
+        location["VersionId"] = source.version_id
     return location
 
 
 def _real_version(version_id: str | None) -> str | None:
     # Unversioned buckets report the literal "null" version.
     return None if version_id in (None, "", "null") else version_id
+
+
+def sanitise_tag_value(value: str) -> str:
+    """Maps free text onto S3's tag alphabet so a reason can always be stored as a tag."""
+    return _TAG_FORBIDDEN.sub("_", value)[:TAG_VALUE_MAX]

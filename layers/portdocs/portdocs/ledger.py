@@ -1,7 +1,7 @@
 """The documents ledger (DynamoDB): one item per document, its state and its history.
 
-Terminal states (associated, rejected, superseded, withdrawn) are never overwritten: every write is conditional, so a
-late or duplicate delivery cannot undo a finished document.
+Terminal states (associated, rejected, superseded, withdrawn) are never overwritten: every write
+is conditional, so a late or duplicate delivery cannot undo a finished document.
 """
 
 from __future__ import annotations
@@ -9,17 +9,27 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
-from portdocs.documents import TERMINAL_STATES, SourceObject, State, Target, Upload
+from portdocs.documents import (
+    TERMINAL_STATES,
+    SourceObject,
+    State,
+    Target,
+    Upload,
+    names_a_target,
+    target_of,
+    upload_of,
+)
 from portdocs.errors import TransientError
+from portdocs.timestamps import LEDGER_ZONE, utc_iso
 
-BY_PORT_REQUEST_INDEX = "by-draft-port-request"
-BY_PORTING_ORDER_INDEX = "by-porting-order"
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
 # Keys only, by state and last change: the sweeper reads the few open documents, never the history.
 BY_STATE_INDEX = "by-state"
 OPEN_STATES = (State.RECEIVED, State.UPLOADED, State.FAILED)
@@ -37,19 +47,22 @@ _NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
     {":associated": str(State.ASSOCIATED)},
 )
 _UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends")
-# A document left received or uploaded this long is not in flight any more (the queues' visibility
-# timeouts are minutes): `portdocs retry` may put it through again.
-STALE_AFTER_SECONDS = 3600
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
+    """A ledger item as the code reads it: every attribute anyone reads, typed."""
+
     document_id: str
     state: State
+    target: Target | None = None
+    source: SourceObject | None = None
+    description: str | None = None
     upload: Upload | None = None
     telnyx_document_id: str | None = None
     reason: str | None = None
-    source: SourceObject | None = None
+    # The last transient or configuration fault, while the document is `failed`.
+    last_error: str | None = None
     # A POST to Telnyx's (non-idempotent) association endpoint was started and its outcome is
     # not known: a later success may be a second copy.
     send_unconfirmed: bool = False
@@ -63,6 +76,11 @@ class LedgerEntry:
     reuploads_at_retry: int = 0
     # The documents-service ids of its uploads Telnyx deleted: an association naming one is stale.
     expired_uploads: frozenset[str] = frozenset()
+    # Times the sweeper put it through again.
+    sweeps: int = 0
+    created_at: str = ""
+    # The last change, as the ledger writes times (ledger_time): such strings sort as the moments do.
+    updated_at: str = ""
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
@@ -70,10 +88,13 @@ class LedgerEntry:
         return cls(
             document_id=item["document_id"],
             state=State(item["state"]),
-            upload=upload_of(item),
+            target=target_of(item) if names_a_target(item) else None,
+            source=SourceObject(**source) if source else None,
+            description=item.get("description"),
+            upload=upload_of({field: item.get(name) for field, name in _LEDGER_UPLOAD_NAMES.items()}),
             telnyx_document_id=item.get("telnyx_document_id"),
             reason=item.get("reason"),
-            source=SourceObject(**source) if source else None,
+            last_error=item.get("last_error"),
             send_unconfirmed=bool(item.get("send_unconfirmed")),
             version_pinned=bool(item.get("version_pinned")),
             possible_duplicate=bool(item.get("possible_duplicate")),
@@ -81,6 +102,9 @@ class LedgerEntry:
             reuploads=int(item.get("reuploads", 0)),
             reuploads_at_retry=int(item.get("reuploads_at_retry", 0)),
             expired_uploads=frozenset(item.get("expired_uploads", ())),
+            sweeps=int(item.get("sweeps", 0)),
+            created_at=str(item.get("created_at", "")),
+            updated_at=str(item.get("updated_at", "")),
         )
 
 
@@ -93,18 +117,18 @@ _LEDGER_UPLOAD_NAMES = {
 }
 
 
-def upload_of(item: dict[str, Any]) -> Upload | None:
-    """Where the ledger says the document's file is on Telnyx, if it was uploaded."""
-    return Upload.from_fields({field: item.get(name) for field, name in _LEDGER_UPLOAD_NAMES.items()})
-
-
 def upload_fields(upload: Upload) -> dict[str, Any]:
     """An upload as the ledger stores it."""
     return {_LEDGER_UPLOAD_NAMES[field]: value for field, value in upload.as_fields().items()}
 
 
+def ledger_time(epoch_seconds: float) -> str:
+    """The ledger's timestamps (updated_at, ...), which sort as strings."""
+    return utc_iso(epoch_seconds, zone=LEDGER_ZONE)
+
+
 class Ledger:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         # A boto3 resource is not thread-safe and a client is; records of a batch run side by side,
         # so every call goes through the table's own client, which keeps the resource's conversion
         # of Python values. Expressions are plain strings: its builder of condition objects keeps
@@ -139,7 +163,7 @@ class Ledger:
                 fields,
                 extra_set="#state = if_not_exists(#state, :received)",
                 extra_values={":received": str(State.RECEIVED)},
-                add_attempt=True,
+                add={"attempts": 1},
             )
         except _Finished:
             return self.get(document_id)
@@ -148,26 +172,27 @@ class Ledger:
     def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
         return self._transition(document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload))
 
-    def forget_upload(self, document_id: str, upload: Upload) -> dict[str, Any] | None:
+    def forget_upload(self, document_id: str, telnyx_document_id: str) -> LedgerEntry | None:
         """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
         (counted in `reuploads`, the upload's id kept in `expired_uploads`). Only while the ledger
         still names that upload and the document is open; returns the item as it now is, or None
         when a racing delivery already did this, or finished the document."""
         try:
-            return self._update(
+            item = self._update(
                 document_id,
                 {},
                 extra_set="#state = :received",
                 extra_values={":received": str(State.RECEIVED)},
                 remove=(_LEDGER_UPLOAD_NAMES["telnyx_document_id"], _LEDGER_UPLOAD_NAMES["uploaded_at"]),
-                add={"reuploads": 1, "expired_uploads": {upload.telnyx_document_id}},
+                add={"reuploads": 1, "expired_uploads": {telnyx_document_id}},
                 condition=(
                     f"({_NOT_TERMINAL[0]}) AND uploaded_document_id = :upload",
-                    {**_NOT_TERMINAL[1], ":upload": upload.telnyx_document_id},
+                    {**_NOT_TERMINAL[1], ":upload": telnyx_document_id},
                 ),
             )
         except _Finished:
             return None
+        return LedgerEntry.from_item(item)
 
     def mark_associated(self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False) -> bool:
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
@@ -236,44 +261,6 @@ class Ledger:
         with contextlib.suppress(_Finished):
             self._update(document_id, {}, remove=_UNCONFIRMED)
 
-    def reopen(self, document_id: str, from_states: tuple[State, ...]) -> bool:
-        """Puts a document back to `received` for a deliberate retry, only from one of
-        `from_states` or from `received`/`uploaded` left untouched for STALE_AFTER_SECONDS (a
-        worker killed mid-step, its message expired): a second retry, or a retry of a document
-        that has since been associated, changes nothing and returns False. A retried document
-        keeps its version even if a newer one exists: the person asked for this one; and a
-        person who retries after unknown association outcomes has checked Telnyx."""
-        now = time.time()
-        values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
-        try:
-            self._client.update_item(
-                TableName=self._table_name,
-                Key={"document_id": document_id},
-                UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, "
-                "version_pinned = :true, reuploads_at_retry = if_not_exists(reuploads, :zero) "
-                "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
-                ConditionExpression=f"#state IN ({', '.join(values)}) "
-                "OR (#state IN (:received, :uploaded) AND updated_at < :stale)",
-                ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},
-                ExpressionAttributeValues={
-                    ":received": str(State.RECEIVED),
-                    ":uploaded": str(State.UPLOADED),
-                    ":now": iso_time(now),
-                    ":stale": iso_time(now - STALE_AFTER_SECONDS),
-                    ":one": 1,
-                    ":zero": 0,
-                    ":true": True,
-                    **values,
-                },
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise aws.translate(error, "writing the documents ledger") from None
-        except BotoCoreError as error:
-            raise aws.translate(error, "writing the documents ledger") from None
-        return True
-
     def find(self, document_id: str) -> LedgerEntry | None:
         try:
             return self.get(document_id)
@@ -281,12 +268,12 @@ class Ledger:
             return None
 
     def get(self, document_id: str) -> LedgerEntry:
-        item = self.item(document_id)
+        item = self._item(document_id)
         if item is None:
             raise LookupError(document_id)
         return LedgerEntry.from_item(item)
 
-    def item(self, document_id: str) -> dict[str, Any] | None:
+    def _item(self, document_id: str) -> dict[str, Any] | None:
         """The whole item, as written (consistent read)."""
         try:
             found: dict[str, Any] | None = self._client.get_item(
@@ -306,12 +293,12 @@ class Ledger:
                 "IndexName": BY_STATE_INDEX,
                 "KeyConditionExpression": "#state = :state AND updated_at < :before",
                 "ExpressionAttributeNames": {"#state": "state"},
-                "ExpressionAttributeValues": {":state": str(state), ":before": iso_time(before)},
+                "ExpressionAttributeValues": {":state": str(state), ":before": ledger_time(before)},
             }
             try:
                 while True:
                     page = self._client.query(**request)
-                    ids.extend(item["document_id"] for item in page["Items"])
+                    ids.extend(str(item["document_id"]) for item in page["Items"])
                     if "LastEvaluatedKey" not in page:
                         break
                     request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -327,51 +314,23 @@ class Ledger:
         try:
             self._update(
                 document_id,
-                {"swept_at": iso_time(time.time())},
+                {"swept_at": ledger_time(time.time())},
                 add={"sweeps": 1},
                 condition=(
                     f"({_NOT_TERMINAL[0]}) AND updated_at = :seen AND updated_at < :before "
                     "AND attribute_not_exists(send_unconfirmed) "
                     "AND (attribute_not_exists(sweeps) OR sweeps < :limit)",
-                    {**_NOT_TERMINAL[1], ":seen": seen_updated_at, ":before": iso_time(before), ":limit": limit},
+                    {
+                        **_NOT_TERMINAL[1],
+                        ":seen": seen_updated_at,
+                        ":before": ledger_time(before),
+                        ":limit": limit,
+                    },
                 ),
             )
         except _Finished:
             return False
         return True
-
-    def documents(
-        self, draft_port_request_id: str | None = None, porting_order_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Every item, or those of one draft port request or porting order (through its index)."""
-        indexed = [
-            (index, name, value)
-            for index, name, value in (
-                (BY_PORT_REQUEST_INDEX, "draft_port_request_id", draft_port_request_id),
-                (BY_PORTING_ORDER_INDEX, "porting_order_id", porting_order_id),
-            )
-            if value
-        ]
-        if indexed:
-            index, name, value = indexed[0]
-            read, request = (
-                self._client.query,
-                {
-                    "TableName": self._table_name,
-                    "IndexName": index,
-                    "KeyConditionExpression": f"{name} = :id",
-                    "ExpressionAttributeValues": {":id": value},
-                },
-            )
-        else:
-            read, request = self._client.scan, {"TableName": self._table_name}
-        items: list[dict[str, Any]] = []
-        while True:
-            page = read(**request)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _transition(
         self,
@@ -401,17 +360,17 @@ class Ledger:
         fields: dict[str, Any],
         extra_set: str | None = None,
         extra_values: dict[str, Any] | None = None,
-        add_attempt: bool = False,
         remove: tuple[str, ...] = (),
         add: dict[str, Any] | None = None,
         condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
     ) -> dict[str, Any]:
+        """One conditional write that also keeps created_at, updated_at and expires_at; the item as
+        it now is. Raises _Finished when `condition` fails (by default: the document had ended)."""
         now = time.time()
-        names = {"#state": "state"}
         condition_expression, condition_values = condition
         values: dict[str, Any] = {
             **condition_values,
-            ":now": iso_time(now),
+            ":now": ledger_time(now),
             ":expires": int(now + RETENTION_SECONDS),
             **(extra_values or {}),
         }
@@ -421,21 +380,9 @@ class Ledger:
             "updated_at = :now",
             "expires_at = :expires",
         ]
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = value
-            assignments.append(f"#f{index} = :f{index}")
-        expression = "SET " + ", ".join(assignments)
-        if remove:
-            names.update({f"#r{index}": name for index, name in enumerate(remove)})
-            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
-        counters = {**({"attempts": 1} if add_attempt else {}), **(add or {})}
-        if counters:
-            names.update({f"#a{index}": name for index, name in enumerate(counters)})
-            values.update({f":a{index}": amount for index, amount in enumerate(counters.values())})
-            expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(counters)))
+        expression, names = _update_expression(assignments, fields, remove, add or {}, values)
         try:
-            return self._client.update_item(
+            item: dict[str, Any] = self._client.update_item(
                 TableName=self._table_name,
                 Key={"document_id": document_id},
                 UpdateExpression=expression,
@@ -450,15 +397,36 @@ class Ledger:
             raise aws.translate(error, "writing the documents ledger") from None
         except BotoCoreError as error:
             raise aws.translate(error, "writing the documents ledger") from None
+        return item
+
+
+def _update_expression(
+    assignments: list[str],
+    fields: dict[str, Any],
+    remove: tuple[str, ...],
+    counters: dict[str, Any],
+    values: dict[str, Any],
+) -> tuple[str, dict[str, str]]:
+    """The SET ... REMOVE ... ADD ... expression and its attribute names; `values` gains the
+    fields' and counters' values. Every name goes through a placeholder: some are reserved words."""
+    names = {"#state": "state"}
+    for index, (name, value) in enumerate(fields.items()):
+        names[f"#f{index}"] = name
+        values[f":f{index}"] = value
+        assignments = [*assignments, f"#f{index} = :f{index}"]
+    expression = "SET " + ", ".join(assignments)
+    if remove:
+        names.update({f"#r{index}": name for index, name in enumerate(remove)})
+        expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
+    if counters:
+        names.update({f"#a{index}": name for index, name in enumerate(counters)})
+        values.update({f":a{index}": amount for index, amount in enumerate(counters.values())})
+        expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(counters)))
+    return expression, names
 
 
 class _Finished(Exception):
     """The document is already in a terminal state."""
-
-
-def iso_time(epoch_seconds: float) -> str:
-    """The ledger's timestamps (updated_at, …): ISO 8601 in UTC, to the second, so they sort."""
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
 
 
 def _document_fields(target: Target | None, source: SourceObject | None) -> dict[str, Any]:

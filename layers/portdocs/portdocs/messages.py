@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from portdocs.documents import TARGET_FIELDS, SourceObject, Target, Upload, check_key, target_of
+from portdocs.documents import TARGET_FIELDS, SourceObject, Target, Upload, check_key, target_of, upload_of
 from portdocs.errors import PermanentError
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
@@ -133,7 +133,7 @@ def _object_from_s3_record(record: dict[str, Any]) -> IntakeObject:
 
 def parse_association_message(body: str) -> AssociationRequest:
     message = validate(load_json(body), ASSOCIATION_REQUEST_SCHEMA)
-    upload = Upload.from_fields(message)
+    upload = upload_of(message)
     assert upload is not None  # the schema requires url or telnyx_document_id
     source = message.get("source")
     return AssociationRequest(
@@ -158,7 +158,7 @@ def claim_of(body: str) -> Claim | None:
     try:
         message = json.loads(body)
         source = message["source"]
-        upload = Upload.from_fields({k: message.get(k) for k in ("url", "telnyx_document_id")})
+        upload = upload_of({k: message.get(k) for k in ("url", "telnyx_document_id")})
         if upload is None:
             return None
         claim = Claim(

@@ -12,12 +12,16 @@ A record deferred MAX_DEFERRALS times fails normally, so nothing circles for eve
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portdocs.documents import without_url_paths
 from portdocs.observability import count, logger
+from portdocs.urls import without_url_paths
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 DEFERRALS_ATTRIBUTE = "portdocs-deferrals"
 MAX_DEFERRALS = 10
@@ -26,7 +30,7 @@ SQS_MAX_ATTRIBUTES = 10
 
 
 class Redelivery:
-    def __init__(self, sqs_client: Any) -> None:
+    def __init__(self, sqs_client: SQSClient) -> None:
         self._sqs = sqs_client
         self._queue_urls: dict[str, str] = {}
 
@@ -37,7 +41,7 @@ class Redelivery:
         if deferrals >= MAX_DEFERRALS:
             logger.warning("record deferred too often; failing it instead", extra={"deferrals": deferrals})
             return False
-        kept = {
+        kept: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": value["dataType"], "StringValue": value["stringValue"]}
             for name, value in attributes.items()
             if name != DEFERRALS_ATTRIBUTE and value.get("stringValue") is not None

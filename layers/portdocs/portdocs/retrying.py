@@ -21,6 +21,8 @@ from tenacity import (
 )
 
 from portdocs.errors import DeferredError, TransientError
+from portdocs.observability import count, logger
+from portdocs.urls import without_url_paths
 
 T = TypeVar("T")
 
@@ -117,3 +119,9 @@ def with_retries(
         retry_error_callback=outlasted,
     )
     return retrying(unit)
+
+
+def note_retry(error: TransientError, wait: float) -> None:
+    count("DocumentsRetried")
+    said = without_url_paths(str(error))
+    logger.info("transient fault, retrying", extra={"error": said, "wait_seconds": round(wait, 2)})

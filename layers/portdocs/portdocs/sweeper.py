@@ -11,38 +11,48 @@ superseded or withdrawn instead, as the pipeline itself would.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import Counter
-from typing import Any
 
-from portdocs.documents import State, names_a_target, target_of, without_url_paths
+from portdocs.documents import State
 from portdocs.errors import PermanentError, PortdocsError
 from portdocs.intake import IntakeStore
-from portdocs.ledger import Ledger, LedgerEntry, iso_time
+from portdocs.ledger import Ledger, LedgerEntry, ledger_time
+from portdocs.lifecycle import Attempt, Lifecycle
 from portdocs.observability import correlate, count, logger, metrics
-from portdocs.outcomes import Attempt, Outcomes
 from portdocs.resend import Resender, resend_of
+from portdocs.urls import without_url_paths
 
 MAX_SWEEPS = 3
 
 
-def reason_to_leave(item: dict[str, Any]) -> str | None:
+class Swept(enum.StrEnum):
+    """What a sweep did with one stuck document (the keys of its summary)."""
+
+    # It moved on since it was listed, or there was nothing to send.
+    FINISHED = "finished"
+    # Its file was replaced or deleted: superseded or withdrawn, as the pipeline would.
+    ENDED = "ended"
+    # Not safe to re-drive, or re-driven too often: a person looks (DocumentsLeftStuck).
+    LEFT = "left"
+    REDRIVEN = "redriven"
+    ERRORS = "errors"
+
+
+def reason_to_leave(entry: LedgerEntry) -> str | None:
     """Why this open document must not be re-driven automatically, or None if it may."""
-    if item.get("send_unconfirmed"):
+    if entry.send_unconfirmed:
         return "an association may already have been sent (outcome unknown): check the draft, then portdocs retry"
-    if item.get("state") == str(State.FAILED):
+    if entry.state is State.FAILED:
         # Its message is not lost: SQS delivers it again, or it waits in the dead-letter queue
         # (alarmed) for its cause to be fixed and a redrive.
         return "its message is on its queue or in the dead-letter queue: fix the cause in last_error, then redrive"
-    if int(item.get("sweeps", 0)) >= MAX_SWEEPS:
+    if entry.sweeps >= MAX_SWEEPS:
         return f"it was re-driven {MAX_SWEEPS} times already: portdocs status shows its last error"
-    if not names_a_target(item):
+    if entry.target is None:
         return "the message named no document"
     return None
-
-
-def is_older(item: dict[str, Any], before: float) -> bool:
-    return str(item.get("updated_at", "")) < iso_time(before)
 
 
 class Sweeper:
@@ -50,13 +60,13 @@ class Sweeper:
         self,
         ledger: Ledger,
         intake: IntakeStore,
-        outcomes: Outcomes,
+        lifecycle: Lifecycle,
         resender: Resender,
         stuck_after_seconds: int,
     ) -> None:
         self._ledger = ledger
         self._intake = intake
-        self._outcomes = outcomes
+        self._lifecycle = lifecycle
         self._resender = resender
         self._stuck_after_seconds = stuck_after_seconds
 
@@ -64,52 +74,57 @@ class Sweeper:
         before = time.time() - self._stuck_after_seconds
         stuck = self._ledger.open_since(before)
         metrics.add_metric(name="StuckDocuments", unit="Count", value=len(stuck))
-        outcomes: Counter[str] = Counter()
+        swept: Counter[Swept] = Counter()
         for document_id in stuck:
             correlate(document_id)
             try:
-                outcomes[self._sweep_one(document_id, before)] += 1
+                swept[self._sweep_one(document_id, before)] += 1
             except Exception as error:  # one odd row must not stop the sweep of the others
                 logger.warning(
                     "could not sweep this document; the next sweep tries again",
                     extra={"error": without_url_paths(f"{type(error).__name__}: {error}")},
                 )
-                outcomes["errors"] += 1
-        summary = {"stuck": len(stuck), **outcomes}
+                swept[Swept.ERRORS] += 1
+        summary = {"stuck": len(stuck), **{str(kind): number for kind, number in swept.items()}}
         logger.info("sweep done", extra={"sweep": summary})
         return summary
 
-    def _sweep_one(self, document_id: str, before: float) -> str:
-        # The index is eventually consistent and a sweep takes a while: judge the item as it is now.
-        item = self._ledger.item(document_id)
-        if item is None or State(item["state"]).is_terminal or not is_older(item, before):
-            return "finished"
-        why = reason_to_leave(item)
+    def _sweep_one(self, document_id: str, before: float) -> Swept:
+        # The index is eventually consistent and a sweep takes a while: judge the entry as it is now.
+        entry = self._ledger.find(document_id)
+        if entry is None or entry.state.is_terminal or not entry.updated_at < ledger_time(before):
+            return Swept.FINISHED
+        why = reason_to_leave(entry)
         if why is not None:
             return _left_for_a_person(document_id, why)
-        entry = LedgerEntry.from_item(item)
         if entry.source is not None and not entry.version_pinned:
-            attempt = Attempt(document_id, entry.source, target_of(item))
-            if self._outcomes.end_unless_latest(attempt, self._intake.current(entry.source), "put through again"):
-                return "ended"
+            attempt = Attempt(document_id, entry.source, entry.target)
+            if self._lifecycle.end_unless_latest(attempt, self._intake.current(entry.source), "put through again"):
+                return Swept.ENDED
+        return self._redrive(entry, before)
+
+    def _redrive(self, entry: LedgerEntry, before: float) -> Swept:
         try:
             # Its version, pinned only if a person pinned it: the latest version still wins.
-            resend = resend_of(item, pinned_on_purpose=entry.version_pinned)
+            resend = resend_of(entry, pinned_on_purpose=entry.version_pinned)
         except PermanentError as error:
-            return _left_for_a_person(document_id, str(error))
-        if resend is None or not self._ledger.note_sweep(document_id, item["updated_at"], before, MAX_SWEEPS):
-            return "finished"  # nothing to send, or it moved on since it was read
+            return _left_for_a_person(entry.document_id, str(error))
+        if resend is None or not self._ledger.note_sweep(entry.document_id, entry.updated_at, before, MAX_SWEEPS):
+            return Swept.FINISHED  # nothing to send, or it moved on since it was read
         try:
             self._resender.send(resend)
         except PortdocsError as error:
             logger.warning("could not re-drive the stuck document", extra={"error": without_url_paths(str(error))})
-            return "errors"
-        logger.info("stuck document put through again", extra={"document_id": document_id, "queue": str(resend.queue)})
+            return Swept.ERRORS
+        logger.info(
+            "stuck document put through again",
+            extra={"document_id": entry.document_id, "queue": str(resend.queue)},
+        )
         count("DocumentsSwept")
-        return "redriven"
+        return Swept.REDRIVEN
 
 
-def _left_for_a_person(document_id: str, why: str) -> str:
+def _left_for_a_person(document_id: str, why: str) -> Swept:
     logger.warning("stuck document left for a person", extra={"document_id": document_id, "reason": why})
     count("DocumentsLeftStuck")
-    return "left"
+    return Swept.LEFT

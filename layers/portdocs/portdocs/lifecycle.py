@@ -1,4 +1,5 @@
-"""Where a record's fate is decided and made visible: the single retry-or-reject decision.
+"""A document's lifecycle: every state change goes through here, and a record's fate is decided
+here (the single retry-or-reject decision).
 
 Permanent errors reject the document (ledger, then object tag, metric) and the record is done;
 transient and configuration errors leave the document `failed` and re-raise, so the record is
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from portdocs import delivery
-from portdocs.documents import SourceObject, State, Target, document_id, without_url_paths
+from portdocs.documents import Association, SourceObject, State, Target, Upload, document_id
 from portdocs.errors import (
     AttentionError,
     ConfigurationError,
@@ -26,11 +27,13 @@ from portdocs.errors import (
     PermanentError,
     PortdocsError,
     TransientError,
+    UploadGoneError,
 )
 from portdocs.events import DocumentChange, DocumentEvents
 from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore, ObjectInfo, same_revision
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import correlate, count, logger
+from portdocs.urls import without_url_paths
 
 # The other delivery's in-progress lock ends with its invocation (at most the function's timeout,
 # 120 s): a few hand-backs of this length outlast it well within redelivery's limit of 10.
@@ -53,10 +56,10 @@ class Attempt:
         return cls(document_id(source, target), source, target)
 
 
-class Outcomes:
-    """Every terminal change is written to the ledger first; the object tag and the document event
-    (portdocs.events) follow only the write that made the change, so a duplicate delivery neither
-    tags twice nor publishes twice."""
+class Lifecycle:
+    """The one owner of a document's state changes. Every terminal change is written to the ledger
+    first; the object tag and the document event (portdocs.events) follow only the write that made
+    the change, so a duplicate delivery neither tags twice nor publishes twice."""
 
     def __init__(self, ledger: Ledger, intake: IntakeStore, intake_bucket: str, events: DocumentEvents) -> None:
         self._ledger = ledger
@@ -84,7 +87,8 @@ class Outcomes:
                 kind = "needs attention" if isinstance(error, AttentionError) else "configuration"
             said = without_url_paths(str(error))
             logger.warning(
-                "document kept for retry", extra={"document_id": attempt.document_id, "fault": kind, "error": said}
+                "document kept for retry",
+                extra={"document_id": attempt.document_id, "fault": kind, "error": said},
             )
             count("DocumentsFailed")
             reason = f"{kind}: {said}"
@@ -150,7 +154,11 @@ class Outcomes:
             return True
         return False
 
-    def associated(self, attempt: Attempt, telnyx_document_id: str, possible_duplicate: bool) -> None:
+    def associated(self, attempt: Attempt, association: Association) -> None:
+        telnyx_document_id, possible_duplicate = (
+            association.telnyx_document_id,
+            association.possible_duplicate,
+        )
         if not self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate):
             self.bring_tag_up_to_date(attempt)
             return
@@ -165,11 +173,42 @@ class Outcomes:
             logger.info("document associated", extra={"telnyx_document_id": telnyx_document_id})
         self._tag(attempt.source, tags_for(State.ASSOCIATED, possible_duplicate=possible_duplicate))
         self._publish(
-            attempt, State.ASSOCIATED, telnyx_document_id=telnyx_document_id, possible_duplicate=possible_duplicate
+            attempt,
+            State.ASSOCIATED,
+            telnyx_document_id=telnyx_document_id,
+            possible_duplicate=possible_duplicate,
         )
 
-    def uploaded(self, attempt: Attempt) -> None:
+    def open(
+        self,
+        attempt: Attempt,
+        description: str | None,
+        upload: Upload | None = None,
+        version_pinned: bool = False,
+    ) -> LedgerEntry:
+        """Records an attempt on the document (`received`, unless it is further along) and returns
+        where it stands; a terminal state means the caller holds a duplicate."""
+        return self._ledger.open(
+            attempt.document_id, attempt.target, attempt.source, description, upload, version_pinned
+        )
+
+    def uploaded(self, attempt: Attempt, upload: Upload, content_type: str) -> bool:
+        """False when a racing delivery ended the document meanwhile (a newer version, a deletion):
+        its word stands, and nothing is to be handed to the associator."""
+        if not self._ledger.mark_uploaded(attempt.document_id, upload, content_type):
+            self.bring_tag_up_to_date(attempt)
+            return False
+        count("DocumentsUploaded")
+        return True
+
+    def tag_uploaded(self, attempt: Attempt) -> None:
+        """Before the hand-off to the associator: its "associated" must be the last word."""
         self._tag(attempt.source, {STATUS_TAG: str(State.UPLOADED)})
+
+    def back_to_received(self, attempt: Attempt, gone: UploadGoneError) -> LedgerEntry | None:
+        """Telnyx deleted the unlinked upload: the document waits for a fresh one. None when a
+        racing delivery already did this, or finished the document."""
+        return self._ledger.forget_upload(attempt.document_id, gone.telnyx_document_id)
 
     def duplicate(self, attempt: Attempt, entry: LedgerEntry) -> None:
         logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
@@ -232,9 +271,3 @@ def tags_for(
 
 def tags_of(entry: LedgerEntry) -> dict[str, str]:
     return tags_for(entry.state, entry.reason, entry.possible_duplicate, entry.possibly_attached)
-
-
-def note_retry(error: TransientError, wait: float) -> None:
-    count("DocumentsRetried")
-    said = without_url_paths(str(error))
-    logger.info("transient fault, retrying", extra={"error": said, "wait_seconds": round(wait, 2)})

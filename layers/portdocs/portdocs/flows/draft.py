@@ -1,0 +1,134 @@
+"""The draft-port-request flow (Telnyx's legacy API): the file goes into a presigned form of the
+files service, and its Location is associated with the draft sub-request.
+
+Telnyx's association POST is not idempotent and Telnyx offers no way to list a draft's documents,
+so an unknown outcome cannot be checked: the intent is recorded on the ledger before each POST,
+and a success after an unknown outcome is marked as a possible duplicate (a missing LOA blocks a
+port; a duplicate is harmless and a person can remove it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from portdocs.association_queue import AssociationQueue
+from portdocs.documents import Association, Document, DraftTarget, LocationUpload
+from portdocs.errors import AmbiguousError, AttentionError, ConfigurationError, PermanentError, PortdocsError
+from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS
+from portdocs.messages import AssociationRequest
+from portdocs.retrying import Deadline, note_retry, with_retries
+from portdocs.telnyx_legacy import DraftAssociation, DraftPortRequestsApi, UploadForm
+from portdocs.urls import check_url_allowed
+
+if TYPE_CHECKING:
+    from portdocs.flows import FlowParts
+    from portdocs.ledger import Ledger
+
+# What the ledger and the event say when Telnyx's answer to an association carried no id: the
+# association happened, only its id is missing (retrying would double it).
+ID_NOT_RETURNED = "unknown"
+
+
+class DraftFlow:
+    UPLOAD_FIELD: ClassVar[str] = "url"
+
+    def __init__(self, parts: FlowParts) -> None:
+        self._api = DraftPortRequestsApi(parts.http, parts.allowed_upload_hosts)
+        self._intake = parts.intake
+        self._ledger = parts.ledger
+        self._allowed_upload_hosts = parts.allowed_upload_hosts
+
+    @staticmethod
+    def check_fits(file_name: str, size: int, content_type: str) -> None:
+        """The files service takes what the uploader's own settings allow."""
+
+    def upload(self, document: Document, content_type: str, deadline: Deadline) -> LocationUpload:
+        # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
+        form = self._api.request_upload_form(content_type, deadline)
+        self._check_association_would_be_accepted(document, form)
+        with self._intake.open(document.source) as body:
+            location = self._api.upload(form, document.file_name, body, document.size, content_type, deadline)
+        return LocationUpload(location)
+
+    def confirm_still_there(self, upload: LocationUpload, deadline: Deadline) -> None:
+        """The files service keeps what it holds."""
+
+    def check_association(self, upload: LocationUpload, uploaded_by_us: bool) -> None:
+        """The Location is a URL Telnyx will fetch: only from an allowed host."""
+        try:
+            check_url_allowed(upload.location_url, self._allowed_upload_hosts)
+        except PermanentError as error:
+            if uploaded_by_us:
+                # The uploader accepted this host: the allow-list changed since, not the document.
+                raise ConfigurationError(f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}") from None
+            raise
+
+    def attach(
+        self,
+        target: DraftTarget,
+        upload: LocationUpload,
+        description: str,
+        document_id: str,
+        unconfirmed_before: bool,
+        deadline: Deadline,
+    ) -> Association:
+        association = DraftAssociation(target, description, upload.location_url)
+        sends = _Sends(self._ledger, document_id, ambiguous=unconfirmed_before)
+
+        def post() -> str | None:
+            sends.note()
+            try:
+                return self._api.associate(association, deadline)
+            except AmbiguousError:
+                sends.ambiguous = True
+                raise
+
+        try:
+            telnyx_document_id = with_retries(post, deadline, on_retry=note_retry)
+        except PortdocsError as error:
+            raise sends.settled_by(error) from None
+        return Association(telnyx_document_id or ID_NOT_RETURNED, possible_duplicate=sends.ambiguous)
+
+    def _check_association_would_be_accepted(self, document: Document, form: UploadForm) -> None:
+        """The association message is checked against its schema before the file is sent, with the
+        URL the files service will answer: a document the associator would refuse (a file name too
+        long for a URL, say) is rejected now, not stranded as `uploaded`."""
+        predicted = AssociationRequest(
+            target=document.target,
+            description=document.description,
+            upload=LocationUpload(form.location_for(document.file_name)),
+            source=document.source,
+        )
+        try:
+            AssociationQueue.check(predicted)
+        except PermanentError as error:
+            raise PermanentError(f"the file cannot be associated as named: {error}") from None
+
+
+class _Sends:
+    """The ledger's record of association POSTs whose outcome is not known."""
+
+    def __init__(self, ledger: Ledger, document_id: str, ambiguous: bool) -> None:
+        self._ledger = ledger
+        self._document_id = document_id
+        # A POST may have been recorded by Telnyx without this worker learning of it.
+        self.ambiguous = ambiguous
+
+    def note(self) -> None:
+        """Recorded before every POST; refused once MAX_UNCONFIRMED_SENDS went unconfirmed."""
+        if not self._ledger.note_send(self._document_id, MAX_UNCONFIRMED_SENDS):
+            self.ambiguous = True
+            raise AttentionError(
+                f"{MAX_UNCONFIRMED_SENDS} association attempts ended without a known outcome: "
+                "Telnyx may hold this document, perhaps more than once. "
+                "Check the draft port request; if it is missing, `portdocs retry` it"
+            )
+
+    def settled_by(self, error: PortdocsError) -> PortdocsError:
+        """The error to raise once retries are given up: with no doubt left, the intent is cleared;
+        a refusal after an unknown outcome says the document may be attached all the same."""
+        if not self.ambiguous:
+            self._ledger.clear_send(self._document_id)
+            return error
+        if isinstance(error, PermanentError):
+            return PermanentError(str(error), possibly_attached=True)
+        return error

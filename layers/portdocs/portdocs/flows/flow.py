@@ -1,0 +1,47 @@
+"""What every Telnyx flow does, each in its own way: the interface the services call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from portdocs.documents import Association, Document
+    from portdocs.retrying import Deadline
+
+# After an unknown outcome an attach is tried again (a missing LOA blocks a port), but not for ever:
+# a Telnyx that records and then fails every time would otherwise collect a copy per try.
+MAX_UNCONFIRMED_SENDS = 5
+
+TargetT = TypeVar("TargetT", contravariant=True)
+UploadT = TypeVar("UploadT")
+
+
+class Flow(Protocol[TargetT, UploadT]):
+    """One Telnyx API's way of taking a document. The services hold a flow chosen from the
+    document's target (portdocs.flows.Flows) and never ask which one it is."""
+
+    # The association message's field that names the upload (a draft: url; an order: telnyx_document_id).
+    UPLOAD_FIELD: ClassVar[str]
+
+    def check_fits(self, file_name: str, size: int, content_type: str) -> None:
+        """Raises PermanentError, with the reason, for what this flow's Telnyx service would refuse."""
+
+    def upload(self, document: Document, content_type: str, deadline: Deadline) -> UploadT:
+        """Sends the file to Telnyx; once per attempt (the caller retries)."""
+
+    def confirm_still_there(self, upload: UploadT, deadline: Deadline) -> None:
+        """Raises UploadGoneError if Telnyx no longer has the uploaded file."""
+
+    def check_association(self, upload: UploadT, uploaded_by_us: bool) -> None:
+        """Refuses an association request naming an upload this flow must not attach."""
+
+    def attach(
+        self,
+        target: TargetT,
+        upload: UploadT,
+        description: str,
+        document_id: str,
+        unconfirmed_before: bool,
+        deadline: Deadline,
+    ) -> Association:
+        """Attaches the upload to its target and says how sure that is (`possible_duplicate`)."""

@@ -1,0 +1,94 @@
+"""The CLI's reads and writes of the documents ledger, which no Lambda makes and the layer does not
+ship: a listing (one target's index, or a full-table scan) and a person's retry (reopen)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portdocs import aws
+from portdocs.documents import State
+from portdocs.ledger import ledger_time
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+BY_PORT_REQUEST_INDEX = "by-draft-port-request"
+BY_PORTING_ORDER_INDEX = "by-porting-order"
+# A document left received or uploaded this long is not in flight any more (the queues' visibility
+# timeouts are minutes): `portdocs retry` may put it through again.
+STALE_AFTER_SECONDS = 3600
+
+
+def ledger_rows(
+    table: Table, draft_port_request_id: str | None = None, porting_order_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item as plain JSON values, oldest first, or those of one draft port request or
+    porting order (through its index): what `portdocs status` prints, attribute for attribute."""
+    request: dict[str, Any] = {"TableName": table.name}
+    read: Callable[..., Any] = table.meta.client.scan
+    for index, name, value in (
+        (BY_PORT_REQUEST_INDEX, "draft_port_request_id", draft_port_request_id),
+        (BY_PORTING_ORDER_INDEX, "porting_order_id", porting_order_id),
+    ):
+        if value:
+            read = table.meta.client.query
+            request.update(IndexName=index, KeyConditionExpression=f"{name} = :id")
+            request["ExpressionAttributeValues"] = {":id": value}
+            break
+    items: list[dict[str, Any]] = []
+    while True:
+        page = read(**request)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    plain: dict[str, Any] = json.loads(json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v)))
+    return plain
+
+
+def reopen(table: Table, document_id: str, from_states: tuple[State, ...]) -> bool:
+    """Puts a document back to `received` for a deliberate retry, only from one of
+    `from_states` or from `received`/`uploaded` left untouched for STALE_AFTER_SECONDS (a
+    worker killed mid-step, its message expired): a second retry, or a retry of a document
+    that has since been associated, changes nothing and returns False. A retried document
+    keeps its version even if a newer one exists: the person asked for this one; and a
+    person who retries after unknown association outcomes has checked Telnyx."""
+    now = time.time()
+    values = {f":from{i}": str(state) for i, state in enumerate(from_states)}
+    try:
+        table.meta.client.update_item(
+            TableName=table.name,
+            Key={"document_id": document_id},
+            UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, "
+            "version_pinned = :true, reuploads_at_retry = if_not_exists(reuploads, :zero) "
+            "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
+            ConditionExpression=f"#state IN ({', '.join(values)}) "
+            "OR (#state IN (:received, :uploaded) AND updated_at < :stale)",
+            ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},
+            ExpressionAttributeValues={
+                ":received": str(State.RECEIVED),
+                ":uploaded": str(State.UPLOADED),
+                ":now": ledger_time(now),
+                ":stale": ledger_time(now - STALE_AFTER_SECONDS),
+                ":one": 1,
+                ":zero": 0,
+                ":true": True,
+                **values,
+            },
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise aws.translate(error, "writing the documents ledger") from None
+    except BotoCoreError as error:
+        raise aws.translate(error, "writing the documents ledger") from None
+    return True
