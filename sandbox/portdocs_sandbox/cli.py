@@ -257,7 +257,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         source = row.get("source") or {}
         state = row.get("state", "?")
-        # A person has to look at these on Telnyx's portal (README, "Troubleshooting").
+        # A person has to look at these on Telnyx's portal (docs/troubleshooting.md).
         check = " [bold magenta](check: possible duplicate)[/]" if row.get("possible_duplicate") else ""
         if row.get("possibly_attached") and state != "associated":
             check = " [bold magenta](check: possibly attached)[/]"
@@ -344,13 +344,12 @@ def retry_document(target: Target, document_id: str) -> str:
     only from a retryable state, so a second run (or a run after it was associated) sends
     nothing. Returns what was done, for the operator."""
     table = target.table()
-    ledger = Ledger(table)
     try:
-        entry = ledger.find(document_id)
+        entry = ledger_admin.entry(table, document_id)
         if entry is None:
             raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
         resend = resend_of(entry)
-    except PermanentError as error:
+    except (PermanentError, ValueError) as error:
         raise CliError(f"{document_id}: cannot be retried as recorded: {error}") from None
     if resend is None:
         return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
@@ -365,7 +364,7 @@ def retry_document(target: Target, document_id: str) -> str:
         target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(resend.body))
     except (BotoCoreError, ClientError) as error:
         # Reopened but not sent: leave it retryable, not looking as if it were in flight.
-        ledger.mark_failed(document_id, f"portdocs retry could not send it: {error}")
+        Ledger(table).mark_failed(document_id, f"portdocs retry could not send it: {error}")
         raise CliError(f"{document_id}: reopened but not sent ({error}); run portdocs retry again") from None
     request = "association" if resend.queue is Queue.ASSOCIATION else "upload"
     return f"{document_id}: sent again ({request} request)"

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
 from portdocs.documents import State
-from portdocs.ledger import ledger_time
+from portdocs.ledger import LedgerEntry, ledger_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -48,6 +48,13 @@ def ledger_rows(
         if "LastEvaluatedKey" not in page:
             return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def entry(table: Table, document_id: str) -> LedgerEntry | None:
+    """One document as the ledger holds it (consistent read). Errors are botocore's own, for the
+    CLI to name the endpoint it could not reach."""
+    item = table.get_item(Key={"document_id": document_id}, ConsistentRead=True).get("Item")
+    return None if item is None else LedgerEntry.from_item(dict(item))
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Document events on EventBridge: one per terminal change of a document's state, for upstream
-systems and people to subscribe to (README, "Operating portdocs").
+systems and people to subscribe to (docs/operations.md).
 
 The detail follows schemas/document-event.schema.json. It names the document, its target and
 intake object, the state and reason, and Telnyx's document id; never a credential, and never the

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
+from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
     EventType,
@@ -19,12 +20,20 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import portdocs.flows
+import portdocs.idempotency
 from portdocs import aws, delivery
 from portdocs.errors import DeferredError
 from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
 from portdocs.retrying import MIN_RECORD_SECONDS, Deadline
 from portdocs.urls import without_url_paths
+
+# What the pipeline's services are made of on their first invocation (portdocs.wiring), imported
+# here, in Lambda's init phase, rather than in the first batch's time: the Telnyx adapters and
+# requests (through the flows), Powertools' idempotency and its secrets provider. The sweeper does
+# not use this module and imports none of them.
+IMPORTED_AT_INIT = (portdocs.flows, portdocs.idempotency, parameters)
 
 
 class RecordService(Protocol):

@@ -24,7 +24,8 @@ from portdocs.documents import (
     target_of,
     upload_of,
 )
-from portdocs.errors import TransientError
+from portdocs.errors import PermanentError, TransientError
+from portdocs.observability import logger
 from portdocs.timestamps import LEDGER_ZONE, utc_iso
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class LedgerEntry:
         return cls(
             document_id=item["document_id"],
             state=State(item["state"]),
-            target=target_of(item) if names_a_target(item) else None,
+            target=_target_of(item),
             source=SourceObject(**source) if source else None,
             description=item.get("description"),
             upload=upload_of({field: item.get(name) for field, name in _LEDGER_UPLOAD_NAMES.items()}),
@@ -106,6 +107,18 @@ class LedgerEntry:
             created_at=str(item.get("created_at", "")),
             updated_at=str(item.get("updated_at", "")),
         )
+
+
+def _target_of(item: dict[str, Any]) -> Target | None:
+    """The item's target; None for a row that names none, or none portdocs can read (only a
+    hand-edited item): the entry is still read, and what needs the target says it has none."""
+    if not names_a_target(item):
+        return None
+    try:
+        return target_of(item)
+    except (PermanentError, KeyError):
+        logger.warning("a ledger item names a target portdocs cannot read", extra={"document_id": item["document_id"]})
+        return None
 
 
 # An upload's message fields (Upload.as_fields) as the ledger names them: its `telnyx_document_id`
@@ -262,16 +275,14 @@ class Ledger:
             self._update(document_id, {}, remove=_UNCONFIRMED)
 
     def find(self, document_id: str) -> LedgerEntry | None:
-        try:
-            return self.get(document_id)
-        except LookupError:
-            return None
+        item = self._item(document_id)
+        return None if item is None else LedgerEntry.from_item(item)
 
     def get(self, document_id: str) -> LedgerEntry:
-        item = self._item(document_id)
-        if item is None:
+        entry = self.find(document_id)
+        if entry is None:
             raise LookupError(document_id)
-        return LedgerEntry.from_item(item)
+        return entry
 
     def _item(self, document_id: str) -> dict[str, Any] | None:
         """The whole item, as written (consistent read)."""

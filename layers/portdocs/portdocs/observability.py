@@ -2,8 +2,8 @@
 
 No Powertools Tracer: it is built on the AWS X-Ray SDK, which AWS no longer develops (support ends
 2027-02-25). Lambda's active tracing (`Tracing: Active`) records each invocation without any SDK;
-spans for the HTTP and AWS calls inside come from the optional OpenTelemetry layer (README,
-"Tracing"), which instruments requests and botocore without code here."""
+spans for the HTTP and AWS calls inside come from the optional OpenTelemetry layer
+(docs/operations.md, "Tracing"), which instruments requests and botocore without code here."""
 
 from __future__ import annotations
 

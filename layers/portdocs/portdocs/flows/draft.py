@@ -86,7 +86,9 @@ class DraftFlow:
             telnyx_document_id = with_retries(post, deadline, on_retry=note_retry)
         except PortdocsError as error:
             raise sends.settled_by(error) from None
-        return Association(telnyx_document_id or ID_NOT_RETURNED, possible_duplicate=sends.ambiguous)
+        if telnyx_document_id is None:
+            telnyx_document_id = ID_NOT_RETURNED
+        return Association(telnyx_document_id, possible_duplicate=sends.ambiguous)
 
     def _check_association_would_be_accepted(self, document: Document, form: UploadForm) -> None:
         """The association message is checked against its schema before the file is sent, with the
