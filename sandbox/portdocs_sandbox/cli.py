@@ -49,11 +49,12 @@ from portdocs.documents import (
     State,
     check_content_type,
     check_size,
+    file_name_of,
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
 from portdocs.flows import flow_type
-from portdocs.ledger import Ledger
+from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs_sandbox import ledger_admin, queue_policy
@@ -237,13 +238,7 @@ def drop_documents(
     return keys
 
 
-def ledger_rows(
-    target: Target, port_request: str | None = None, porting_order: str | None = None
-) -> list[dict[str, Any]]:
-    return ledger_admin.ledger_rows(target.table(), port_request, porting_order)
-
-
-def status_table(rows: list[dict[str, Any]]) -> Table:
+def status_table(entries: list[LedgerEntry]) -> Table:
     table = Table(title="portdocs documents", title_justify="left")
     for column in ("document", "target", "type", "state", "telnyx document id", "reason / last error", "age"):
         table.add_column(column, overflow="fold")
@@ -254,32 +249,22 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
         "superseded": "blue",
         "withdrawn": "blue",
     }
-    for row in rows:
-        source = row.get("source") or {}
-        state = row.get("state", "?")
+    for entry in entries:
+        state = entry.state
         # A person has to look at these on Telnyx's portal (docs/troubleshooting.md).
-        check = " [bold magenta](check: possible duplicate)[/]" if row.get("possible_duplicate") else ""
-        if row.get("possibly_attached") and state != "associated":
+        check = " [bold magenta](check: possible duplicate)[/]" if entry.possible_duplicate else ""
+        if entry.possibly_attached and state is not State.ASSOCIATED:
             check = " [bold magenta](check: possibly attached)[/]"
         table.add_row(
-            source.get("key", "").rsplit("/", 1)[-1] or row["document_id"],
-            _target_label(row),
-            row.get("document_type", ""),
+            (file_name_of(entry.source.key) if entry.source else "") or entry.document_id,
+            entry.target.short_name if entry.target else "",
+            str(entry.target.document_type) if entry.target else "",
             f"[{colours.get(state, 'white')}]{state}[/]{check}",
-            row.get("telnyx_document_id", ""),
-            row.get("reason") or (row.get("last_error", "") if state != "associated" else ""),
-            _age(row.get("created_at")),
+            entry.telnyx_document_id or "",
+            entry.reason or (entry.last_error or "" if state is not State.ASSOCIATED else ""),
+            _age(entry.created_at),
         )
     return table
-
-
-def _target_label(row: dict[str, Any]) -> str:
-    """Which flow and where, ids cut to their first 8 characters (`--json` has them whole)."""
-    if row.get("porting_order_id"):
-        return f"porting order {row['porting_order_id'][:8]}…"
-    if row.get("draft_port_request_id"):
-        return f"draft {row['draft_port_request_id'][:8]}…/{row.get('draft_sub_request_id', '')[:8]}…"
-    return ""
 
 
 def _age(timestamp: str | None) -> str:
@@ -384,19 +369,22 @@ def command_drop(args: argparse.Namespace) -> int:
 def command_status(args: argparse.Namespace) -> int:
     target = resolve_target(args)
 
-    def rows() -> list[dict[str, Any]]:
-        return ledger_rows(target, args.port_request, args.porting_order)
-
+    table = target.table()
     if args.json:
-        print(json.dumps(rows(), indent=2, ensure_ascii=False))
+        rows = ledger_admin.ledger_rows(table, args.port_request, args.porting_order)
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
+
+    def current() -> Table:
+        return status_table(ledger_admin.entries(table, args.port_request, args.porting_order))
+
     if not args.watch:
-        console.print(status_table(rows()))
+        console.print(current())
         return 0
-    with Live(status_table(rows()), console=console, refresh_per_second=2) as live:
+    with Live(current(), console=console, refresh_per_second=2) as live:
         while True:
             time.sleep(2)
-            live.update(status_table(rows()))
+            live.update(current())
 
 
 def document_events(
@@ -510,10 +498,10 @@ def command_demo(args: argparse.Namespace) -> int:
         for file_name, destination in DEMO_DOCUMENTS:
             (key,) = drop_documents(target, [SAMPLES / file_name], destination, None)
             console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
-        rows = _wait_for_terminal_states(target, len(DEMO_DOCUMENTS))
-        console.print(status_table(rows))
+        entries = _wait_for_terminal_states(target, len(DEMO_DOCUMENTS))
+        console.print(status_table(entries))
     console.print(f"function logs (JSON, as CloudWatch Logs would hold them): {log_dir}")
-    associated = [r for r in rows if r.get("state") == "associated"]
+    associated = [e for e in entries if e.state is State.ASSOCIATED]
     elapsed = time.monotonic() - started
     if len(associated) == len(DEMO_DOCUMENTS):
         console.print(
@@ -521,27 +509,23 @@ def command_demo(args: argparse.Namespace) -> int:
             f" {DEMO_PORT_REQUEST}, the invoice with porting order {DEMO_PORTING_ORDER}[/]"
         )
         return 0
-    problems = [
-        f"{r['document_id']}: {r.get('state')} {r.get('reason') or r.get('last_error', '')}"
-        for r in rows
-        if r not in associated
-    ]
+    problems = [f"{e.document_id}: {e.state} {e.reason or e.last_error or ''}" for e in entries if e not in associated]
     errors.print(
         "[red]demo failed:[/] " + ("; ".join(problems) or f"documents did not arrive within {DEMO_TIMEOUT_SECONDS}s")
     )
     return 1
 
 
-def _wait_for_terminal_states(target: Target, expected: int) -> list[dict[str, Any]]:
+def _wait_for_terminal_states(target: Target, expected: int) -> list[LedgerEntry]:
     deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("uploading and associating", total=expected)
         while True:
-            rows = ledger_rows(target)
-            finished = [r for r in rows if r.get("state") in ("associated", "rejected")]
+            entries = ledger_admin.entries(target.table())
+            finished = [e for e in entries if e.state in (State.ASSOCIATED, State.REJECTED)]
             progress.update(task, completed=len(finished))
             if len(finished) >= expected or time.monotonic() > deadline:
-                return rows
+                return entries
             time.sleep(0.5)
 
 

@@ -29,7 +29,8 @@ def ledger_rows(
     table: Table, draft_port_request_id: str | None = None, porting_order_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Every item as plain JSON values, oldest first, or those of one draft port request or
-    porting order (through its index): what `portdocs status` prints, attribute for attribute."""
+    porting order (through its index): what `portdocs status --json` prints, attribute for
+    attribute."""
     request: dict[str, Any] = {"TableName": table.name}
     read: Callable[..., Any] = table.meta.client.scan
     for index, name, value in (
@@ -48,6 +49,13 @@ def ledger_rows(
         if "LastEvaluatedKey" not in page:
             return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def entries(
+    table: Table, draft_port_request_id: str | None = None, porting_order_id: str | None = None
+) -> list[LedgerEntry]:
+    """The same documents, as the code reads them."""
+    return [LedgerEntry.from_item(row) for row in ledger_rows(table, draft_port_request_id, porting_order_id)]
 
 
 def entry(table: Table, document_id: str) -> LedgerEntry | None:

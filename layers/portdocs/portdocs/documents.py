@@ -91,6 +91,11 @@ class DraftTarget:
         """The key a file for this target is dropped under (`portdocs drop`)."""
         return f"{self.draft_port_request_id}/{self.draft_sub_request_id}/{self.document_type}/{file_name}"
 
+    @property
+    def short_name(self) -> str:
+        """Which flow and where, for a person, ids cut to their first 8 characters."""
+        return f"draft {self.draft_port_request_id[:8]}…/{self.draft_sub_request_id[:8]}…"
+
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> DraftTarget:
         return cls(
@@ -129,6 +134,10 @@ class PortingOrderTarget:
 
     def intake_key(self, file_name: str) -> str:
         return f"{self.FOLDER}/{self.porting_order_id}/{self.document_type}/{file_name}"
+
+    @property
+    def short_name(self) -> str:
+        return f"porting order {self.porting_order_id[:8]}…"
 
     @property
     def is_order_document(self) -> bool:
