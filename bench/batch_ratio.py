@@ -70,7 +70,7 @@ class Child:
     def take(self, queue_output: str, count: int) -> list[dict[str, Any]]:
         """Exactly `count` messages off a queue, deleted there (the handler is invoked directly)."""
         queue_url = self.outputs[queue_output]
-        messages: list[dict[str, Any]] = []
+        messages: list[Any] = []  # SQS MessageTypeDefs, which sqs_event takes as dict[str, Any]
         deadline = time.monotonic() + 60
         while len(messages) < count:
             assert time.monotonic() < deadline, f"only {len(messages)} of {count} messages arrived"

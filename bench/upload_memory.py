@@ -154,6 +154,7 @@ def main() -> None:
         text=True,
     )
     try:
+        assert emulator.stdout is not None  # stdout=PIPE
         urls = json.loads(emulator.stdout.readline())
         endpoint = f"http://127.0.0.1:{port}"
         s3 = boto3.client(

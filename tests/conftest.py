@@ -51,7 +51,8 @@ def portdocs_log() -> Iterator[Callable[[], str]]:
     try:
         yield captured.getvalue
     finally:
-        logger.removeHandler(handler)
+        # Powertools types addHandler only; removeHandler it proxies to this logging.Logger, untyped.
+        logging.getLogger(logger.name).removeHandler(handler)
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote_plus
 
 import boto3
@@ -15,9 +16,13 @@ from aws_lambda_powertools.utilities import parameters
 
 from portdocs import wiring
 from portdocs_sandbox import cli
-from portdocs_sandbox.runtime import LocalLambdaContext, LocalRuntime, sqs_event
+from portdocs_sandbox.runtime import InProcessInvoker, LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import Stack, load_template
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import PutObjectOutputTypeDef
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 ROOT = Path(__file__).resolve().parents[1]
 # The functions' own settings (besides AWS_*, TELNYX_*, POWERTOOLS_*): cleared before each test.
@@ -72,16 +77,16 @@ class Pipeline:
     def output(self, name: str) -> str:
         return self.stack.outputs[name]
 
-    def drop(self, key: str, body: bytes, **extra: Any) -> dict[str, Any]:
+    def drop(self, key: str, body: bytes, **extra: Any) -> PutObjectOutputTypeDef:
         return boto3.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
 
     def send(self, queue_output: str, message: dict[str, Any] | str) -> str:
         body = message if isinstance(message, str) else json.dumps(message)
         return boto3.client("sqs").send_message(QueueUrl=self.output(queue_output), MessageBody=body)["MessageId"]
 
-    def receive(self, queue_output: str) -> list[dict[str, Any]]:
+    def receive(self, queue_output: str) -> list[MessageTypeDef]:
         """Takes every message off a queue (making it invisible) without handling it."""
-        messages: list[dict[str, Any]] = []
+        messages: list[MessageTypeDef] = []
         while (
             batch := boto3.client("sqs")
             .receive_message(
@@ -103,7 +108,7 @@ class Pipeline:
         receives: int = 1,
     ) -> tuple[dict[str, Any], list[str]]:
         """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
-        messages = [
+        messages: list[dict[str, Any]] = [
             {
                 "MessageId": f"msg-{i}",
                 "ReceiptHandle": f"rh-{i}",
@@ -116,12 +121,22 @@ class Pipeline:
         logical_id = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}[function]
         event = sqs_event(messages, self.runtime.source_for(logical_id).queue_url, self.stack.region)
         context = LocalLambdaContext(self.stack.functions[logical_id], self.stack.region, timeout)
-        handler = handler or self.runtime.invoker.handlers[logical_id]
+        handler = handler or self.handlers[logical_id]
         return handler(event, context), [m["MessageId"] for m in messages]
+
+    @property
+    def handlers(self) -> dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]]:
+        """The functions' handlers: the pipeline's runtime runs them in this process (no log_dir)."""
+        return cast(InProcessInvoker, self.runtime.invoker).handlers
+
+    def credential(self, name: str) -> str:
+        """One of the credentials the emulator accepts: the fixtures start it with all three set."""
+        return cast(str, self.emulator.credentials[name])
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.output("DocumentsTableName"))
-        return {item["document_id"]: item for item in table.scan()["Items"]}
+        items: list[dict[str, Any]] = table.scan()["Items"]
+        return {item["document_id"]: item for item in items}
 
     def events(self) -> list[dict[str, Any]]:
         """The document events put on the bus, as the stack's rule logged them."""
@@ -152,7 +167,7 @@ def deliver_the_association_three_times(pipeline: Pipeline) -> dict[str, Any]:
     return response
 
 
-def s3_event(bucket: str, key: str, put_response: dict[str, Any], size: int) -> str:
+def s3_event(bucket: str, key: str, put_response: PutObjectOutputTypeDef, size: int) -> str:
     """An intake notification as real S3 sends it for a versioned bucket (moto's lack versionId)."""
     notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
     record = notification["Records"][0]

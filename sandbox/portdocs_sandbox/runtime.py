@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
@@ -157,6 +157,14 @@ def lambda_environment(function: LocalFunction, region: str, extra: dict[str, st
         **extra,
         **function.environment,
     }
+
+
+class Invoker(Protocol):
+    """Runs one function on one event: in this process, or in a worker process of its own."""
+
+    def invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 class InProcessInvoker:
@@ -334,7 +342,7 @@ class LocalRuntime:
         self._duplicated: set[str] = set()
         self.random = random.Random()  # a duplicate's delay; seed it to replay a soak
         self._sqs = boto3.client("sqs", region_name=stack.region, endpoint_url=endpoint_url)
-        self.invoker: InProcessInvoker | IsolatedInvoker = (
+        self.invoker: Invoker = (
             IsolatedInvoker(stack, environment or {}, log_dir, chaos)
             if log_dir
             else InProcessInvoker(stack, environment or {})

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, unquote_plus
 
 import boto3
@@ -49,6 +49,10 @@ from tests.support import (
     Pipeline,
     set_record_concurrency,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import PutObjectOutputTypeDef
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
@@ -154,7 +158,7 @@ _SEQUENCER = itertools.count(0x0055AED6DCD90281E5)
 def s3_event(
     pipeline: Pipeline,
     object_key: str,
-    version: dict[str, Any],
+    version: PutObjectOutputTypeDef,
     size: int,
     event_name: str = "ObjectCreated:Put",
 ) -> str:
@@ -193,7 +197,7 @@ def s3_event(
     return json.dumps({"Records": [record]})
 
 
-def put_versions(pipeline: Pipeline, object_key: str, *bodies: bytes) -> list[dict[str, Any]]:
+def put_versions(pipeline: Pipeline, object_key: str, *bodies: bytes) -> list[PutObjectOutputTypeDef]:
     """Puts each body as a new version of one key; moto's own notifications (which lack the
     version id) are taken off the intake queue so only the events a test builds are delivered."""
     versions = [pipeline.drop(object_key, body) for body in bodies]
@@ -209,7 +213,7 @@ def upload_then_queue(pipeline: Pipeline, object_key: str, body: bytes, **extra:
     return json.loads(only(pipeline.receive("AssociationQueueUrl"))["Body"])
 
 
-def queued_copies(pipeline: Pipeline, queue_output: str) -> list[dict[str, Any]]:
+def queued_copies(pipeline: Pipeline, queue_output: str) -> list[MessageTypeDef]:
     return (
         boto3.client("sqs")
         .receive_message(QueueUrl=pipeline.output(queue_output), MaxNumberOfMessages=10, MessageAttributeNames=["All"])
@@ -228,7 +232,7 @@ def invoke_records(
     with message ids of our choosing; returns the ids reported as batch item failures."""
     logical_id = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}[function]
     source = pipeline.runtime.source_for(logical_id)
-    handler = pipeline.runtime.invoker.handlers[logical_id]
+    handler = pipeline.handlers[logical_id]
     items, failed = list(bodies.items()), set()
     for start in range(0, len(items), source.batch_size):
         messages = [
@@ -487,7 +491,7 @@ class Batch:
     tags: dict[str, dict[str, str]]
     urls: dict[str, str]
     telnyx_calls: list[dict[str, Any]]
-    association_queue: list[dict[str, Any]]
+    association_queue: list[MessageTypeDef]
     foreign_tags: dict[str, str]
 
     def row_for_key(self, object_key: str) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str,
         made_once.cache_clear()
     parameters_cache.clear_caches()
     recorded: list[tuple[str, str, str, dict[str, Any]]] = []
-    make_api_call = botocore.client.BaseClient._make_api_call
+    # botocore's private hook every client call passes through; botocore-stubs leaves it out.
+    make_api_call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def record(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
         function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")  # set only while a function runs
@@ -152,7 +153,8 @@ def test_every_call_is_granted_and_every_grant_is_called(
         pipeline.send("IntakeQueueUrl", s3_event(pipeline.bucket, key(name), put, len(LOA)))
         pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
         pipeline.receive("AssociationQueueUrl")
-        (stuck[name],) = [i["document_id"] for i in table.scan()["Items"] if i["document_id"].count(name)]
+        items: list[dict[str, Any]] = table.scan()["Items"]
+        (stuck[name],) = [i["document_id"] for i in items if i["document_id"].count(name)]
     pipeline.drop(key("replaced.pdf"), LOA + b"%% signed again")
     pipeline.receive("IntakeQueueUrl")
     for name, document_id in stuck.items():

@@ -45,7 +45,7 @@ def stack() -> Iterator[Stack]:
 
 def runtime_with(stack: Stack, invoker: RecordingInvoker) -> LocalRuntime:
     runtime = LocalRuntime(stack, retry_after_seconds=0)
-    runtime.invoker = invoker
+    runtime.invoker = invoker  # a stand-in: LocalRuntime only calls invoke() and close()
     return runtime
 
 
@@ -119,7 +119,7 @@ def test_a_handler_that_raises_fails_the_whole_batch(stack: Stack):
 
     invoker = Raising(fail_bodies=set())
     runtime = LocalRuntime(stack)  # failed records wait for the visibility timeout, as on AWS
-    runtime.invoker = invoker
+    runtime.invoker = invoker  # a stand-in, as in runtime_with
     sqs = boto3.client("sqs")
     sqs.send_message(QueueUrl=stack.outputs["AssociationQueueUrl"], MessageBody="x")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from urllib.parse import quote_plus, unquote, urlsplit
 
 import boto3
@@ -33,7 +34,10 @@ def key(document_type: str, file_name: str, sub_request: str = SUB_REQUEST) -> s
     return f"{PORT_REQUEST}/{sub_request}/{document_type}/{file_name}"
 
 
-def only(items: list) -> object:
+T = TypeVar("T")
+
+
+def only(items: list[T]) -> T:
     assert len(items) == 1, items
     return items[0]
 
@@ -442,7 +446,7 @@ def test_no_credential_signature_policy_or_location_url_reaches_the_logs(
 
     output = portdocs_log()
     assert "document associated" in output and "refused the form" in output
-    secrets = [pipeline.emulator.credentials["api_token"]]
+    secrets = [pipeline.credential("api_token")]
     for post in pipeline.emulator.calls("files"):
         secrets += [post["field_values"][name] for name in ("x-amz-signature", "policy", "x-amz-credential")]
     assert len(secrets) == 7

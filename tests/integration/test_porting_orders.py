@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from typing import TypeVar
 
 import boto3
 import pytest
@@ -38,13 +39,16 @@ def key(document_type: str, file_name: str, porting_order: str = PORTING_ORDER) 
     return f"porting-orders/{porting_order}/{document_type}/{file_name}"
 
 
-def only(items: list) -> object:
+T = TypeVar("T")
+
+
+def only(items: list[T]) -> T:
     assert len(items) == 1, items
     return items[0]
 
 
 def the_entry(pipeline: Pipeline) -> dict:
-    return only(list(pipeline.ledger().values()))  # type: ignore[return-value]
+    return only(list(pipeline.ledger().values()))
 
 
 def uploads(pipeline: Pipeline) -> list[dict]:
@@ -74,7 +78,7 @@ def test_dropped_document_is_uploaded_and_attached_to_the_porting_order(
     pipeline.runtime.drain()
 
     upload = only(uploads(pipeline))
-    assert upload["headers"][API_KEY_HEADER] == "Bearer " + pipeline.emulator.credentials["api_key"]
+    assert upload["headers"][API_KEY_HEADER] == "Bearer " + pipeline.credential("api_key")
     assert "x-api-token" not in upload["headers"]
     stored = only(pipeline.emulator.v2_documents())
     assert stored["filename"] == file_name.replace(" ", "")  # Telnyx's rule, not ours
@@ -375,7 +379,7 @@ def test_an_unknown_porting_order_is_rejected_with_telnyx_reason(pipeline: Pipel
 
 def test_a_legacy_only_secret_keeps_the_document_for_redrive_naming_the_missing_key(pipeline: Pipeline):
     credentials = pipeline.emulator.credentials
-    pipeline.set_credentials(api_user=credentials["api_user"], api_token=credentials["api_token"])
+    pipeline.set_credentials(api_user=pipeline.credential("api_user"), api_token=pipeline.credential("api_token"))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     body = only(pipeline.receive("IntakeQueueUrl"))["Body"]
 
@@ -462,7 +466,7 @@ def upload_directly(pipeline: Pipeline, body: bytes, name: str) -> str:
     answer = requests.post(
         f"{pipeline.emulator.api_url}/v2/documents",
         files={"file": (name, body, "application/pdf")},
-        headers={"Authorization": "Bearer " + pipeline.emulator.credentials["api_key"]},
+        headers={"Authorization": "Bearer " + pipeline.credential("api_key")},
         timeout=10,
     )
     answer.raise_for_status()

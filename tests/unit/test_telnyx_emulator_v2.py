@@ -94,6 +94,7 @@ def test_additional_documents_are_linked_listed_and_validated(v2: TelnyxEmulator
     (record,) = created.json()["data"]
     assert (record["document_id"], record["document_type"], record["porting_order_id"]) == (csr, "csr", ORDER)
     assert call(v2, "GET", path).json()["data"] == [record]
+    refused: dict[str, Any]
     for refused in (
         {"additional_documents": [{"document_id": csr, "document_type": "passport"}]},
         {"additional_documents": [{"document_id": "no-such-document", "document_type": "other"}]},
