@@ -40,7 +40,11 @@ LATENCY_SECONDS = 0.2
 PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
 SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
 LOA = (ROOT / "samples" / "Letter of Authorization.pdf").read_bytes()
-AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 FUNCTIONS = {"uploader": "UploaderFunction", "associator": "AssociatorFunction"}
 
 
@@ -52,7 +56,8 @@ class Child:
         self.region = setup["region"]
         self.outputs = setup["outputs"]
         self.functions = {
-            name: LocalFunction(**{**f, "code_dir": Path(f["code_dir"])}) for name, f in setup["functions"].items()
+            name: LocalFunction(**{**f, "code_dir": Path(f["code_dir"])})
+            for name, f in setup["functions"].items()
         }
         self.handlers = {name: load_handler(function) for name, function in self.functions.items()}
         self.s3, self.sqs = boto3.client("s3"), boto3.client("sqs")
@@ -161,7 +166,9 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--latency", type=float, default=LATENCY_SECONDS, help="seconds Telnyx takes per call")
+    parser.add_argument(
+        "--latency", type=float, default=LATENCY_SECONDS, help="seconds Telnyx takes per call"
+    )
     parser.add_argument("--child", choices=sorted(FUNCTIONS))
     args = parser.parse_args()
     if args.child:
@@ -193,7 +200,9 @@ def main() -> None:
                     for logical_id in FUNCTIONS.values()
                 },
             }
-            base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "TELNYX_"))}
+            base = {
+                k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "TELNYX_"))
+            }
             environment = {
                 **base,
                 **AWS_ENVIRONMENT,

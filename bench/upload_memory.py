@@ -67,7 +67,9 @@ def variant(name: str, endpoint: str, api_url: str, files_host: str, size: int) 
         started = time.perf_counter()
         if name.startswith("streaming"):
             with IntakeStore(s3).open(SourceObject(BUCKET, DOCUMENTS_KEY)) as body:
-                location = documents.upload_document("big document.pdf", body, size, "application/pdf", deadline)
+                location = documents.upload_document(
+                    "big document.pdf", body, size, "application/pdf", deadline
+                )
         else:
             data = s3.get_object(Bucket=BUCKET, Key=DOCUMENTS_KEY)["Body"].read()
             answer = requests.post(
@@ -206,7 +208,9 @@ def main() -> None:
 
     print(f"Upload of a {args.mib} MiB document from S3 (moto server) to the files service (emulator)")
     compare(results["naive"], results["streaming"], "")
-    print(f"Upload of a {DOCUMENTS_MIB} MiB document from S3 (moto server) to the documents service (emulator)")
+    print(
+        f"Upload of a {DOCUMENTS_MIB} MiB document from S3 (moto server) to the documents service (emulator)"
+    )
     compare(results["naive documents"], results["streaming documents"], " documents")
 
 

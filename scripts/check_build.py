@@ -32,7 +32,9 @@ def check_platform(layer: Path) -> None:
             interpreter, abi, platform = tag.split("-")
             pure = platform == "any" and abi == "none" and interpreter.startswith("py")
             for_lambda = platform.endswith("_aarch64") and interpreter == cpython
-            assert pure or for_lambda, f"{wheel.parent.name} is built for {tag}, not for Lambda ({cpython}, aarch64)"
+            assert pure or for_lambda, (
+                f"{wheel.parent.name} is built for {tag}, not for Lambda ({cpython}, aarch64)"
+            )
     suffix = f".cpython-{lambda_python().replace('.', '')}-aarch64-linux-gnu.so"
     for module in layer.rglob("*.so"):
         header = module.read_bytes()[:20]

@@ -150,7 +150,10 @@ class Version:
             "etag": self.etag,
             "message_id": self.message_id,
             "ledger": [
-                {k: item.get(k) for k in ("document_id", "state", "reason", "last_error", "possible_duplicate")}
+                {
+                    k: item.get(k)
+                    for k in ("document_id", "state", "reason", "last_error", "possible_duplicate")
+                }
                 for item in self.ledger
             ],
             "telnyx_documents": self.telnyx_documents,
@@ -244,7 +247,9 @@ class Plan:
             role = kind
         return Version(index, kind, role, key, body)
 
-    def _after_the_drop(self, s3: Any, first: Version, moment: float) -> list[tuple[float, Callable[[], None]]]:
+    def _after_the_drop(
+        self, s3: Any, first: Version, moment: float
+    ) -> list[tuple[float, Callable[[], None]]]:
         """What happens to the file a moment after its drop: a newer version, or its deletion."""
         later = moment + self.rng.uniform(0.05, 3.0)  # drawn for every drop: a seed replays the run
         if first.kind == "replaced":
@@ -347,7 +352,9 @@ def scan(table: Any) -> list[dict[str, Any]]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def wait_until_quiet(sqs: Any, queues: Iterable[str], table: Any, deadline: float, say: Callable[[str], None]) -> bool:
+def wait_until_quiet(
+    sqs: Any, queues: Iterable[str], table: Any, deadline: float, say: Callable[[str], None]
+) -> bool:
     """Both queues empty (in flight and delayed included) and the ledger unchanged for
     SETTLE_SECONDS; False if the deadline came first."""
     quiet_since: float | None = None
@@ -355,7 +362,9 @@ def wait_until_quiet(sqs: Any, queues: Iterable[str], table: Any, deadline: floa
     while time.monotonic() < deadline:
         depths = [queue_depth(sqs, url) for url in queues]
         items = scan(table)
-        fingerprint = frozenset((str(i["document_id"]), str(i.get("state")), str(i.get("updated_at"))) for i in items)
+        fingerprint = frozenset(
+            (str(i["document_id"]), str(i.get("state")), str(i.get("updated_at"))) for i in items
+        )
         now = time.monotonic()
         if any(depths) or fingerprint != last:
             quiet_since = None
@@ -444,7 +453,9 @@ def judge(version: Version, verdict: Verdict) -> None:
     attached = len(version.telnyx_documents)
     if attached > 1:
         marked = any(item.get("possible_duplicate") is True for item in version.ledger)
-        (verdict.doubled_marked if marked else verdict.doubled).append(version.describe(f"attached {attached} times"))
+        (verdict.doubled_marked if marked else verdict.doubled).append(
+            version.describe(f"attached {attached} times")
+        )
     if len(states) > 1:
         verdict.conflicting.append(version.describe(f"several ledger items: {sorted(states)}"))
     if not version.ledger:
@@ -462,7 +473,9 @@ def judge(version: Version, verdict: Verdict) -> None:
     elif version.role == "invalid":
         verdict.stranded.append(version.describe(f"an invalid input ended {sorted(states)}, not rejected"))
     else:
-        verdict.wrongly_rejected.append(version.describe(f"ended {sorted(states)}; allowed: {sorted(allowed)}"))
+        verdict.wrongly_rejected.append(
+            version.describe(f"ended {sorted(states)}; allowed: {sorted(allowed)}")
+        )
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -502,7 +515,9 @@ def check_ambiguous_fault() -> None:
             "url": stored.headers["Location"],
             "draft_sub_request_id": "sub-check",
         }
-        associate = f"{emulator.api_url}/origination/porting/draft_port_requests/prq-check/supporting_documents"
+        associate = (
+            f"{emulator.api_url}/origination/porting/draft_port_requests/prq-check/supporting_documents"
+        )
         for fault in ({"ambiguous": True}, {"ambiguous": True, "drop": True}):
             before = len(emulator.documents())
             injected = requests.post(
@@ -512,17 +527,25 @@ def check_ambiguous_fault() -> None:
             )
             assert injected.status_code == 201, injected.text
             try:
-                status: int | str = requests.post(associate, json=body, headers=headers, timeout=10).status_code
+                status: int | str = requests.post(
+                    associate, json=body, headers=headers, timeout=10
+                ).status_code
             except requests.ConnectionError:
                 status = "dropped"
-            assert status == (504 if "drop" not in fault else "dropped"), f"ambiguous fault {fault} answered {status}"
-            assert len(emulator.documents()) == before + 1, f"ambiguous fault {fault} did not record the association"
+            assert status == (504 if "drop" not in fault else "dropped"), (
+                f"ambiguous fault {fault} answered {status}"
+            )
+            assert len(emulator.documents()) == before + 1, (
+                f"ambiguous fault {fault} did not record the association"
+            )
 
 
 # -- the run -------------------------------------------------------------------------------------------------
 
 
-def soak(documents: int, seed: int, time_limit: float, fault_scale: float, kill_rate: float, verbose: bool) -> int:
+def soak(
+    documents: int, seed: int, time_limit: float, fault_scale: float, kill_rate: float, verbose: bool
+) -> int:
     started = time.monotonic()
     deadline = started + time_limit
 
@@ -630,9 +653,13 @@ def main(argv: list[str] | None = None) -> int:
         help="(env SOAK_DOCUMENTS)",
     )
     parser.add_argument("--seed", type=int, default=None, help="replays the same workload (default: random)")
-    parser.add_argument("--time-limit", type=float, default=None, help="seconds (default: 600 + 1.5 per document)")
+    parser.add_argument(
+        "--time-limit", type=float, default=None, help="seconds (default: 600 + 1.5 per document)"
+    )
     parser.add_argument("--fault-scale", type=float, default=1.0, help="multiplies every fault rate")
-    parser.add_argument("--kill-rate", type=float, default=KILL_RATE, help="chance a worker is killed per invocation")
+    parser.add_argument(
+        "--kill-rate", type=float, default=KILL_RATE, help="chance a worker is killed per invocation"
+    )
     parser.add_argument("--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
     if args.documents < 1:

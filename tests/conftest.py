@@ -73,7 +73,9 @@ def pipeline(emulator: TelnyxEmulator, monkeypatch: pytest.MonkeyPatch) -> Itera
         # Functions share the template's Globals; the handlers run in this process.
         for name, value in stack.functions["UploaderFunction"].environment.items():
             monkeypatch.setenv(name, value)
-        pipeline = Pipeline(stack=stack, runtime=LocalRuntime(stack, retry_after_seconds=0), emulator=emulator)
+        pipeline = Pipeline(
+            stack=stack, runtime=LocalRuntime(stack, retry_after_seconds=0), emulator=emulator
+        )
         pipeline.set_credentials(**{k: v for k, v in emulator.credentials.items() if v})
         pipeline.runtime.drain()  # S3's test event, sent when the notification was set
         yield pipeline

@@ -82,7 +82,9 @@ class Pipeline:
 
     def send(self, queue_output: str, message: dict[str, Any] | str) -> str:
         body = message if isinstance(message, str) else json.dumps(message)
-        return boto3.client("sqs").send_message(QueueUrl=self.output(queue_output), MessageBody=body)["MessageId"]
+        return boto3.client("sqs").send_message(QueueUrl=self.output(queue_output), MessageBody=body)[
+            "MessageId"
+        ]
 
     def receive(self, queue_output: str) -> list[MessageTypeDef]:
         """Takes every message off a queue (making it invisible) without handling it."""
@@ -169,7 +171,9 @@ def deliver_the_association_three_times(pipeline: Pipeline) -> dict[str, Any]:
 
 def s3_event(bucket: str, key: str, put_response: PutObjectOutputTypeDef, size: int) -> str:
     """An intake notification as real S3 sends it for a versioned bucket (moto's lack versionId)."""
-    notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
+    notification = json.loads(
+        json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"]
+    )
     record = notification["Records"][0]
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     record["s3"]["object"] = {
@@ -207,7 +211,12 @@ def resource_name(expression: Any) -> str:
     assert function == "Fn::Sub", expression
     if isinstance(argument, list):  # the intake bucket, named by the ARN its name makes (template.yaml)
         argument = argument[0].replace(INTAKE_BUCKET_ARN, "${IntakeBucket.Arn}")
-    return re.sub(r"\$\{([A-Za-z]+)\.Arn\}", r"\1", argument).rsplit(":", 1)[-1].replace("${", "").replace("}", "")
+    return (
+        re.sub(r"\$\{([A-Za-z]+)\.Arn\}", r"\1", argument)
+        .rsplit(":", 1)[-1]
+        .replace("${", "")
+        .replace("}", "")
+    )
 
 
 def template_grants(function: str, with_kms_key: bool) -> dict[str, set[str]]:
@@ -225,9 +234,15 @@ def template_grants(function: str, with_kms_key: bool) -> dict[str, set[str]]:
     grants: dict[str, set[str]] = {}
     for document in documents:
         for statement in document["Statement"]:
-            assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+            assert (
+                statement["Effect"] == "Allow"
+                and "NotAction" not in statement
+                and "NotResource" not in statement
+            )
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
             for action in actions:
                 grants.setdefault(action, set()).update(resource_name(r) for r in resources)
     return grants

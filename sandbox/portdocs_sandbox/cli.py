@@ -135,8 +135,12 @@ class Target:
             outputs=outputs,
             session=session,
             endpoint_url=None,
-            max_document_bytes=positive_int_setting(parameters, "MaxDocumentBytes", DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=csv_setting(parameters, "AllowedContentTypes", DEFAULT_ALLOWED_CONTENT_TYPES),
+            max_document_bytes=positive_int_setting(
+                parameters, "MaxDocumentBytes", DEFAULT_MAX_DOCUMENT_BYTES
+            ),
+            allowed_content_types=csv_setting(
+                parameters, "AllowedContentTypes", DEFAULT_ALLOWED_CONTENT_TYPES
+            ),
         )
 
 
@@ -159,10 +163,14 @@ def _hold_to_queue_policies(client: Any, principal_arn: str) -> None:
     def check(params: dict[str, Any], **_: Any) -> None:
         url = params["QueueUrl"]
         if url not in policies:
-            attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "QueueArn"])["Attributes"]
+            attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "QueueArn"])[
+                "Attributes"
+            ]
             policies[url] = (json.loads(attributes.get("Policy", "{}")), attributes["QueueArn"])
         policy, queue_arn = policies[url]
-        decision = queue_policy.evaluate(policy, queue_policy.Request("sqs:SendMessage", queue_arn, principal_arn))
+        decision = queue_policy.evaluate(
+            policy, queue_policy.Request("sqs:SendMessage", queue_arn, principal_arn)
+        )
         same_account = principal_arn.split(":")[4] == queue_arn.split(":")[4]
         if decision is queue_policy.Decision.DENIED or (
             decision is queue_policy.Decision.NOT_ALLOWED_HERE and not same_account
@@ -194,7 +202,9 @@ def document_target(args: argparse.Namespace) -> DocumentTarget:
     """A draft sub-request (--port-request and --sub-request) or a porting order (--porting-order)."""
     draft_given = args.port_request is not None or args.sub_request is not None
     if draft_given == (args.porting_order is not None):
-        raise CliError("name either a draft sub-request (--port-request and --sub-request) or --porting-order")
+        raise CliError(
+            "name either a draft sub-request (--port-request and --sub-request) or --porting-order"
+        )
     try:
         if args.porting_order is not None:
             return PortingOrderTarget(args.porting_order, DocumentType.parse(args.type))
@@ -210,14 +220,18 @@ def drop_documents(
 ) -> list[str]:
     """Checks every file as the uploader will, then puts them under the intake key layout."""
     if description is not None and not description.isascii():
-        raise CliError("--description must be ASCII (S3 object metadata); send an upload request message instead")
+        raise CliError(
+            "--description must be ASCII (S3 object metadata); send an upload request message instead"
+        )
     files = files_under(paths)
     problems, content_types = [], {}
     for file in files:
         try:
             check_size(file.stat().st_size, target.max_document_bytes)
             with file.open("rb") as handle:
-                content_types[file] = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
+                content_types[file] = check_content_type(
+                    handle.read(SNIFF_BYTES), target.allowed_content_types
+                )
             flow_type(destination).check_fits(file.name, file.stat().st_size, content_types[file])
         except PermanentError as error:
             problems.append(f"{file}: {error}")
@@ -271,7 +285,9 @@ def _age(timestamp: str | None) -> str:
     if not timestamp:
         return ""
     seconds = int((datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds())
-    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
+    return (
+        f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
+    )
 
 
 def send_association(
@@ -304,13 +320,15 @@ def redrive(target: Target, queue: str) -> int:
     name = QUEUES[queue]
     source, dead_letter = target.outputs[f"{name}QueueUrl"], target.outputs[f"{name}DeadLetterQueueUrl"]
     moved = 0
-    while messages := sqs.receive_message(QueueUrl=dead_letter, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
+    while messages := sqs.receive_message(
+        QueueUrl=dead_letter, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", []):
         entries = [{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)]
         sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
         if sent.get("Failed"):
-            raise CliError(f"could not move {len(sent['Failed'])} message(s) back to {queue}; they stay in the DLQ")
+            raise CliError(
+                f"could not move {len(sent['Failed'])} message(s) back to {queue}; they stay in the DLQ"
+            )
         sqs.delete_message_batch(
             QueueUrl=dead_letter,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
@@ -443,12 +461,16 @@ def command_send(args: argparse.Namespace) -> int:
 def command_redrive(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     for queue in QUEUES if args.queue == "all" else [args.queue]:
-        console.print(f"moved {redrive(target, queue)} message(s) from the {queue} dead-letter queue back to its queue")
+        console.print(
+            f"moved {redrive(target, queue)} message(s) from the {queue} dead-letter queue back to its queue"
+        )
     return 0
 
 
 def command_sandbox(args: argparse.Namespace) -> int:
-    sandbox = Sandbox(log_dir=Path(args.log_dir), retry_after_seconds=args.retry_after, log_level=args.log_level)
+    sandbox = Sandbox(
+        log_dir=Path(args.log_dir), retry_after_seconds=args.retry_after, log_level=args.log_level
+    )
     state = sandbox.start()
     state_file = Path(args.state_file)
     state.write(state_file)
@@ -459,7 +481,9 @@ def command_sandbox(args: argparse.Namespace) -> int:
     console.print(f"  Telnyx API emulator:    {state.emulator_api_url}")
     console.print(f"  Telnyx files service:   {state.emulator_files_url}")
     console.print(f"  intake bucket:          {state.outputs['IntakeBucketName']}")
-    console.print(f"  seeded draft port request {DEMO_PORT_REQUEST} with sub-requests {', '.join(DEMO_SUB_REQUESTS)}")
+    console.print(
+        f"  seeded draft port request {DEMO_PORT_REQUEST} with sub-requests {', '.join(DEMO_SUB_REQUESTS)}"
+    )
     console.print(f"  seeded porting order {DEMO_PORTING_ORDER}")
     console.print(f"  state file:             {state_file}")
     console.print(f"  function logs:          {args.log_dir}/<Function>.log")
@@ -474,7 +498,8 @@ def command_sandbox(args: argparse.Namespace) -> int:
         f" --sub-request {DEMO_SUB_REQUESTS[0]} --type loa"
     )
     console.print(
-        f"  portdocs drop samples/losing-carrier-invoice.pdf --porting-order {DEMO_PORTING_ORDER} --type invoice"
+        "  portdocs drop samples/losing-carrier-invoice.pdf "
+        f"--porting-order {DEMO_PORTING_ORDER} --type invoice"
     )
     console.print("  portdocs status --watch")
     sys.stdout.flush()
@@ -509,9 +534,12 @@ def command_demo(args: argparse.Namespace) -> int:
             f" {DEMO_PORT_REQUEST}, the invoice with porting order {DEMO_PORTING_ORDER}[/]"
         )
         return 0
-    problems = [f"{e.document_id}: {e.state} {e.reason or e.last_error or ''}" for e in entries if e not in associated]
+    problems = [
+        f"{e.document_id}: {e.state} {e.reason or e.last_error or ''}" for e in entries if e not in associated
+    ]
     errors.print(
-        "[red]demo failed:[/] " + ("; ".join(problems) or f"documents did not arrive within {DEMO_TIMEOUT_SECONDS}s")
+        "[red]demo failed:[/] "
+        + ("; ".join(problems) or f"documents did not arrive within {DEMO_TIMEOUT_SECONDS}s")
     )
     return 1
 
@@ -565,7 +593,8 @@ def _with_target(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--as",
         dest="principal",
         metavar="ROLE_ARN",
-        help="in the sandbox: the IAM role to act as, held to the queues' policies (default: its operator role)",
+        help="in the sandbox: the IAM role to act as, held to the queues' policies "
+        "(default: its operator role)",
     )
     return _with_state_file(command)
 
@@ -581,7 +610,9 @@ def _with_document_target(command: argparse.ArgumentParser) -> argparse.Argument
 def _add_local_commands(commands: Commands) -> None:
     demo = commands.add_parser("demo", help="run the pipeline locally on the sample LOA and invoice")
     demo.set_defaults(handler=command_demo)
-    sandbox = _with_state_file(commands.add_parser("sandbox", help="start the local sandbox and keep it running"))
+    sandbox = _with_state_file(
+        commands.add_parser("sandbox", help="start the local sandbox and keep it running")
+    )
     sandbox.add_argument(
         "--retry-after",
         type=int,
@@ -630,13 +661,19 @@ def _add_looking_commands(commands: Commands) -> None:
 
 
 def _add_repair_commands(commands: Commands) -> None:
-    redrive_parser = _with_target(commands.add_parser("redrive", help="move dead-letter messages back to their queue"))
+    redrive_parser = _with_target(
+        commands.add_parser("redrive", help="move dead-letter messages back to their queue")
+    )
     redrive_parser.add_argument("--queue", choices=[*QUEUES, "all"], default="all")
     redrive_parser.set_defaults(handler=command_redrive)
     retry = _with_target(
-        commands.add_parser("retry", help="put rejected, superseded or failed documents through the pipeline again")
+        commands.add_parser(
+            "retry", help="put rejected, superseded or failed documents through the pipeline again"
+        )
     )
-    retry.add_argument("document_ids", nargs="+", metavar="DOCUMENT_ID", help="as `portdocs status --json` shows")
+    retry.add_argument(
+        "document_ids", nargs="+", metavar="DOCUMENT_ID", help="as `portdocs status --json` shows"
+    )
     retry.set_defaults(handler=command_retry)
 
 

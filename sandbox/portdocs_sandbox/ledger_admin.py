@@ -66,7 +66,9 @@ def entry(table: Table, document_id: str) -> LedgerEntry | None:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = json.loads(json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v)))
+    plain: dict[str, Any] = json.loads(
+        json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v))
+    )
     return plain
 
 

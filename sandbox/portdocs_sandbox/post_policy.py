@@ -50,12 +50,16 @@ def _check_signature(form: Mapping[str, str], encoded_policy: str, secrets: Mapp
     try:
         access_key, date, region, service, terminator = credential.split("/")
     except ValueError:
-        raise PolicyViolation(400, "AuthorizationQueryParametersError", "malformed x-amz-credential") from None
+        raise PolicyViolation(
+            400, "AuthorizationQueryParametersError", "malformed x-amz-credential"
+        ) from None
     if service != "s3" or terminator != "aws4_request":
         raise PolicyViolation(400, "AuthorizationQueryParametersError", "malformed x-amz-credential")
     if access_key not in secrets:
         raise PolicyViolation(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist.")
-    expected = hmac.new(signing_key(secrets[access_key], date, region), encoded_policy.encode(), hashlib.sha256)
+    expected = hmac.new(
+        signing_key(secrets[access_key], date, region), encoded_policy.encode(), hashlib.sha256
+    )
     if not hmac.compare_digest(expected.hexdigest(), _required(form, "x-amz-signature")):
         raise PolicyViolation(
             403,
@@ -95,7 +99,9 @@ def verify_post(
     covered = {"bucket"}
     for condition in conditions:
         covered.add(_check_condition(condition, values, file_size))
-    extra = sorted(name for name in form if name not in covered | UNCOVERED_FIELDS and not name.startswith("x-ignore-"))
+    extra = sorted(
+        name for name in form if name not in covered | UNCOVERED_FIELDS and not name.startswith("x-ignore-")
+    )
     if extra:
         raise PolicyViolation(
             403, "AccessDenied", f"Invalid according to Policy: Extra input fields: {', '.join(extra)}"
@@ -113,7 +119,9 @@ def _check_condition(condition: Any, values: Mapping[str, str], file_size: int) 
         if operator == "content-length-range":
             low, high = int(name), int(expected)
             if file_size > high:
-                raise PolicyViolation(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                raise PolicyViolation(
+                    400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
+                )
             if file_size < low:
                 raise PolicyViolation(
                     400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"

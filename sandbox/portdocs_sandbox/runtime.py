@@ -216,7 +216,9 @@ class IsolatedInvoker:
     """One worker process per function, started on first use and replaced once it has died,
     timed out or been killed (a fresh interpreter, as Lambda gives a new execution environment)."""
 
-    def __init__(self, stack: Stack, environment: dict[str, str], log_dir: Path, chaos: Chaos | None = None) -> None:
+    def __init__(
+        self, stack: Stack, environment: dict[str, str], log_dir: Path, chaos: Chaos | None = None
+    ) -> None:
         self._stack = stack
         self._environment = environment
         self._log_dir = log_dir
@@ -402,7 +404,9 @@ class LocalRuntime:
             if body in self._duplicated or not _is_s3_notification(body):
                 continue
             self._duplicated.add(body)
-            self._sqs.send_message(QueueUrl=source.queue_url, MessageBody=body, DelaySeconds=self.random.randint(0, 5))
+            self._sqs.send_message(
+                QueueUrl=source.queue_url, MessageBody=body, DelaySeconds=self.random.randint(0, 5)
+            )
             self.duplicates_sent += 1
 
     def _receive_batch(self, source: EventSource, wait_seconds: int) -> list[dict[str, Any]]:

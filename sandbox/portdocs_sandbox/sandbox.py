@@ -102,7 +102,9 @@ class Sandbox:
         self.emulator.seed(DEMO_PORT_REQUEST, *DEMO_SUB_REQUESTS)
         self.emulator.seed_porting_order(DEMO_PORTING_ORDER)
         # boto3 in this process (the provisioner, the runtime, the handlers) talks to moto server.
-        os.environ.update({**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION})
+        os.environ.update(
+            {**SANDBOX_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION}
+        )
         self.stack = self._provision(endpoint_url)
         self.state = self._state_of(self.stack, endpoint_url)
         self.set_telnyx_credentials({k: v for k, v in self.emulator.credentials.items() if v})
@@ -143,8 +145,12 @@ class Sandbox:
             outputs=stack.outputs,
             emulator_api_url=self.emulator.api_url,
             emulator_files_url=self.emulator.files_url,
-            max_document_bytes=positive_int_setting(environment, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=csv_setting(environment, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
+            max_document_bytes=positive_int_setting(
+                environment, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES
+            ),
+            allowed_content_types=csv_setting(
+                environment, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES
+            ),
         )
 
     def set_telnyx_credentials(self, credentials: dict[str, Any]) -> None:

@@ -144,7 +144,11 @@ class _Provisioner:
                 return self.conditions[arg]
             if name.startswith("Fn::"):
                 return getattr(self, "fn_" + name[4:].lower())(arg, variables)
-        return {k: v for k, v in ((k, self.evaluate(v, variables)) for k, v in value.items()) if v is not _NO_VALUE}
+        return {
+            k: v
+            for k, v in ((k, self.evaluate(v, variables)) for k, v in value.items())
+            if v is not _NO_VALUE
+        }
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -220,7 +224,9 @@ class _Provisioner:
         arn = f"arn:aws:sqs:{self.stack.region}:{ACCOUNT_ID}:{name}"
         return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
-    def create_aws_sqs_queuepolicy(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+    def create_aws_sqs_queuepolicy(
+        self, logical_id: str, name: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
         props = self.evaluate(properties)
         for queue_url in props["Queues"]:
             self.sqs.set_queue_attributes(
@@ -248,7 +254,10 @@ class _Provisioner:
             self.s3.put_bucket_encryption(
                 Bucket=bucket,
                 ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]} for r in rules]
+                    "Rules": [
+                        {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+                        for r in rules
+                    ]
                 },
             )
         if "PublicAccessBlockConfiguration" in props:
@@ -265,7 +274,9 @@ class _Provisioner:
             )
         return {"Ref": bucket, "Arn": f"arn:aws:s3:::{bucket}"}
 
-    def create_aws_dynamodb_table(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+    def create_aws_dynamodb_table(
+        self, logical_id: str, name: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
         props = self.evaluate(properties)
         table = props.get("TableName", name)
         arguments = {
@@ -289,7 +300,9 @@ class _Provisioner:
         arn = self.secrets.create_secret(Name=name, SecretString=props.get("SecretString", "{}"))["ARN"]
         return {"Ref": arn, "Id": arn}
 
-    def create_aws_logs_loggroup(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+    def create_aws_logs_loggroup(
+        self, logical_id: str, name: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
         props = self.evaluate(properties)
         group = props.get("LogGroupName", name)
         self.logs.create_log_group(logGroupName=group)
@@ -306,7 +319,9 @@ class _Provisioner:
         arn = self.sns.create_topic(Name=name)["TopicArn"]
         return {"Ref": arn, "TopicArn": arn, "TopicName": name}
 
-    def create_aws_events_rule(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+    def create_aws_events_rule(
+        self, logical_id: str, name: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
         props = self.evaluate(properties)
         bus = props.get("EventBusName", "default")
         arn = self.events.put_rule(
@@ -317,7 +332,9 @@ class _Provisioner:
             self.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         return {"Ref": name, "Arn": arn}
 
-    def create_aws_serverless_function(self, logical_id: str, name: str, properties: dict[str, Any]) -> dict[str, str]:
+    def create_aws_serverless_function(
+        self, logical_id: str, name: str, properties: dict[str, Any]
+    ) -> dict[str, str]:
         merged = _merge(self.template.get("Globals", {}).get("Function", {}), properties)
         props = self.evaluate({k: v for k, v in merged.items() if k not in ("Layers", "Policies")})
         self.stack.functions[logical_id] = LocalFunction(
@@ -368,7 +385,9 @@ def provision(
     endpoint_url: str | None = None,
 ) -> Stack:
     """Creates every resource the template declares; returns outputs, functions and event sources."""
-    return _Provisioner(load_template(template_path), stack_name, region, parameters or {}, endpoint_url).run()
+    return _Provisioner(
+        load_template(template_path), stack_name, region, parameters or {}, endpoint_url
+    ).run()
 
 
 def _rate_seconds(expression: str) -> int:

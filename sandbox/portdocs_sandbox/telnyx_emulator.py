@@ -305,7 +305,9 @@ class TelnyxEmulator:
             return _errors(404, "10005", "Resource not found", "no such endpoint")
         if endpoint.startswith("admin_"):
             return getattr(self, f"_{endpoint}")(request, **args)
-        return self._call(endpoint, request, lambda call, fault: self._perform(endpoint, request, args, fault))
+        return self._call(
+            endpoint, request, lambda call, fault: self._perform(endpoint, request, args, fault)
+        )
 
     def _call(
         self,
@@ -338,7 +340,9 @@ class TelnyxEmulator:
             with self._lock:
                 self._running[endpoint] -= 1
 
-    def _perform(self, endpoint: str, request: Request, args: Mapping[str, Any], fault: Fault | None) -> Response:
+    def _perform(
+        self, endpoint: str, request: Request, args: Mapping[str, Any], fault: Fault | None
+    ) -> Response:
         if endpoint in ("documents", "porting_orders", "additional_documents"):
             return self._v2(endpoint, request, args)
         if not self._authorised(request):
@@ -357,7 +361,12 @@ class TelnyxEmulator:
     def _authorised(self, request: Request) -> bool:
         """The legacy API takes the user/token pair or an API key."""
         user, token = self.credentials["api_user"], self.credentials["api_token"]
-        if user and token and request.headers.get("x-api-user") == user and request.headers.get("x-api-token") == token:
+        if (
+            user
+            and token
+            and request.headers.get("x-api-user") == user
+            and request.headers.get("x-api-token") == token
+        ):
             return True
         return self._bearer_authorised(request)
 
@@ -369,7 +378,9 @@ class TelnyxEmulator:
         body = _json_body(request)
         content_type = body.get("content_type") if isinstance(body, dict) else None
         if not isinstance(content_type, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", content_type):
-            return _errors(422, "10015", "Invalid content_type", "content_type must be a MIME type", "/content_type")
+            return _errors(
+                422, "10015", "Invalid content_type", "content_type must be a MIME type", "/content_type"
+            )
         prefix = f"direct-uploads/{uuid.uuid4()}/"
         form = self._form_signer().generate_presigned_post(
             Bucket=FILES_BUCKET,
@@ -410,7 +421,9 @@ class TelnyxEmulator:
         with self._lock:
             sub_requests = self.state.draft_port_requests.get(draft_port_request_id)
         if sub_requests is None:
-            return _errors(404, "10005", "Resource not found", f"draft port request {draft_port_request_id} not found")
+            return _errors(
+                404, "10005", "Resource not found", f"draft port request {draft_port_request_id} not found"
+            )
         body = _json_body(request)
         if not isinstance(body, dict):
             return _errors(422, "10015", "Invalid request body", "the body must be a JSON object")
@@ -456,7 +469,9 @@ class TelnyxEmulator:
 
     def _v2(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         if not self._bearer_authorised(request):
-            return _v2_refusal(401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only")
+            return _v2_refusal(
+                401, "10009", "Authentication failed", "v2 takes Authorization: Bearer <API key> only"
+            )
         if endpoint == "documents":
             if request.method == "GET":
                 document = self._live_document(args["document_id"])
@@ -484,7 +499,10 @@ class TelnyxEmulator:
             document = self.state.v2_documents.get(document_id)
             if document is None:
                 return None
-            if not document["linked"] and self.now() - document["uploaded_at"] > UNLINKED_DOCUMENT_LIFETIME_SECONDS:
+            if (
+                not document["linked"]
+                and self.now() - document["uploaded_at"] > UNLINKED_DOCUMENT_LIFETIME_SECONDS
+            ):
                 del self.state.v2_documents[document_id]
                 return None
             return document
@@ -502,11 +520,15 @@ class TelnyxEmulator:
             return _v2_refusal(422, "10015", "Invalid file", "the file exceeds 20 MB", "/file")
         name = upload.filename.replace(" ", "")
         if len(name) > DOCUMENTS_NAME_MAX or not name.isprintable():
-            return _v2_refusal(422, "10015", "Invalid filename", "up to 512 printable characters", "/filename")
+            return _v2_refusal(
+                422, "10015", "Invalid filename", "up to 512 printable characters", "/filename"
+            )
         sniffed = filetype.guess(content[:8192])
         content_type = sniffed.mime if sniffed else (upload.mimetype or "application/octet-stream")
         if content_type not in DOCUMENTS_ACCEPTED_TYPES:
-            return _v2_refusal(422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file")
+            return _v2_refusal(
+                422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file"
+            )
         extension = DOCUMENTS_EXTENSIONS.get(content_type, "")
         if extension and not name.lower().endswith(extension):
             name += extension
@@ -558,11 +580,15 @@ class TelnyxEmulator:
                 }
             )
 
-    def _patch_porting_order(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
+    def _patch_porting_order(
+        self, request: Request, porting_order_id: str, order: dict[str, Any]
+    ) -> Response:
         body = _json_body(request)
         documents = body.get("documents") if isinstance(body, dict) else None
         if not isinstance(documents, dict) or not documents or set(documents) - {"loa", "invoice"}:
-            return _v2_refusal(422, "10015", "Invalid documents", "documents takes loa and invoice only", "/documents")
+            return _v2_refusal(
+                422, "10015", "Invalid documents", "documents takes loa and invoice only", "/documents"
+            )
         for kind, document_id in documents.items():
             if (refused := self._linkable(document_id, f"/documents/{kind}")) is not None:
                 return refused
@@ -574,7 +600,9 @@ class TelnyxEmulator:
                 self._link(document_id, porting_order_id, kind)
         return _json(200, {"data": {"id": porting_order_id, "documents": dict(order["documents"])}})
 
-    def _add_additional_documents(self, request: Request, porting_order_id: str, order: dict[str, Any]) -> Response:
+    def _add_additional_documents(
+        self, request: Request, porting_order_id: str, order: dict[str, Any]
+    ) -> Response:
         body = _json_body(request)
         wanted = body.get("additional_documents") if isinstance(body, dict) else None
         if not isinstance(wanted, list) or not 1 <= len(wanted) <= ADDITIONAL_DOCUMENTS_PER_CALL:
@@ -622,15 +650,23 @@ class TelnyxEmulator:
             stored = self._object_at(f"{self.files_url}{raw_path}")
             if stored is None:
                 return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-            return Response(stored.path.read_bytes(), content_type=stored.content_type, headers={"ETag": stored.etag})
+            return Response(
+                stored.path.read_bytes(), content_type=stored.content_type, headers={"ETag": stored.etag}
+            )
         if request.method != "POST" or path != FILES_BUCKET:
-            return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
-        return self._call("files", request, lambda call, fault: self._store_form_upload(request, call), body=False)
+            return _s3_error(
+                405, "MethodNotAllowed", "The specified method is not allowed against this resource."
+            )
+        return self._call(
+            "files", request, lambda call, fault: self._store_form_upload(request, call), body=False
+        )
 
     def _store_form_upload(self, request: Request, call: dict[str, Any]) -> Response:
         mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
         if mimetype != "multipart/form-data" or "boundary" not in options:
-            return _s3_error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
+            return _s3_error(
+                412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data"
+            )
         form = _FormReader(self._storage)
         refused = _read_form(request, options["boundary"], form)
         if refused is not None:
@@ -707,12 +743,16 @@ class TelnyxEmulator:
                     return fault
         return None
 
-    def _fail_after_effect(self, fault: Fault, request: Request, call: dict[str, Any], effect: Response) -> Response:
+    def _fail_after_effect(
+        self, fault: Fault, request: Request, call: dict[str, Any], effect: Response
+    ) -> Response:
         """The call has taken effect (or failed on its own merits); the client hears a failure."""
         call["ambiguous"], call["effect_status"] = True, effect.status_code
         response = self._apply_fault(fault, request)
         if response is None:
-            response = _errors(AMBIGUOUS_STATUS, "10007", "Unexpected error", "injected fault after the effect")
+            response = _errors(
+                AMBIGUOUS_STATUS, "10007", "Unexpected error", "injected fault after the effect"
+            )
         call["status"] = response.status_code
         return response
 
@@ -740,8 +780,12 @@ class TelnyxEmulator:
                 headers=headers,
                 retryable=fault.retryable,
             )
-        detail = f"injected fault; you sent {request.get_data(as_text=True)}" if fault.echo else "injected fault"
-        return _errors(fault.status, "10007", "Unexpected error", detail, headers=headers, retryable=fault.retryable)
+        detail = (
+            f"injected fault; you sent {request.get_data(as_text=True)}" if fault.echo else "injected fault"
+        )
+        return _errors(
+            fault.status, "10007", "Unexpected error", detail, headers=headers, retryable=fault.retryable
+        )
 
     # -- admin endpoints ----------------------------------------------------------------------------
 
@@ -968,7 +1012,11 @@ def main() -> None:
     emulator = TelnyxEmulator(max_upload_bytes=args.max_upload_bytes).start()
     if args.seed:
         emulator.seed(args.seed[0], *args.seed[1:])
-    print(json.dumps({"api_url": emulator.api_url, "files_url": emulator.files_url, "files_host": emulator.files_host}))
+    print(
+        json.dumps(
+            {"api_url": emulator.api_url, "files_url": emulator.files_url, "files_host": emulator.files_host}
+        )
+    )
     sys.stdout.flush()
     threading.Event().wait()
 

@@ -99,7 +99,9 @@ class Session:
         self.capsys = capsys
         self.port_request = str(uuid.uuid4())
         self.sub_requests = [str(uuid.uuid4()), str(uuid.uuid4())]
-        self.admin("POST", "draft_port_requests", {"id": self.port_request, "sub_request_ids": self.sub_requests})
+        self.admin(
+            "POST", "draft_port_requests", {"id": self.port_request, "sub_request_ids": self.sub_requests}
+        )
         self.porting_order = str(uuid.uuid4())
         self.admin("POST", "porting_orders", {"id": self.porting_order})
         self.target = cli.Target.from_sandbox(sandbox.state)
@@ -124,7 +126,9 @@ class Session:
         assert code == 0, output
 
     def drop_for_order(self, path: Path, document_type: str) -> None:
-        code, output = self.portdocs("drop", str(path), "--porting-order", self.porting_order, "--type", document_type)
+        code, output = self.portdocs(
+            "drop", str(path), "--porting-order", self.porting_order, "--type", document_type
+        )
         assert code == 0, output
 
     def status(self, *target: str) -> list[dict[str, Any]]:
@@ -142,7 +146,9 @@ class Session:
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], what: str) -> list[dict[str, Any]]:
         return eventually(self.status, predicate, what)
 
-    def wait_for_tags(self, key: str, predicate: Callable[[dict[str, str]], bool], what: str) -> dict[str, str]:
+    def wait_for_tags(
+        self, key: str, predicate: Callable[[dict[str, str]], bool], what: str
+    ) -> dict[str, str]:
         """The tag follows the ledger (outcomes.py writes it second), so it is awaited, not read once."""
         s3 = self.target.client("s3")
 
@@ -171,13 +177,17 @@ class Session:
         return found
 
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        answer = requests.request(method, f"{self.state.emulator_api_url}/_emulator/{path}", json=body, timeout=10)
+        answer = requests.request(
+            method, f"{self.state.emulator_api_url}/_emulator/{path}", json=body, timeout=10
+        )
         answer.raise_for_status()
         return answer.json()
 
     def documents(self) -> list[dict[str, Any]]:
         return [
-            d for d in self.admin("GET", "documents")["documents"] if d["draft_port_request_id"] == self.port_request
+            d
+            for d in self.admin("GET", "documents")["documents"]
+            if d["draft_port_request_id"] == self.port_request
         ]
 
     def calls(self, endpoint: str) -> list[dict[str, Any]]:
@@ -282,7 +292,9 @@ def test_porting_order_documents_of_every_type_are_attached_once(session: Sessio
         lambda answer: len(json.loads(answer[1])) >= 4,
         "the four events",
     )
-    assert {e["detail"]["target"]["porting_order_id"] for e in json.loads(events[1])} == {session.porting_order}
+    assert {e["detail"]["target"]["porting_order_id"] for e in json.loads(events[1])} == {
+        session.porting_order
+    }
 
 
 def test_a_porting_order_upload_telnyx_deleted_is_uploaded_again_through_the_sandbox(session: Session):
@@ -336,9 +348,13 @@ def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(sess
 
 
 def test_injected_rate_limits_and_server_errors_are_survived(session: Session):
-    session.admin("POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2})
+    session.admin(
+        "POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2}
+    )
     # Quoting what it was sent, the file's URL among it (the log scan at the end looks for it).
-    session.admin("POST", "faults", {"endpoint": "supporting_documents", "status": 503, "times": 2, "echo": True})
+    session.admin(
+        "POST", "faults", {"endpoint": "supporting_documents", "status": 503, "times": 2, "echo": True}
+    )
     before = len(session.calls("upload_requests"))
 
     session.drop(INVOICE, "invoice")
@@ -362,7 +378,9 @@ def test_unauthorised_lands_in_the_dlq_and_redrive_completes_after_the_fix(sessi
             assert time.monotonic() < deadline, "the message never reached the DLQ"
             time.sleep(0.5)
         (row,) = session.status()
-        assert row["state"] == "failed" and "configuration" in row["last_error"] and "401" in row["last_error"]
+        assert (
+            row["state"] == "failed" and "configuration" in row["last_error"] and "401" in row["last_error"]
+        )
         assert session.documents() == []
 
         secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(rotated))  # the operator's fix
@@ -380,7 +398,9 @@ def test_duplicate_s3_notifications_produce_one_association(session: Session):
     session.drop(LOA, "loa")
     (row,) = session.wait_for(associated(1), "the LOA associated")
     source = row["source"]
-    notification = json.loads(json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"])
+    notification = json.loads(
+        json.loads((EVENTS / "intake-s3-notification.json").read_text())["Records"][0]["body"]
+    )
     record = notification["Records"][0]["s3"]
     record["bucket"]["name"] = source["bucket"]
     # The same event again: the object as the first delivery named it (moto's events carry no
@@ -392,7 +412,9 @@ def test_duplicate_s3_notifications_produce_one_association(session: Session):
 
     sqs = session.target.client("sqs")
     for _ in range(2):  # S3 delivered it again, twice
-        sqs.send_message(QueueUrl=session.state.outputs["IntakeQueueUrl"], MessageBody=json.dumps(notification))
+        sqs.send_message(
+            QueueUrl=session.state.outputs["IntakeQueueUrl"], MessageBody=json.dumps(notification)
+        )
     deadline = time.monotonic() + WAIT_SECONDS
     while session.queue_depth("IntakeQueueUrl") or session.queue_depth("AssociationQueueUrl"):
         assert time.monotonic() < deadline
@@ -415,8 +437,12 @@ def test_files_service_rejects_tampered_expired_and_out_of_policy_forms(session:
         assert answer.status_code == 201
         return answer.json()
 
-    def post(fields: dict[str, str], url: str, last_field: tuple[str, str] | None = None) -> requests.Response:
-        parts = [(k, (None, v)) for k, v in fields.items()] + [("file", ("a.pdf", LOA.read_bytes(), "application/pdf"))]
+    def post(
+        fields: dict[str, str], url: str, last_field: tuple[str, str] | None = None
+    ) -> requests.Response:
+        parts = [(k, (None, v)) for k, v in fields.items()] + [
+            ("file", ("a.pdf", LOA.read_bytes(), "application/pdf"))
+        ]
         if last_field:
             parts.append((last_field[0], (None, last_field[1])))
         return requests.post(url, files=parts, timeout=10)
@@ -493,7 +519,9 @@ def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sa
     }
     for form in forms:
         secrets |= {form["x-amz-signature"], form["policy"], form["x-amz-credential"]}
-        secrets.add(form["key"].split("/")[1])  # direct-uploads/<uuid>/${filename}: in every Location of the form
+        secrets.add(
+            form["key"].split("/")[1]
+        )  # direct-uploads/<uuid>/${filename}: in every Location of the form
     assert all(len(value) >= 12 for value in secrets)  # long enough not to match by chance
 
     lines = [line for log in sandbox.log_dir.glob("*.log") for line in log.read_text().splitlines()]
@@ -503,7 +531,9 @@ def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sa
     s3 = target.client("s3")
     bucket = sandbox.state.outputs["IntakeBucketName"]
     for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-        tags = s3.get_object_tagging(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["TagSet"]
+        tags = s3.get_object_tagging(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])[
+            "TagSet"
+        ]
         lines.append(json.dumps(tags))
     assert any("DEBUG" in line for line in lines), "nothing was logged at DEBUG: the scan would prove nothing"
     leaks = [(value[:12], line[:200]) for line in lines for value in secrets if value in line]

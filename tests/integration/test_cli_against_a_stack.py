@@ -115,7 +115,9 @@ def test_send_validates_then_queues_an_association_request(deployed: Stack, caps
     )
     assert code == 0, output
 
-    (message,) = boto3.client("sqs").receive_message(QueueUrl=deployed.outputs["AssociationQueueUrl"])["Messages"]
+    (message,) = boto3.client("sqs").receive_message(QueueUrl=deployed.outputs["AssociationQueueUrl"])[
+        "Messages"
+    ]
     assert json.loads(message["Body"]) == {
         "draft_port_request_id": PORT_REQUEST,
         "draft_sub_request_id": SUB_REQUEST,
@@ -141,16 +143,20 @@ def test_send_validates_then_queues_an_association_request(deployed: Stack, caps
 def test_redrive_moves_every_dead_letter_back_to_its_queue(deployed: Stack, capsys):
     sqs = boto3.client("sqs")
     for i in range(13):
-        sqs.send_message(QueueUrl=deployed.outputs["IntakeDeadLetterQueueUrl"], MessageBody=json.dumps({"n": i}))
+        sqs.send_message(
+            QueueUrl=deployed.outputs["IntakeDeadLetterQueueUrl"], MessageBody=json.dumps({"n": i})
+        )
 
     code, output = portdocs(capsys, "redrive", "--queue", "intake")
 
     assert code == 0 and "moved 13 message(s) from the intake dead-letter queue" in output
     moved = []
-    while batch := sqs.receive_message(QueueUrl=deployed.outputs["IntakeQueueUrl"], MaxNumberOfMessages=10).get(
-        "Messages"
-    ):
-        moved += [body["n"] for body in (json.loads(m["Body"]) for m in batch) if "n" in body]  # not S3's test event
+    while batch := sqs.receive_message(
+        QueueUrl=deployed.outputs["IntakeQueueUrl"], MaxNumberOfMessages=10
+    ).get("Messages"):
+        moved += [
+            body["n"] for body in (json.loads(m["Body"]) for m in batch) if "n" in body
+        ]  # not S3's test event
     assert sorted(moved) == list(range(13))
     assert "Messages" not in sqs.receive_message(QueueUrl=deployed.outputs["IntakeDeadLetterQueueUrl"])
 

@@ -64,8 +64,12 @@ def test_one_slow_and_one_failing_record_hold_back_only_themselves(
     targets.insert(2, (failing, SUB_REQUEST))
     pipeline.invoke("uploader", drop_files(pipeline, targets))
     associations = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
-    pipeline.emulator.inject(Fault(endpoint="supporting_documents", latency=2.0, times=None, path_contains=slow))
-    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=401, times=None, path_contains=failing))
+    pipeline.emulator.inject(
+        Fault(endpoint="supporting_documents", latency=2.0, times=None, path_contains=slow)
+    )
+    pipeline.emulator.inject(
+        Fault(endpoint="supporting_documents", status=401, times=None, path_contains=failing)
+    )
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", latency=0.3, times=None))
 
     capsys.readouterr()
@@ -73,7 +77,11 @@ def test_one_slow_and_one_failing_record_hold_back_only_themselves(
 
     failing_message = next(i for i, body in zip(ids, associations, strict=True) if failing in body)
     assert response == {"batchItemFailures": [{"itemIdentifier": failing_message}]}
-    states = {e["draft_port_request_id"]: e["state"] for e in pipeline.ledger().values() if e["state"] != "associated"}
+    states = {
+        e["draft_port_request_id"]: e["state"]
+        for e in pipeline.ledger().values()
+        if e["state"] != "associated"
+    }
     assert states == {failing: "failed"}
     associated = [e for e in pipeline.ledger().values() if e["state"] == "associated"]
     assert len(associated) == 9 and len(pipeline.emulator.documents()) == 9
@@ -84,7 +92,9 @@ def test_one_slow_and_one_failing_record_hold_back_only_themselves(
     telnyx_ids = {e["document_id"]: e["telnyx_document_id"] for e in associated}
     lines = log_lines()
     said_associated = {
-        line["correlation_id"]: line["telnyx_document_id"] for line in lines if line["message"] == "document associated"
+        line["correlation_id"]: line["telnyx_document_id"]
+        for line in lines
+        if line["message"] == "document associated"
     }
     assert said_associated == telnyx_ids
     (kept,) = [line for line in lines if line["message"] == "document kept for retry"]

@@ -89,7 +89,9 @@ def emulator(running_emulator: TelnyxEmulator) -> TelnyxEmulator:
     return reset(running_emulator)
 
 
-def key(document_type: str, file_name: str, sub_request: str = SUB_REQUEST, port_request: str = PORT_REQUEST) -> str:
+def key(
+    document_type: str, file_name: str, sub_request: str = SUB_REQUEST, port_request: str = PORT_REQUEST
+) -> str:
     return f"{port_request}/{sub_request}/{document_type}/{file_name}"
 
 
@@ -111,7 +113,9 @@ def row_for_version(pipeline: Pipeline, version_id: str) -> dict[str, Any]:
 
 
 def version_tags(pipeline: Pipeline, object_key: str, version_id: str) -> dict[str, str]:
-    tag_set = boto3.client("s3").get_object_tagging(Bucket=pipeline.bucket, Key=object_key, VersionId=version_id)
+    tag_set = boto3.client("s3").get_object_tagging(
+        Bucket=pipeline.bucket, Key=object_key, VersionId=version_id
+    )
     return {t["Key"]: t["Value"] for t in tag_set["TagSet"]}
 
 
@@ -145,7 +149,9 @@ def association_request(url: str | None, **fields: Any) -> str:
     return json.dumps({k: v for k, v in message.items() if v is not None})
 
 
-def s3_record(bucket: str, object_key: str | None, event_name: str = "ObjectCreated:Put", **object_fields: Any) -> dict:
+def s3_record(
+    bucket: str, object_key: str | None, event_name: str = "ObjectCreated:Put", **object_fields: Any
+) -> dict:
     return {
         "eventName": event_name,
         "s3": {"bucket": {"name": bucket}, "object": {"key": object_key, **object_fields}},
@@ -216,7 +222,9 @@ def upload_then_queue(pipeline: Pipeline, object_key: str, body: bytes, **extra:
 def queued_copies(pipeline: Pipeline, queue_output: str) -> list[MessageTypeDef]:
     return (
         boto3.client("sqs")
-        .receive_message(QueueUrl=pipeline.output(queue_output), MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        .receive_message(
+            QueueUrl=pipeline.output(queue_output), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
         .get("Messages", [])
     )
 
@@ -377,7 +385,11 @@ NAMED_DOCUMENT = {
     ),
     "s3-record-for-another-bucket": (
         lambda p: json.dumps(
-            {"Records": [s3_record("someone-elses-bucket", key("loa", "loa.pdf"), size=len(LOA), eTag="0" * 32)]}
+            {
+                "Records": [
+                    s3_record("someone-elses-bucket", key("loa", "loa.pdf"), size=len(LOA), eTag="0" * 32)
+                ]
+            }
         ),
         f"s3://someone-elses-bucket/{key('loa', 'loa.pdf')}#{'0' * 32} -> {PORT_REQUEST}/{SUB_REQUEST}/loa",
         "'someone-elses-bucket' is not the intake bucket",
@@ -394,7 +406,9 @@ DELETE_EVENTS = ("ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated")
 HOSTILE_URLS = {
     "unbalanced-bracket": Case(lambda p: "https://[files/x", ("is malformed: Invalid IPv6 URL",)),
     "netloc-changes-under-nfkc": Case(lambda p: "https://files\uff03x/", ("under NFKC normalization",)),
-    "port-out-of-range": Case(lambda p: "http://127.0.0.1:99999/files-service-local/x", ("Port out of range",)),
+    "port-out-of-range": Case(
+        lambda p: "http://127.0.0.1:99999/files-service-local/x", ("Port out of range",)
+    ),
     "host-not-allowed": Case(
         lambda p: "https://attacker.example.com/direct-uploads%2Fx%2Floa.pdf",
         ("not in ALLOWED_UPLOAD_HOSTS",),
@@ -403,7 +417,9 @@ HOSTILE_URLS = {
         lambda p: f"http://localhost:{p.emulator.files_host.rsplit(':', 1)[1]}/files-service-local/x",
         ("not in ALLOWED_UPLOAD_HOSTS",),
     ),
-    "plain-http": Case(lambda p: "http://files-service-prod.s3.amazonaws.com/direct-uploads%2Fx", ("must use https",)),
+    "plain-http": Case(
+        lambda p: "http://files-service-prod.s3.amazonaws.com/direct-uploads%2Fx", ("must use https",)
+    ),
     "credentials-in-url": Case(
         lambda p: f"http://porter:hunter2@{p.emulator.files_host}/files-service-local/x",
         ("must not carry user credentials",),
@@ -416,7 +432,9 @@ MALFORMED_ASSOCIATION = {
         (SCHEMA_A, "url must be shorter than or equal to 2048"),
     ),
     "no-url": Case(lambda p: association_request(None), (SCHEMA_A, "exactly one target", "url")),
-    "ftp-url": Case(lambda p: association_request("ftp://files.example.com/loa.pdf"), (SCHEMA_A, "url must match")),
+    "ftp-url": Case(
+        lambda p: association_request("ftp://files.example.com/loa.pdf"), (SCHEMA_A, "url must match")
+    ),
     # urllib drops tabs and newlines from a URL before the allow-list sees it; the raw URL would
     # still be what Telnyx receives.
     "tab-in-url-host": Case(
@@ -530,7 +548,9 @@ def isolated_pipeline(emulator: TelnyxEmulator, **settings: str) -> Iterator[Pip
                 )
                 for name, value in {**stack.functions["UploaderFunction"].environment, **settings}.items():
                     patch.setenv(name, value)
-                pipeline = Pipeline(stack=stack, runtime=LocalRuntime(stack, retry_after_seconds=0), emulator=emulator)
+                pipeline = Pipeline(
+                    stack=stack, runtime=LocalRuntime(stack, retry_after_seconds=0), emulator=emulator
+                )
                 pipeline.set_credentials(**{k: v for k, v in emulator.credentials.items() if v})
                 pipeline.runtime.drain()  # S3's test event
                 clear_caches()  # the local runtime applied the template's settings; ours apply from here
@@ -569,15 +589,22 @@ def batch(running_emulator: TelnyxEmulator) -> Batch:
             for i, m in enumerate(pipeline.receive("IntakeQueueUrl"))
             if notified_key(m["Body"]) in {*dropped.values(), FOLDER_PLACEHOLDER}
         }
-        intake = {f"intake:{name}": case.body(pipeline) for name, case in (MALFORMED_INTAKE | RETRIED_INTAKE).items()}
+        intake = {
+            f"intake:{name}": case.body(pipeline)
+            for name, case in (MALFORMED_INTAKE | RETRIED_INTAKE).items()
+        }
         intake |= {f"named:{name}": body(pipeline) for name, (body, _, _) in NAMED_DOCUMENT.items()}
         intake |= {
-            f"deleted:{name}": s3_event(pipeline, key("loa", f"deleted-{name}.pdf"), version, 0, event_name=name)
+            f"deleted:{name}": s3_event(
+                pipeline, key("loa", f"deleted-{name}.pdf"), version, 0, event_name=name
+            )
             for name, version in deleted.items()
         }
         urls = {name: case.body(pipeline) for name, case in HOSTILE_URLS.items()}
         association = {f"url:{name}": association_request(url) for name, url in urls.items()}
-        association |= {f"association:{name}": case.body(pipeline) for name, case in MALFORMED_ASSOCIATION.items()}
+        association |= {
+            f"association:{name}": case.body(pipeline) for name, case in MALFORMED_ASSOCIATION.items()
+        }
 
         failed = invoke_records(pipeline, "uploader", intake | notifications)
         failed |= invoke_records(pipeline, "associator", association)
@@ -592,7 +619,9 @@ def batch(running_emulator: TelnyxEmulator) -> Batch:
             association_queue=pipeline.receive("AssociationQueueUrl"),
             foreign_tags={
                 t["Key"]: t["Value"]
-                for t in s3.get_object_tagging(Bucket="someone-elses-bucket", Key=key("loa", "loa.pdf"))["TagSet"]
+                for t in s3.get_object_tagging(Bucket="someone-elses-bucket", Key=key("loa", "loa.pdf"))[
+                    "TagSet"
+                ]
             },
         )
 
@@ -634,7 +663,9 @@ def test_message_that_cannot_be_acted_on_is_rejected_not_retried(batch: Batch, n
 
 
 @pytest.mark.parametrize("name", list(NAMED_DOCUMENT))
-def test_request_naming_an_object_that_cannot_be_sent_is_rejected_against_that_document(batch: Batch, name: str):
+def test_request_naming_an_object_that_cannot_be_sent_is_rejected_against_that_document(
+    batch: Batch, name: str
+):
     _, document_id, reason = NAMED_DOCUMENT[name]
 
     assert f"named:{name}" not in batch.failed
@@ -787,9 +818,9 @@ def test_association_naming_a_pending_source_with_a_foreign_url_is_handled_as_a_
 ):
     target_key = key("loa", "loa.pdf")
     real = upload_then_queue(pipeline, target_key, LOA)
-    foreign_url = upload_then_queue(pipeline, key("invoice", "other.pdf", sub_request=OTHER_SUB_REQUEST), INVOICE)[
-        "url"
-    ]
+    foreign_url = upload_then_queue(
+        pipeline, key("invoice", "other.pdf", sub_request=OTHER_SUB_REQUEST), INVOICE
+    )["url"]
     hijack = {**real, "url": foreign_url, "description": "swapped"}
 
     response, _ = pipeline.invoke("associator", [json.dumps(hijack)])
@@ -851,7 +882,9 @@ def test_malformed_association_naming_a_source_with_a_foreign_url_leaves_that_do
 
 
 @pytest.mark.parametrize("status", [404, 405])
-def test_upload_request_endpoint_missing_is_a_configuration_failure_never_a_rejection(pipeline: Pipeline, status: int):
+def test_upload_request_endpoint_missing_is_a_configuration_failure_never_a_rejection(
+    pipeline: Pipeline, status: int
+):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=status, times=None))
     object_key = key("loa", "loa.pdf")
     pipeline.drop(object_key, LOA)
@@ -877,7 +910,8 @@ def test_association_to_an_unknown_draft_port_request_is_rejected_with_telnyx_re
     entry = row_for_key(pipeline, object_key)
     assert entry["state"] == "rejected"
     assert (
-        "answered 404" in entry["reason"] and f"draft port request {UNKNOWN_PORT_REQUEST} not found" in entry["reason"]
+        "answered 404" in entry["reason"]
+        and f"draft port request {UNKNOWN_PORT_REQUEST} not found" in entry["reason"]
     )
     assert pipeline.tags(object_key)["portdocs:status"] == "rejected"
     assert pipeline.emulator.documents() == []
@@ -896,7 +930,9 @@ def files_service() -> Iterator[tuple[str, list[tuple[int, bytes]], list[int]]]:
         if script:
             status, body = script.pop(0)
             return Response(body, status=status, content_type="application/xml")
-        return Response(status=204, headers={"Location": f"{url}/files-service-local/direct-uploads%2Fx%2Floa.pdf"})
+        return Response(
+            status=204, headers={"Location": f"{url}/files-service-local/direct-uploads%2Fx%2Floa.pdf"}
+        )
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.port}"
@@ -923,7 +959,9 @@ def _upload_once(files_url: str) -> str:
         allowed_upload_hosts=(files_url.split("//", 1)[1],),
     )
     form = UploadForm(url=f"{files_url}/files-service-local", fields={"key": "direct-uploads/x/${filename}"})
-    return client.upload(form, "loa.pdf", io.BytesIO(LOA), len(LOA), "application/pdf", Deadline(time.monotonic() + 30))
+    return client.upload(
+        form, "loa.pdf", io.BytesIO(LOA), len(LOA), "application/pdf", Deadline(time.monotonic() + 30)
+    )
 
 
 @pytest.mark.parametrize("code", ["RequestTimeout", "IncompleteBody"])
@@ -937,7 +975,9 @@ def test_files_service_400_with_a_transient_s3_code_is_retried(files_service, co
     location = with_retries(lambda: _upload_once(files_url), Deadline(time.monotonic() + 30))
 
     assert location.endswith("direct-uploads%2Fx%2Floa.pdf")
-    assert len(received) == 3 and len(set(received)) == 1 and received[0] > len(LOA)  # the whole file each time
+    assert (
+        len(received) == 3 and len(set(received)) == 1 and received[0] > len(LOA)
+    )  # the whole file each time
 
 
 def test_files_service_400_with_a_permanent_s3_code_is_not_retried(files_service):
@@ -1105,7 +1145,9 @@ def test_upload_request_pinning_an_old_version_sends_that_version(pipeline: Pipe
     object_key = key("loa", "loa.pdf")
     v1, _ = put_versions(pipeline, object_key, LOA, INVOICE)
 
-    pipeline.send("IntakeQueueUrl", upload_request(pipeline.bucket, key=object_key, version_id=v1["VersionId"]))
+    pipeline.send(
+        "IntakeQueueUrl", upload_request(pipeline.bucket, key=object_key, version_id=v1["VersionId"])
+    )
     pipeline.runtime.drain()
 
     assert row_for_version(pipeline, v1["VersionId"])["state"] == "associated"
@@ -1125,7 +1167,9 @@ def test_duplicate_s3_event_after_association_restores_a_stale_tag(pipeline: Pip
     boto3.client("s3").put_object_tagging(
         Bucket=pipeline.bucket,
         Key=object_key,
-        Tagging={"TagSet": [{"Key": "team", "Value": "porting"}, {"Key": "portdocs:status", "Value": "uploaded"}]},
+        Tagging={
+            "TagSet": [{"Key": "team", "Value": "porting"}, {"Key": "portdocs:status", "Value": "uploaded"}]
+        },
     )
 
     response, _ = pipeline.invoke("uploader", [notification])
@@ -1186,7 +1230,9 @@ def test_batch_with_too_little_time_hands_its_records_back_as_copies(
         pipeline.drop(key("loa", "loa.pdf"), LOA)
         document = only(pipeline.receive("IntakeQueueUrl"))["Body"]
     else:
-        document = association_request(f"{pipeline.emulator.files_url}/files-service-local/direct-uploads%2Fx")
+        document = association_request(
+            f"{pipeline.emulator.files_url}/files-service-local/direct-uploads%2Fx"
+        )
     bodies = {"msg-0": document, "msg-1": "{not json"}
     upstream = {"upstream-trace": {"stringValue": "trace-42", "dataType": "String"}}
 
@@ -1226,7 +1272,9 @@ def test_record_left_without_time_by_a_slow_batch_mate_is_handed_back(
 def test_record_deferred_too_often_fails_instead_of_circling(pipeline: Pipeline):
     deferred_enough = {DEFERRALS_ATTRIBUTE: {"stringValue": str(MAX_DEFERRALS), "dataType": "Number"}}
 
-    failed = invoke_records(pipeline, "uploader", {"msg-0": "{not json"}, timeout=12, attributes=deferred_enough)
+    failed = invoke_records(
+        pipeline, "uploader", {"msg-0": "{not json"}, timeout=12, attributes=deferred_enough
+    )
 
     assert failed == {"msg-0"}  # SQS counts the receive; the DLQ ends it
     assert queued_copies(pipeline, "IntakeQueueUrl") == []

@@ -83,7 +83,9 @@ def needs(pipeline: Pipeline, service: str, operation: str, parameters: dict[str
             "GetObjectTagging": f"GetObject{versioned}Tagging",
             "PutObjectTagging": f"PutObject{versioned}Tagging",
         }[operation]
-        return f"s3:{action}", "IntakeBucket/*" if parameters["Bucket"] == pipeline.bucket else parameters["Bucket"]
+        return f"s3:{action}", "IntakeBucket/*" if parameters["Bucket"] == pipeline.bucket else parameters[
+            "Bucket"
+        ]
     if service == "sqs":
         if operation == "GetQueueUrl":
             queue = next(url for url in logical if url.endswith("/" + parameters["QueueName"]))
@@ -161,7 +163,8 @@ def test_every_call_is_granted_and_every_grant_is_called(
         lost_upload = name == "lost-upload.pdf"
         table.update_item(
             Key={"document_id": document_id},
-            UpdateExpression="SET updated_at = :old, #state = :state" + (" REMOVE location_url" if lost_upload else ""),
+            UpdateExpression="SET updated_at = :old, #state = :state"
+            + (" REMOVE location_url" if lost_upload else ""),
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":old": "2020-01-01T00:00:00+00:00",

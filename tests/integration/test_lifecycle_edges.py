@@ -247,7 +247,9 @@ def test_a_file_deleted_between_the_look_and_the_read_is_withdrawn_not_rejected(
             s3.delete_object(Bucket=pipeline.bucket, Key=key("loa.pdf"), VersionId=version["VersionId"])
 
     # The uploader's own client, as the function builds it; the hook runs just before its first read.
-    wiring.upload_service()._intake._s3.meta.events.register_first("before-call.s3.GetObject", delete_it_first)
+    wiring.upload_service()._intake._s3.meta.events.register_first(
+        "before-call.s3.GetObject", delete_it_first
+    )
 
     response, _ = pipeline.invoke("uploader", [notification["Body"]])
 

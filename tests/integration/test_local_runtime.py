@@ -69,10 +69,16 @@ def test_events_have_lambdas_sqs_shape(stack: Stack):
         "eventSourceARN",
         "awsRegion",
     }
-    assert record["body"] == '{"a": 1}' and record["eventSource"] == "aws:sqs" and record["awsRegion"] == "us-east-1"
+    assert (
+        record["body"] == '{"a": 1}'
+        and record["eventSource"] == "aws:sqs"
+        and record["awsRegion"] == "us-east-1"
+    )
     assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:runtime-AssociationQueue"
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
-    assert 0 < invoker.remaining[1] < invoker.remaining[0] <= 60_000  # the associator's timeout, counting down
+    assert (
+        0 < invoker.remaining[1] < invoker.remaining[0] <= 60_000
+    )  # the associator's timeout, counting down
 
 
 def test_batches_respect_the_declared_batch_size(stack: Stack):
@@ -126,7 +132,7 @@ def test_a_handler_that_raises_fails_the_whole_batch(stack: Stack):
     result = runtime.poll_once(runtime.source_for("AssociatorFunction"))
 
     assert (result.received, result.failed) == (1, 1)
-    attributes = sqs.get_queue_attributes(QueueUrl=stack.outputs["AssociationQueueUrl"], AttributeNames=["All"])[
-        "Attributes"
-    ]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=stack.outputs["AssociationQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"  # not deleted, hidden for 360 s

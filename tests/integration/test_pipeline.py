@@ -43,7 +43,9 @@ def only(items: list[T]) -> T:
 
 
 @EVERY_DOCUMENT_TYPE
-def test_dropped_document_is_uploaded_and_associated(pipeline: Pipeline, document_type, file_name, body, content_type):
+def test_dropped_document_is_uploaded_and_associated(
+    pipeline: Pipeline, document_type, file_name, body, content_type
+):
     object_key = key(document_type, file_name)
     pipeline.drop(object_key, body)
 
@@ -57,7 +59,9 @@ def test_dropped_document_is_uploaded_and_associated(pipeline: Pipeline, documen
     assert "x-api-token" not in form_post["headers"] and "authorization" not in form_post["headers"]
     assert form_post["file_name"] == file_name and form_post["file_size"] == len(body)
     association = only(pipeline.emulator.calls("supporting_documents"))
-    assert association["path"] == f"/origination/porting/draft_port_requests/{PORT_REQUEST}/supporting_documents"
+    assert (
+        association["path"] == f"/origination/porting/draft_port_requests/{PORT_REQUEST}/supporting_documents"
+    )
     location = association["json"]["url"]
     assert association["json"] == {
         "document_type": document_type,
@@ -225,7 +229,9 @@ def test_association_server_errors_stop_after_five_unknown_outcomes_and_wait_for
     assert first == again == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
     assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS == 5
     entry = only(list(pipeline.ledger().values()))
-    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention: 5 association attempts")
+    assert entry["state"] == "failed" and entry["last_error"].startswith(
+        "needs attention: 5 association attempts"
+    )
     assert pipeline.emulator.documents() == []
 
 
@@ -262,7 +268,9 @@ def test_unprocessable_association_is_rejected_with_the_reason(pipeline: Pipelin
     assert entry["state"] == "rejected"
     assert "422" in entry["reason"] and "draft_sub_request_id" in entry["reason"]
     assert (
-        pipeline.tags(key("loa", "loa.pdf", sub_request="ffffffff-0000-4000-8000-000000000000"))["portdocs:status"]
+        pipeline.tags(key("loa", "loa.pdf", sub_request="ffffffff-0000-4000-8000-000000000000"))[
+            "portdocs:status"
+        ]
         == "rejected"
     )
     assert pipeline.receive("AssociationDeadLetterQueueUrl") == []
@@ -439,7 +447,9 @@ def test_association_url_outside_the_allow_list_is_rejected(pipeline: Pipeline):
 def test_no_credential_signature_policy_or_location_url_reaches_the_logs(
     pipeline: Pipeline, portdocs_log: Callable[[], str]
 ):
-    pipeline.emulator.inject(Fault(endpoint="upload_requests", expire_forms=True, times=1))  # log a refusal too
+    pipeline.emulator.inject(
+        Fault(endpoint="upload_requests", expire_forms=True, times=1)
+    )  # log a refusal too
     pipeline.drop(key("loa", "loa.pdf"), LOA)
 
     pipeline.runtime.drain()
@@ -465,7 +475,9 @@ def test_concurrent_duplicate_deliveries_upload_once(pipeline: Pipeline):
     # Two execution environments: each Lambda environment has its own batch processor.
     handlers = [None, sqs_batch_handler(wiring.upload_service)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = pool.map(lambda handler: pipeline.invoke("uploader", [notification], handler=handler), handlers)
+        runs = pool.map(
+            lambda handler: pipeline.invoke("uploader", [notification], handler=handler), handlers
+        )
         responses = [response for response, _ in runs]
 
     # One delivery did the work; the other was handed back for later (no receive spent on it)

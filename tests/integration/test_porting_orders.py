@@ -89,7 +89,9 @@ def test_dropped_document_is_uploaded_and_attached_to_the_porting_order(
     # An additional document is looked for in the order's list before it is linked.
     expected = {"PATCH"} if document_type in ("loa", "invoice") else {"GET", "POST"}
     assert {call["method"] for call in order_calls} == expected
-    assert not pipeline.emulator.calls("upload_requests") and not pipeline.emulator.calls("supporting_documents")
+    assert not pipeline.emulator.calls("upload_requests") and not pipeline.emulator.calls(
+        "supporting_documents"
+    )
     entry = the_entry(pipeline)
     assert entry["state"] == "associated"
     assert entry["telnyx_document_id"] == entry["uploaded_document_id"] == stored["id"]
@@ -379,7 +381,9 @@ def test_an_unknown_porting_order_is_rejected_with_telnyx_reason(pipeline: Pipel
 
 def test_a_legacy_only_secret_keeps_the_document_for_redrive_naming_the_missing_key(pipeline: Pipeline):
     credentials = pipeline.emulator.credentials
-    pipeline.set_credentials(api_user=pipeline.credential("api_user"), api_token=pipeline.credential("api_token"))
+    pipeline.set_credentials(
+        api_user=pipeline.credential("api_user"), api_token=pipeline.credential("api_token")
+    )
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     body = only(pipeline.receive("IntakeQueueUrl"))["Body"]
 
@@ -454,7 +458,9 @@ def test_a_document_that_keeps_expiring_waits_for_a_person(pipeline: Pipeline):
     # Once the backlog is gone, a person's retry starts the count again and the document goes through.
     for queue in ("IntakeQueueUrl", "AssociationQueueUrl"):
         pipeline.receive(queue)  # the waiting message is in the dead-letter queue by now
-    target = cli.Target(pipeline.stack.outputs, boto3.session.Session(), None, MAX_DOCUMENT_BYTES, ("image/png",))
+    target = cli.Target(
+        pipeline.stack.outputs, boto3.session.Session(), None, MAX_DOCUMENT_BYTES, ("image/png",)
+    )
     assert "sent again" in cli.retry_document(target, entry["document_id"])
     pipeline.runtime.drain()
     entry = the_entry(pipeline)

@@ -54,7 +54,10 @@ def test_only_the_stacks_functions_and_the_named_senders_may_send_to_the_associa
     policy, arn = policy_of(stack, "AssociationQueueUrl")
     for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
         # Not denied; their own IAM policy (template.yaml) allows them, as for any role of the account.
-        assert evaluate(policy, sending(arn, principal_arn=role_of(stack, function))) is Decision.NOT_ALLOWED_HERE
+        assert (
+            evaluate(policy, sending(arn, principal_arn=role_of(stack, function)))
+            is Decision.NOT_ALLOWED_HERE
+        )
     assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.ALLOWED
     assert evaluate(policy, sending(arn, principal_arn=OTHER_ACCOUNT_UPSTREAM)) is Decision.ALLOWED
 
@@ -62,7 +65,10 @@ def test_only_the_stacks_functions_and_the_named_senders_may_send_to_the_associa
     assert evaluate(policy, sending(arn, principal_arn=f"{UPSTREAM}-impostor")) is Decision.DENIED
     assert evaluate(policy, sending(arn, service="s3.amazonaws.com")) is Decision.DENIED
     # Not a sender's business: reading and deleting are left to IAM (the associator's event source).
-    assert evaluate(policy, Request("sqs:ReceiveMessage", arn, principal_arn=STRANGER)) is Decision.NOT_ALLOWED_HERE
+    assert (
+        evaluate(policy, Request("sqs:ReceiveMessage", arn, principal_arn=STRANGER))
+        is Decision.NOT_ALLOWED_HERE
+    )
 
 
 def test_without_named_senders_only_the_stacks_functions_may_send():
@@ -79,7 +85,10 @@ def test_only_the_functions_and_the_named_senders_may_send_upload_requests(stack
     policy, arn = policy_of(stack, "IntakeQueueUrl")
     # A hand-back; a porting-order document Telnyx deleted unlinked; a stuck document's upload.
     for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
-        assert evaluate(policy, sending(arn, principal_arn=role_of(stack, function))) is Decision.NOT_ALLOWED_HERE
+        assert (
+            evaluate(policy, sending(arn, principal_arn=role_of(stack, function)))
+            is Decision.NOT_ALLOWED_HERE
+        )
     assert evaluate(policy, sending(arn, principal_arn=UPSTREAM)) is Decision.ALLOWED
     assert evaluate(policy, sending(arn, principal_arn=OTHER_ACCOUNT_UPSTREAM)) is Decision.ALLOWED
 
@@ -92,9 +101,15 @@ def test_the_intake_queue_takes_notifications_from_the_intake_bucket_only(stack:
     from_bucket = {"aws:SourceArn": bucket, "aws:SourceAccount": ACCOUNT_ID}
     assert evaluate(policy, sending(arn, service="s3.amazonaws.com", context=from_bucket)) is Decision.ALLOWED
     other_bucket = {**from_bucket, "aws:SourceArn": "arn:aws:s3:::someone-elses-bucket"}
-    assert evaluate(policy, sending(arn, service="s3.amazonaws.com", context=other_bucket)) is not Decision.ALLOWED
+    assert (
+        evaluate(policy, sending(arn, service="s3.amazonaws.com", context=other_bucket))
+        is not Decision.ALLOWED
+    )
     other_account = {**from_bucket, "aws:SourceAccount": "210987654321"}
-    assert evaluate(policy, sending(arn, service="s3.amazonaws.com", context=other_account)) is not Decision.ALLOWED
+    assert (
+        evaluate(policy, sending(arn, service="s3.amazonaws.com", context=other_account))
+        is not Decision.ALLOWED
+    )
 
 
 @pytest.mark.parametrize("output", ["IntakeQueueUrl", "AssociationQueueUrl", "IntakeDeadLetterQueueUrl"])
@@ -112,7 +127,9 @@ def test_a_condition_the_evaluator_does_not_know_is_refused_not_guessed():
         evaluate(policy, sending("arn:aws:sqs:us-east-1:123456789012:q", principal_arn=STRANGER))
 
 
-def test_the_cli_is_held_to_the_association_queues_policy(stack: Stack, capsys: pytest.CaptureFixture[str], tmp_path):
+def test_the_cli_is_held_to_the_association_queues_policy(
+    stack: Stack, capsys: pytest.CaptureFixture[str], tmp_path
+):
     state = SandboxState(
         endpoint_url="",
         region="us-east-1",

@@ -28,7 +28,9 @@ def only_document(pipeline: Pipeline) -> dict:
     return entry
 
 
-def test_a_rejected_document_is_associated_once_after_its_cause_is_fixed(pipeline: Pipeline, target: cli.Target):
+def test_a_rejected_document_is_associated_once_after_its_cause_is_fixed(
+    pipeline: Pipeline, target: cli.Target
+):
     pipeline.drop(f"{PORT_REQUEST}/{NEW_SUB_REQUEST}/loa/loa.pdf", LOA)
     pipeline.runtime.drain()
     rejected = only_document(pipeline)
@@ -52,7 +54,9 @@ def test_a_rejected_document_is_associated_once_after_its_cause_is_fixed(pipelin
     assert "not retried: it is associated" in cli.retry_document(target, entry["document_id"])
 
 
-def test_a_superseded_version_retried_on_purpose_is_sent_as_that_version(pipeline: Pipeline, target: cli.Target):
+def test_a_superseded_version_retried_on_purpose_is_sent_as_that_version(
+    pipeline: Pipeline, target: cli.Target
+):
     key = f"{PORT_REQUEST}/{NEW_SUB_REQUEST}/loa/loa.pdf"
     pipeline.emulator.seed(PORT_REQUEST, NEW_SUB_REQUEST)
     first = pipeline.drop(key, LOA)

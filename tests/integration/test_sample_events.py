@@ -151,7 +151,9 @@ def invoke(pipeline: Pipeline, function: str, event: dict[str, Any]) -> Any:
     return pipeline.runtime.invoker.invoke(pipeline.stack.functions[function], event)
 
 
-def on_this_stack(pipeline: Pipeline, function: str, event: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def on_this_stack(
+    pipeline: Pipeline, function: str, event: dict[str, Any], body: dict[str, Any]
+) -> dict[str, Any]:
     """The sample's record with `body` in it, from the function's queue on this stack."""
     event = copy.deepcopy(event)
     (record,) = event["Records"]
@@ -178,7 +180,9 @@ def v2_uploads(emulator: TelnyxEmulator) -> list[dict[str, Any]]:
     return [call for call in emulator.calls("documents") if call["method"] == "POST"]
 
 
-def s3_notification_for_this_stack(pipeline: Pipeline, name: str, content: bytes) -> tuple[dict[str, Any], str]:
+def s3_notification_for_this_stack(
+    pipeline: Pipeline, name: str, content: bytes
+) -> tuple[dict[str, Any], str]:
     """The sample's notification, of a file now dropped at its key: this bucket, this version."""
     event = sample(name)
     notification = body_of(event)
@@ -220,7 +224,9 @@ def test_the_porting_order_s3_notification_sample_is_uploaded_to_the_documents_s
     assert stored["sha256"] == hashlib.sha256(LOA).hexdigest()
     assert stored["filename"] == "SignedLOAGlobexLtd2026-11.pdf"  # Telnyx removes the spaces
     association = queued_association(pipeline)
-    assert association["porting_order_id"] == PORTING_ORDER and association["document_type"] == DocumentType.LOA
+    assert (
+        association["porting_order_id"] == PORTING_ORDER and association["document_type"] == DocumentType.LOA
+    )
     assert association["telnyx_document_id"] == stored["id"] and association["source"]["key"] == key
     assert the_one(list(pipeline.ledger().values()))["state"] == State.UPLOADED
     assert not pipeline.emulator.calls("upload_requests") and not pipeline.emulator.calls("files")
@@ -298,7 +304,9 @@ def upload_to_the_files_service(emulator: TelnyxEmulator, file_name: str, conten
     return location
 
 
-def upload_to_the_documents_service(emulator: TelnyxEmulator, file_name: str, content: bytes) -> dict[str, Any]:
+def upload_to_the_documents_service(
+    emulator: TelnyxEmulator, file_name: str, content: bytes
+) -> dict[str, Any]:
     answer = requests.post(
         f"{emulator.api_url}/v2/documents",
         files={"file": (file_name, content)},

@@ -88,7 +88,9 @@ def test_a_document_whose_association_may_have_been_sent_is_left_for_a_person(
     assert pipeline.ledger()[document_id]["state"] == "uploaded" and pipeline.emulator.documents() == []
 
 
-def test_a_document_swept_too_often_is_left_for_a_person(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]):
+def test_a_document_swept_too_often_is_left_for_a_person(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+):
     document_id = uploaded_but_association_lost(pipeline)
     age(pipeline, document_id, sweeps=MAX_SWEEPS)
 
@@ -166,7 +168,9 @@ def test_a_swept_upload_is_not_pinned_so_a_newer_version_still_wins(
     assert pipeline.emulator.stored_bytes(document["url"]) == corrected
 
 
-def test_failed_documents_are_counted_but_left_to_their_queues(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]):
+def test_failed_documents_are_counted_but_left_to_their_queues(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=401, times=None))
     pipeline.drop(KEY, LOA)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
@@ -185,7 +189,9 @@ def test_a_sweep_claims_a_document_only_if_it_is_still_stuck_and_nothing_is_in_f
     seen = pipeline.ledger()[document_id]["updated_at"]
     before = time.time() - 3600
 
-    assert not ledger.note_sweep(document_id, "2000-01-01T00:00:00+00:00", before, MAX_SWEEPS)  # changed since
+    assert not ledger.note_sweep(
+        document_id, "2000-01-01T00:00:00+00:00", before, MAX_SWEEPS
+    )  # changed since
     assert not ledger.note_sweep(document_id, seen, time.time() - 3 * 3600, MAX_SWEEPS)  # not that old
     age(pipeline, document_id, send_unconfirmed=True)  # an association went out meanwhile
     assert not ledger.note_sweep(document_id, TWO_HOURS_AGO, before, MAX_SWEEPS)

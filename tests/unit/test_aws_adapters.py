@@ -77,7 +77,9 @@ def test_a_retry_reopens_a_finished_document_once(ledger: Ledger, stack: Stack):
     ledger.close("doc-1", State.REJECTED, "no such sub-request")
 
     assert ledger_admin.reopen(documents_table(stack), "doc-1", (State.REJECTED, State.FAILED))
-    assert not ledger_admin.reopen(documents_table(stack), "doc-1", (State.REJECTED, State.FAILED))  # in flight
+    assert not ledger_admin.reopen(
+        documents_table(stack), "doc-1", (State.REJECTED, State.FAILED)
+    )  # in flight
     entry = ledger.get("doc-1")
     assert (entry.state, entry.reason) == (State.RECEIVED, None)
 
@@ -120,11 +122,15 @@ def test_documents_are_queryable_by_port_request(ledger: Ledger, stack: Stack):
 def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):
     s3 = boto3.client("s3")
     bucket = stack.outputs["IntakeBucketName"]
-    version = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"x", Tagging="team=porting&ticket=T-1")["VersionId"]
+    version = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"x", Tagging="team=porting&ticket=T-1")[
+        "VersionId"
+    ]
     source = SourceObject(bucket, "a.pdf", version_id=version)
     intake = IntakeStore(boto3.client("s3"))
 
-    intake.tag(source, {"portdocs:status": "rejected", "portdocs:reason": 'the file is "text/plain"; not allowed'})
+    intake.tag(
+        source, {"portdocs:status": "rejected", "portdocs:reason": 'the file is "text/plain"; not allowed'}
+    )
     intake.tag(source, {"portdocs:status": "failed"})
 
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="a.pdf")["TagSet"]}
@@ -134,7 +140,9 @@ def test_tags_are_merged_with_the_users_and_replaced_on_update(stack: Stack):
 def test_describe_pins_the_version_and_reads_the_description(stack: Stack):
     s3 = boto3.client("s3")
     bucket = stack.outputs["IntakeBucketName"]
-    old = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"old", Metadata={"description": "first"})["VersionId"]
+    old = s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"old", Metadata={"description": "first"})[
+        "VersionId"
+    ]
     s3.put_object(Bucket=bucket, Key="a.pdf", Body=b"newer")
     intake = IntakeStore(boto3.client("s3"))
 
@@ -155,7 +163,9 @@ def test_a_missing_object_is_a_permanent_error(stack: Stack):
 def test_a_retry_reopens_a_document_left_in_flight_only_once_it_is_stale(ledger: Ledger, stack: Stack):
     ledger.open("doc-1", TARGET)
     table = documents_table(stack)
-    assert not ledger_admin.reopen(table, "doc-1", (State.REJECTED,))  # received a moment ago: still in flight
+    assert not ledger_admin.reopen(
+        table, "doc-1", (State.REJECTED,)
+    )  # received a moment ago: still in flight
 
     table.update_item(  # a worker was killed mid-step an hour and a half ago
         Key={"document_id": "doc-1"},

@@ -30,6 +30,8 @@ def test_the_status_table_asks_a_person_to_check_what_may_be_on_telnyx_twice():
 def test_the_status_table_names_the_file_its_target_and_what_went_wrong():
     order = PortingOrderTarget("7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b", DocumentType.INVOICE)
     source = SourceObject("bucket", "porting-orders/7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b/invoice/bill.pdf")
-    text = rendered([LedgerEntry("d", State.FAILED, target=order, source=source, last_error="transient: 503")])
+    text = rendered(
+        [LedgerEntry("d", State.FAILED, target=order, source=source, last_error="transient: 503")]
+    )
     (line,) = (line for line in text.splitlines() if line.startswith("│ bill.pdf"))
     assert "porting order 7e6d5c4b…" in line and "invoice" in line and "transient: 503" in line

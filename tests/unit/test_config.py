@@ -43,12 +43,16 @@ def test_record_concurrency_is_bounded(value, message):
 
 
 def test_lists_are_trimmed_and_lowercased():
-    settings = Settings.from_environ({**REQUIRED, "ALLOWED_UPLOAD_HOSTS": " A.example.com , 127.0.0.1:9000 ,"})
+    settings = Settings.from_environ(
+        {**REQUIRED, "ALLOWED_UPLOAD_HOSTS": " A.example.com , 127.0.0.1:9000 ,"}
+    )
     assert settings.allowed_upload_hosts == ("a.example.com", "127.0.0.1:9000")
 
 
 def test_credentials_never_appear_in_the_settings_repr():
-    settings = Settings.from_environ({**REQUIRED, "TELNYX_API_USER": "me@example.com", "TELNYX_API_TOKEN": "s3cr3t"})
+    settings = Settings.from_environ(
+        {**REQUIRED, "TELNYX_API_USER": "me@example.com", "TELNYX_API_TOKEN": "s3cr3t"}
+    )
     assert "s3cr3t" not in repr(settings) and "me@example.com" not in repr(settings)
     assert settings.local_credentials.api_token == "s3cr3t"
 

@@ -29,7 +29,9 @@ def test_every_state_a_document_can_end_in_has_a_detail_type():
 
 
 def test_a_reason_never_carries_a_url_path():
-    reason = without_url_paths(f"Telnyx refused it: 422 url {LOCATION} is not valid; see https://example.com/docs?x=1")
+    reason = without_url_paths(
+        f"Telnyx refused it: 422 url {LOCATION} is not valid; see https://example.com/docs?x=1"
+    )
     assert "direct-uploads" not in reason and "docs?x" not in reason
     assert "https://files-service-prod.s3.amazonaws.com/…" in reason and "https://example.com/…" in reason
     change = DocumentChange("doc-1", State.REJECTED, reason=reason)

@@ -30,7 +30,9 @@ def table() -> Iterator[Any]:
 def test_an_item_naming_a_target_portdocs_cannot_read_is_still_found_with_no_target(table: Any):
     # Hand-edited: a sub-request without its port request, a porting order that is no valid id.
     table.put_item(Item={"document_id": "half", "state": "received", "draft_sub_request_id": "sub-1"})
-    table.put_item(Item={"document_id": "bad", "state": "uploaded", "porting_order_id": "../x", "document_type": "loa"})
+    table.put_item(
+        Item={"document_id": "bad", "state": "uploaded", "porting_order_id": "../x", "document_type": "loa"}
+    )
     ledger = Ledger(table)
 
     for document_id, state in (("half", State.RECEIVED), ("bad", State.UPLOADED)):
@@ -46,12 +48,18 @@ def test_every_field_callers_read_comes_back_typed(table: Any):
     ledger.open("doc-1", target, SourceObject("b", "k", "v"), "Signed LOA")
     ledger.mark_failed("doc-1", "transient: Telnyx answered 503")
     table.update_item(
-        Key={"document_id": "doc-1"}, UpdateExpression="SET sweeps = :two", ExpressionAttributeValues={":two": 2}
+        Key={"document_id": "doc-1"},
+        UpdateExpression="SET sweeps = :two",
+        ExpressionAttributeValues={":two": 2},
     )
 
     entry = ledger.get("doc-1")
 
-    assert (entry.target, entry.source, entry.description) == (target, SourceObject("b", "k", "v"), "Signed LOA")
+    assert (entry.target, entry.source, entry.description) == (
+        target,
+        SourceObject("b", "k", "v"),
+        "Signed LOA",
+    )
     assert (entry.last_error, entry.sweeps) == ("transient: Telnyx answered 503", 2)
     assert entry.created_at and entry.updated_at >= entry.created_at
 

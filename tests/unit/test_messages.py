@@ -114,7 +114,9 @@ def test_upload_request_names_exactly_one_target_and_says_so(change):
             del message[name]
         else:
             message[name] = value
-    with pytest.raises(PermanentError, match=r"exactly one target: a draft sub-request .* or a porting order"):
+    with pytest.raises(
+        PermanentError, match=r"exactly one target: a draft sub-request .* or a porting order"
+    ):
         parse_intake_message(json.dumps(message))
 
 

@@ -67,7 +67,9 @@ def test_v2_error_body_becomes_the_reason():
 
 
 def test_undocumented_error_body_is_kept_raw_and_truncated():
-    error = classify_api_failure(response(400, b"<html>\n  Bad   thing " + b"y" * 1000), ApiCall("POST", "/x"))
+    error = classify_api_failure(
+        response(400, b"<html>\n  Bad   thing " + b"y" * 1000), ApiCall("POST", "/x")
+    )
     assert "answered 400: <html> Bad thing yyy" in str(error)
     assert len(str(error)) < 400
 
@@ -107,7 +109,10 @@ def test_form_fields_never_appear_in_its_repr_and_location_fallback_encodes_the_
         url="https://files.example.com", fields={"key": "direct-uploads/u/${filename}", "policy": "SECRET"}
     )
     assert "SECRET" not in repr(form)
-    assert form.location_for("Concept 8 é.jpg") == "https://files.example.com/direct-uploads%2Fu%2FConcept+8+%C3%A9.jpg"
+    assert (
+        form.location_for("Concept 8 é.jpg")
+        == "https://files.example.com/direct-uploads%2Fu%2FConcept+8+%C3%A9.jpg"
+    )
 
 
 def draft_api(
@@ -142,7 +147,9 @@ def test_full_flow_against_the_emulator(client: DraftPortRequestsApi, emulator: 
 def test_form_url_outside_the_allow_list_is_a_configuration_fault(emulator: TelnyxEmulator):
     credentials = TelnyxCredentials(api_key="unused")
     emulator.credentials["api_key"] = "unused"
-    strict = draft_api(emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",))
+    strict = draft_api(
+        emulator.api_url, StaticCredentials(credentials), ("files-service-prod.s3.amazonaws.com",)
+    )
     with pytest.raises(ConfigurationError, match="refusing Telnyx's upload form"):
         strict.request_upload_form("application/pdf", ample())
 
@@ -153,13 +160,17 @@ def test_dropped_connection_is_transient(client: DraftPortRequestsApi, emulator:
         client.request_upload_form("application/pdf", ample())
 
 
-def test_a_hanging_server_is_given_up_on_by_the_deadline(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
+def test_a_hanging_server_is_given_up_on_by_the_deadline(
+    client: DraftPortRequestsApi, emulator: TelnyxEmulator
+):
     emulator.inject(Fault(endpoint="upload_requests", latency=5.0))  # well within the 30 s read timeout
     with pytest.raises(TransientError, match="failed: ReadTimeout"):
         client.request_upload_form("application/pdf", Deadline(at=time.monotonic() + 1.5))
 
 
-def test_refused_form_is_transient_and_oversize_is_permanent(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
+def test_refused_form_is_transient_and_oversize_is_permanent(
+    client: DraftPortRequestsApi, emulator: TelnyxEmulator
+):
     emulator.max_upload_bytes = 10
     form = client.request_upload_form("application/pdf", ample())
     with pytest.raises(PermanentError, match="400 EntityTooLarge"):
@@ -205,7 +216,10 @@ def test_location_is_derived_from_the_form_when_the_server_sends_none():
     ],
 )
 def test_a_non_idempotent_call_is_ambiguous_unless_the_answer_says_it_was_not_acted_on(status, headers, kind):
-    assert type(classify_api_failure(response(status, **headers), ApiCall("POST", "/x", repeatable=False))) is kind
+    assert (
+        type(classify_api_failure(response(status, **headers), ApiCall("POST", "/x", repeatable=False)))
+        is kind
+    )
     assert type(classify_api_failure(response(status, **headers), ApiCall("POST", "/x"))) is TransientError
 
 
@@ -213,7 +227,10 @@ def test_a_missing_upload_endpoint_is_configuration_but_a_missing_draft_is_the_d
     assert type(
         classify_api_failure(response(404), ApiCall("POST", "/files/upload_requests", names_a_resource=False))
     ) is (ConfigurationError)
-    assert type(classify_api_failure(response(404), ApiCall("POST", "/x/supporting_documents"))) is PermanentError
+    assert (
+        type(classify_api_failure(response(404), ApiCall("POST", "/x/supporting_documents")))
+        is PermanentError
+    )
     assert type(classify_api_failure(response(405), ApiCall("POST", "/x"))) is ConfigurationError
 
 
@@ -221,7 +238,9 @@ def association() -> DraftAssociation:
     return DraftAssociation(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", "https://f/x")
 
 
-def test_a_reset_after_the_association_was_sent_is_ambiguous(client: DraftPortRequestsApi, emulator: TelnyxEmulator):
+def test_a_reset_after_the_association_was_sent_is_ambiguous(
+    client: DraftPortRequestsApi, emulator: TelnyxEmulator
+):
     emulator.inject(Fault(endpoint="supporting_documents", drop=True))
     with pytest.raises(AmbiguousError, match="may have recorded it"):
         client.associate(association(), ample())
@@ -238,7 +257,9 @@ def test_an_association_that_never_connected_is_not_ambiguous():
 
 
 def test_a_429_makes_the_next_call_of_any_record_wait(emulator: TelnyxEmulator):
-    credentials = StaticCredentials(TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token"))
+    credentials = StaticCredentials(
+        TelnyxCredentials(api_user="portdocs@example.com", api_token="emulator-token")
+    )
     shared = draft_api(emulator.api_url, credentials, (emulator.files_host,), gate=RateLimitGate())
     emulator.inject(Fault(endpoint="upload_requests", status=429, retry_after="1"))
     with pytest.raises(TransientError):
@@ -254,7 +275,9 @@ def test_a_location_on_a_host_outside_the_allow_list_is_a_configuration_fault(
     files_service: ScriptedFilesService,
 ):
     files_service.answers.append((204, "https://elsewhere.example.com/direct-uploads%2Fx%2Fa.pdf"))
-    client = draft_api("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",))
+    client = draft_api(
+        "https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",)
+    )
     form = UploadForm(files_service.url, {"key": "k/${filename}"})
     with pytest.raises(ConfigurationError, match="refused Location") as raised:
         client.upload(form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", ample())
@@ -326,7 +349,9 @@ def files_service() -> Iterator[ScriptedFilesService]:
         (400, "InvalidArgument", PermanentError),
     ],
 )
-def test_files_service_errors_are_classified_by_their_s3_code(files_service: ScriptedFilesService, status, code, kind):
+def test_files_service_errors_are_classified_by_their_s3_code(
+    files_service: ScriptedFilesService, status, code, kind
+):
     files_service.answers.append((status, code))
     client = draft_api("https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ())
     form = UploadForm(files_service.url, {"key": "k/${filename}"})
@@ -341,7 +366,9 @@ def test_an_intake_stream_that_breaks_mid_upload_is_transient(client: DraftPortR
             raise IncompleteReadError(actual_bytes=10, expected_bytes=100)
 
     form = client.request_upload_form("application/pdf", ample())
-    with pytest.raises(TransientError, match="reading the intake object failed mid-upload: IncompleteReadError"):
+    with pytest.raises(
+        TransientError, match="reading the intake object failed mid-upload: IncompleteReadError"
+    ):
         client.upload(form, "a.pdf", Breaking(), 100, "application/pdf", ample())
 
 
@@ -350,7 +377,9 @@ def test_an_error_quoting_what_was_sent_keeps_the_files_url_out_of_the_reason(
 ):
     body = b"%PDF-1.4 x"
     form = client.request_upload_form("application/pdf", ample())
-    location = client.upload(form, "Jane Doe LOA.pdf", io.BytesIO(body), len(body), "application/pdf", ample())
+    location = client.upload(
+        form, "Jane Doe LOA.pdf", io.BytesIO(body), len(body), "application/pdf", ample()
+    )
     emulator.inject(Fault(endpoint="supporting_documents", status=422, echo=True))
     request = DraftAssociation(DraftTarget(PORT_REQUEST, SUB_REQUEST, DocumentType.LOA), "LOA", location)
     with pytest.raises(PermanentError) as refused:

@@ -25,7 +25,9 @@ def v2(emulator: TelnyxEmulator) -> Iterator[TelnyxEmulator]:
     yield emulator
 
 
-def call(emulator: TelnyxEmulator, method: str, path: str, key: str = API_KEY, **kwargs: Any) -> requests.Response:
+def call(
+    emulator: TelnyxEmulator, method: str, path: str, key: str = API_KEY, **kwargs: Any
+) -> requests.Response:
     headers = {"Authorization": f"Bearer {key}"}
     return requests.request(method, f"{emulator.api_url}/v2{path}", headers=headers, timeout=10, **kwargs)
 
@@ -36,7 +38,9 @@ def upload(emulator: TelnyxEmulator, content: bytes = LOA, name: str = "signed l
 
 def test_v2_takes_a_bearer_api_key_only(v2: TelnyxEmulator):
     legacy = {"x-api-user": "portdocs@example.com", "x-api-token": "emulator-token"}
-    answer = requests.post(f"{v2.api_url}/v2/documents", headers=legacy, files={"file": ("a.pdf", LOA)}, timeout=10)
+    answer = requests.post(
+        f"{v2.api_url}/v2/documents", headers=legacy, files={"file": ("a.pdf", LOA)}, timeout=10
+    )
     assert answer.status_code == 401
     assert upload(v2).status_code == 200
     assert call(v2, "GET", "/documents/x", key="wrong").status_code == 401
@@ -73,7 +77,10 @@ def test_an_infected_file_is_denied_and_cannot_be_linked(v2: TelnyxEmulator):
 
 def test_a_document_not_linked_within_30_minutes_is_gone_and_a_linked_one_stays(v2: TelnyxEmulator):
     unlinked, linked = (upload(v2).json()["data"]["id"] for _ in range(2))
-    assert call(v2, "PATCH", f"/porting_orders/{ORDER}", json={"documents": {"invoice": linked}}).status_code == 200
+    assert (
+        call(v2, "PATCH", f"/porting_orders/{ORDER}", json={"documents": {"invoice": linked}}).status_code
+        == 200
+    )
 
     requests.post(f"{v2.api_url}/_emulator/clock", json={"advance_seconds": 30 * 60 + 1}, timeout=10)
 
@@ -88,7 +95,9 @@ def test_additional_documents_are_linked_listed_and_validated(v2: TelnyxEmulator
     csr = upload(v2).json()["data"]["id"]
     path = f"/porting_orders/{ORDER}/additional_documents"
 
-    created = call(v2, "POST", path, json={"additional_documents": [{"document_id": csr, "document_type": "csr"}]})
+    created = call(
+        v2, "POST", path, json={"additional_documents": [{"document_id": csr, "document_type": "csr"}]}
+    )
 
     assert created.status_code == 201
     (record,) = created.json()["data"]
@@ -106,9 +115,14 @@ def test_additional_documents_are_linked_listed_and_validated(v2: TelnyxEmulator
 
 def test_unknown_orders_are_404_and_order_documents_take_loa_and_invoice_only(v2: TelnyxEmulator):
     document = upload(v2).json()["data"]["id"]
-    assert call(v2, "PATCH", "/porting_orders/unknown", json={"documents": {"loa": document}}).status_code == 404
+    assert (
+        call(v2, "PATCH", "/porting_orders/unknown", json={"documents": {"loa": document}}).status_code == 404
+    )
     assert call(v2, "GET", "/porting_orders/unknown/additional_documents").status_code == 404
-    assert call(v2, "PATCH", f"/porting_orders/{ORDER}", json={"documents": {"csr": document}}).status_code == 422
+    assert (
+        call(v2, "PATCH", f"/porting_orders/{ORDER}", json={"documents": {"csr": document}}).status_code
+        == 422
+    )
 
 
 def test_faults_are_injected_on_v2_endpoints_too(v2: TelnyxEmulator):

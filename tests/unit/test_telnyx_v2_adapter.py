@@ -125,7 +125,9 @@ def test_a_document_scanned_and_awaiting_review_is_there(telnyx: ScriptedTelnyx)
 
 
 def refused(status: int) -> tuple[int, Any]:
-    return status, {"errors": [{"code": "10015", "title": "Invalid", "detail": "no", "meta": {"retryable": False}}]}
+    return status, {
+        "errors": [{"code": "10015", "title": "Invalid", "detail": "no", "meta": {"retryable": False}}]
+    }
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,10 @@ def test_bucket_notification_waits_for_the_queue_policy_scoped_to_bucket_and_acc
     condition = RESOURCES["IntakeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"]
     assert "aws:SourceArn" in condition["ArnLike"] and "aws:SourceAccount" in condition["StringEquals"]
     # The policy's ARN and the bucket's name are derived the same way, or S3 could not send.
-    assert condition["ArnLike"]["aws:SourceArn"]["Fn::Sub"][1] == bucket["Properties"]["BucketName"]["Fn::Sub"][1]
+    assert (
+        condition["ArnLike"]["aws:SourceArn"]["Fn::Sub"][1]
+        == bucket["Properties"]["BucketName"]["Fn::Sub"][1]
+    )
 
 
 def test_every_name_of_the_intake_bucket_is_made_as_the_bucket_makes_its_own():
@@ -101,14 +104,18 @@ def test_everything_at_rest_is_under_the_customer_key_when_one_is_given_and_encr
             assert props[KEY_PROPERTY[resource["Type"]]] == KEY_WHEN_GIVEN, name
             covered.add(resource["Type"])
         if resource["Type"] == "AWS::SQS::Queue":
-            assert props["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}, name
+            assert props["SqsManagedSseEnabled"] == {
+                "Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]
+            }, name
         if resource["Type"] == "AWS::DynamoDB::Table":
             sse = props["SSESpecification"]
             assert sse["SSEEnabled"] is True and sse["KMSMasterKeyId"] == KEY_WHEN_GIVEN, name
             assert sse["SSEType"] == {"Fn::If": ["HasKmsKey", "KMS", {"Ref": "AWS::NoValue"}]}, name
             covered.add(resource["Type"])
     assert len(covered) == len(KEY_PROPERTY) + 1
-    intake = RESOURCES["IntakeBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    intake = RESOURCES["IntakeBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][
+        0
+    ]
     assert intake["ServerSideEncryptionByDefault"] == {
         "SSEAlgorithm": {"Fn::If": ["HasKmsKey", "aws:kms", "AES256"]},
         "KMSMasterKeyID": KEY_WHEN_GIVEN,
@@ -146,7 +153,9 @@ def test_every_queue_refuses_requests_without_tls():
                 assert statement["Action"] == "sqs:*"
                 assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                 resources = statement["Resource"]
-                guarded |= {r["Fn::GetAtt"][0] for r in (resources if isinstance(resources, list) else [resources])}
+                guarded |= {
+                    r["Fn::GetAtt"][0] for r in (resources if isinstance(resources, list) else [resources])
+                }
     assert guarded == queues
 
 
@@ -231,7 +240,9 @@ def test_every_duplicate_protection_outlives_every_way_a_message_can_come_back()
     for _, _, event in sqs_events():
         queue = RESOURCES[event["Queue"]["Fn::GetAtt"][0]]["Properties"]
         dead_letter = RESOURCES[queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
-        longest_return = max(longest_return, queue["MessageRetentionPeriod"] + dead_letter["MessageRetentionPeriod"])
+        longest_return = max(
+            longest_return, queue["MessageRetentionPeriod"] + dead_letter["MessageRetentionPeriod"]
+        )
     # The template leaves the TTL at the code's default, which is what is checked here.
     assert "IDEMPOTENCY_TTL_SECONDS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert longest_return + margin <= DEFAULT_IDEMPOTENCY_TTL_SECONDS
@@ -247,7 +258,9 @@ def test_tracing_needs_no_sdk_and_opentelemetry_is_an_opt_in_layer():
     wrapper = function["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"]
     assert wrapper == {"Fn::If": ["HasOpenTelemetry", "/opt/otel-instrument", {"Ref": "AWS::NoValue"}]}
     assert TEMPLATE["Parameters"]["OpenTelemetryLayerArn"]["Default"] == ""
-    locked = re.findall(r"(?m)^([a-z0-9_.-]+)==", (ROOT / "layers/portdocs/requirements.txt").read_text().lower())
+    locked = re.findall(
+        r"(?m)^([a-z0-9_.-]+)==", (ROOT / "layers/portdocs/requirements.txt").read_text().lower()
+    )
     assert "aws-lambda-powertools" in locked and "aws-xray-sdk" not in locked
 
 
@@ -283,7 +296,9 @@ def test_every_alarm_notifies_the_alarm_topic():
         ("portdocs", "StuckDocuments"),
     } <= watched
     subscription = RESOURCES["AlarmEmailSubscription"]
-    assert subscription["Condition"] == "HasAlarmEmail" and subscription["Properties"]["TopicArn"] == ALARM_TOPIC
+    assert (
+        subscription["Condition"] == "HasAlarmEmail" and subscription["Properties"]["TopicArn"] == ALARM_TOPIC
+    )
 
 
 def test_every_function_logs_to_its_own_group_kept_for_the_retention_period():

@@ -67,7 +67,9 @@ class AssociationService:
         except PermanentError as error:
             self._reject_unreadable(body, message_id, error)
             return
-        entry_of_source = self._ledger.find(document_id(request.source, request.target)) if request.source else None
+        entry_of_source = (
+            self._ledger.find(document_id(request.source, request.target)) if request.source else None
+        )
         if entry_of_source is not None and request.upload.expired_among(entry_of_source.expired_uploads):
             # A late or repeated copy of the association of an upload Telnyx deleted: the document
             # went back for a fresh upload, whose own association is under way or done.
@@ -88,7 +90,9 @@ class AssociationService:
     ) -> None:
         flow = self._flows.of(request.target)
         flow.check_association(request.upload, uploaded_by_us=vouched is not None)
-        entry = self._lifecycle.open(attempt, request.description, upload=None if request.source else request.upload)
+        entry = self._lifecycle.open(
+            attempt, request.description, upload=None if request.source else request.upload
+        )
         if entry.state.is_terminal:
             self._lifecycle.duplicate(attempt, entry)
             return
@@ -132,7 +136,9 @@ class AssociationService:
     ) -> Association:
         """`association` (the target and the uploaded file) is what makes two requests the same one."""
         flow = self._flows.of(request.target)
-        return flow.attach(request.target, upload, request.description, document_id, unconfirmed_before, deadline)
+        return flow.attach(
+            request.target, upload, request.description, document_id, unconfirmed_before, deadline
+        )
 
     def _stale_association(self, entry: LedgerEntry) -> None:
         count("StaleAssociations")
@@ -166,7 +172,9 @@ class AssociationService:
         resend = resend_of(forgotten, pinned_on_purpose=entry.version_pinned)
         if resend is None:
             raise PermanentError(f"{why}, and the ledger names no intake object to upload again")
-        logger.info("document sent back for a fresh upload", extra={"document_id": attempt.document_id, "reason": why})
+        logger.info(
+            "document sent back for a fresh upload", extra={"document_id": attempt.document_id, "reason": why}
+        )
         count("DocumentsUploadedAgain")
         try:
             self._resender.send(resend)
@@ -182,7 +190,12 @@ class AssociationService:
         to its URL) rejects that document; anything else is recorded under the message id."""
         claim = claim_of(body)
         entry = self._ledger.find(claimed_document_id(claim.source, claim.target_fields)) if claim else None
-        if claim is None or entry is None or entry.upload is None or entry.upload.reference != claim.upload_reference:
+        if (
+            claim is None
+            or entry is None
+            or entry.upload is None
+            or entry.upload.reference != claim.upload_reference
+        ):
             self._lifecycle.reject_message(message_id, error)
             return
         count("MessagesRejected")

@@ -91,7 +91,9 @@ def translate(error: BotoCoreError | ClientError, action: str) -> PortdocsError:
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in _MISSING:
-            return MissingObjectError(f"{action}: the object does not exist (or changed since it was announced)")
+            return MissingObjectError(
+                f"{action}: the object does not exist (or changed since it was announced)"
+            )
         if code in _DENIED:
             return ConfigurationError(f"{action}: {code} (check the stack's resources and permissions)")
         return TransientError(f"{action}: {code or 'AWS error'}")

@@ -172,7 +172,9 @@ def _check_ids(target: Target, *names: str) -> None:
     for name in names:
         value = getattr(target, name)
         if not shapes.is_valid_id(value):
-            raise PermanentError(f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)")
+            raise PermanentError(
+                f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 128)"
+            )
 
 
 def target_of(fields: dict[str, Any]) -> Target:
@@ -180,7 +182,9 @@ def target_of(fields: dict[str, Any]) -> Target:
     for kind in TARGET_TYPES:
         if fields.get(kind.NAMED_BY) is not None:
             return kind.from_fields(fields)
-    raise PermanentError(f"the message names no target: give one of {', '.join(k.NAMED_BY for k in TARGET_TYPES)}")
+    raise PermanentError(
+        f"the message names no target: give one of {', '.join(k.NAMED_BY for k in TARGET_TYPES)}"
+    )
 
 
 def target_label(fields: dict[str, Any]) -> str:
@@ -223,7 +227,9 @@ class IntakeKey:
 
 def check_key(key: str) -> str:
     if len(key.encode()) > S3_KEY_MAX_BYTES:
-        raise PermanentError(f"the object key is {len(key.encode())} bytes, over S3's limit of {S3_KEY_MAX_BYTES}")
+        raise PermanentError(
+            f"the object key is {len(key.encode())} bytes, over S3's limit of {S3_KEY_MAX_BYTES}"
+        )
     return key
 
 

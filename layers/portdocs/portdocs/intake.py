@@ -76,7 +76,9 @@ class IntakeStore:
         location = _locate(source)
         try:
             answer = (
-                self._s3.get_object(**location, Range=byte_range) if byte_range else self._s3.get_object(**location)
+                self._s3.get_object(**location, Range=byte_range)
+                if byte_range
+                else self._s3.get_object(**location)
             )
             body = answer["Body"]
         except (ClientError, BotoCoreError) as error:
@@ -105,7 +107,9 @@ class IntakeStore:
                 return
             # S3 allows ten tags; ours win over the oldest of the user's when the set is full.
             kept = list({**theirs, **wanted}.items())[-S3_MAX_TAGS:]
-            self._s3.put_object_tagging(**location, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in kept]})
+            self._s3.put_object_tagging(
+                **location, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in kept]}
+            )
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"tagging s3://{source.bucket}/{source.key}") from None
 

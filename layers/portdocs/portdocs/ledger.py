@@ -117,7 +117,9 @@ def _target_of(item: dict[str, Any]) -> Target | None:
     try:
         return target_of(item)
     except (PermanentError, KeyError):
-        logger.warning("a ledger item names a target portdocs cannot read", extra={"document_id": item["document_id"]})
+        logger.warning(
+            "a ledger item names a target portdocs cannot read", extra={"document_id": item["document_id"]}
+        )
         return None
 
 
@@ -183,7 +185,9 @@ class Ledger:
         return LedgerEntry.from_item(item)
 
     def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
-        return self._transition(document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload))
+        return self._transition(
+            document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload)
+        )
 
     def forget_upload(self, document_id: str, telnyx_document_id: str) -> LedgerEntry | None:
         """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
@@ -207,7 +211,9 @@ class Ledger:
             return None
         return LedgerEntry.from_item(item)
 
-    def mark_associated(self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False) -> bool:
+    def mark_associated(
+        self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False
+    ) -> bool:
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
         if possible_duplicate:
             fields["possible_duplicate"] = True
@@ -245,7 +251,9 @@ class Ledger:
         source: SourceObject | None = None,
     ) -> bool:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
-        return self._transition(document_id, State.FAILED, last_error=error, **_document_fields(target, source))
+        return self._transition(
+            document_id, State.FAILED, last_error=error, **_document_fields(target, source)
+        )
 
     def note_send(self, document_id: str, limit: int) -> bool:
         """Recorded before every association POST: if the outcome is never learnt (a crash, an
@@ -258,7 +266,8 @@ class Ledger:
                 {"send_unconfirmed": True},
                 add={"unconfirmed_sends": 1},
                 condition=(
-                    f"({_NOT_TERMINAL[0]}) AND (attribute_not_exists(unconfirmed_sends) OR unconfirmed_sends < :limit)",
+                    f"({_NOT_TERMINAL[0]}) AND "
+                    "(attribute_not_exists(unconfirmed_sends) OR unconfirmed_sends < :limit)",
                     {**_NOT_TERMINAL[1], ":limit": limit},
                 ),
             )

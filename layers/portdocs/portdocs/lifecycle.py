@@ -61,7 +61,9 @@ class Lifecycle:
     first; the object tag and the document event (portdocs.events) follow only the write that made
     the change, so a duplicate delivery neither tags twice nor publishes twice."""
 
-    def __init__(self, ledger: Ledger, intake: IntakeStore, intake_bucket: str, events: DocumentEvents) -> None:
+    def __init__(
+        self, ledger: Ledger, intake: IntakeStore, intake_bucket: str, events: DocumentEvents
+    ) -> None:
         self._ledger = ledger
         self._intake = intake
         self._intake_bucket = intake_bucket
@@ -110,7 +112,9 @@ class Lifecycle:
                 "a concurrent delivery is handling this document", CONCURRENT_DUPLICATE_DELAY_SECONDS
             ) from None
         except Exception:
-            logger.exception("unexpected error; the record will be retried", extra={"document_id": attempt.document_id})
+            logger.exception(
+                "unexpected error; the record will be retried", extra={"document_id": attempt.document_id}
+            )
             raise
 
     def reject(self, attempt: Attempt, reason: str, possibly_attached: bool = False) -> None:
@@ -121,13 +125,17 @@ class Lifecycle:
         A document that may be on Telnyx all the same says so, for a person to check."""
         reason = without_url_paths(reason)
         if possibly_attached:
-            reason += "; an earlier attempt's outcome was unknown, so it may be attached on Telnyx: check the draft"
+            reason += (
+                "; an earlier attempt's outcome was unknown, so it may be attached on Telnyx: check the draft"
+            )
             count("PossibleDuplicates")
         # A rejection is the document's own fault and worth a warning; the others are expected.
         log = logger.warning if state is State.REJECTED else logger.info
         log(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
         count(f"Documents{str(state).capitalize()}")
-        if self._ledger.close(attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached):
+        if self._ledger.close(
+            attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached
+        ):
             self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
             self._publish(attempt, state, reason=reason, possibly_attached=possibly_attached)
         else:
@@ -146,10 +154,15 @@ class Lifecycle:
         holds a newer object (unless this version was pinned on purpose). True if it ended."""
         assert attempt.source is not None
         if current is None:
-            self.close(attempt, State.WITHDRAWN, f"the file was deleted before it was {step}", possibly_attached)
+            self.close(
+                attempt, State.WITHDRAWN, f"the file was deleted before it was {step}", possibly_attached
+            )
             return True
         if not version_pinned and not same_revision(current.source, attempt.source):
-            reason = f"a newer version of this file arrived before this one was {step}; the newest is {step} instead"
+            reason = (
+                f"a newer version of this file arrived before this one was {step}; "
+                f"the newest is {step} instead"
+            )
             self.close(attempt, State.SUPERSEDED, reason, possibly_attached)
             return True
         return False

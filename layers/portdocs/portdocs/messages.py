@@ -79,7 +79,11 @@ def load_json(body: str) -> Any:
     except RecursionError:
         raise PermanentError("message body is JSON nested too deeply to read") from None
     except ValueError as error:  # JSONDecodeError, and integers past Python's digit limit
-        reason = "message body is not JSON" if isinstance(error, json.JSONDecodeError) else f"unreadable JSON: {error}"
+        reason = (
+            "message body is not JSON"
+            if isinstance(error, json.JSONDecodeError)
+            else f"unreadable JSON: {error}"
+        )
         raise PermanentError(reason[:300]) from None
     except TypeError:
         raise PermanentError("message body is not JSON") from None

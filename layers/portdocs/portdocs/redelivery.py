@@ -67,9 +67,9 @@ class Redelivery:
     def _queue_url(self, queue_arn: str) -> str:
         if queue_arn not in self._queue_urls:
             _, _, _, _, account, name = queue_arn.split(":", 5)
-            self._queue_urls[queue_arn] = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
-                "QueueUrl"
-            ]
+            self._queue_urls[queue_arn] = self._sqs.get_queue_url(
+                QueueName=name, QueueOwnerAWSAccountId=account
+            )["QueueUrl"]
         return self._queue_urls[queue_arn]
 
 

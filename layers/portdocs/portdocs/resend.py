@@ -71,6 +71,8 @@ class Resender:
 
     def send(self, resend: Resend) -> None:
         try:
-            self._sqs.send_message(QueueUrl=self._queue_urls[resend.queue], MessageBody=json.dumps(resend.body))
+            self._sqs.send_message(
+                QueueUrl=self._queue_urls[resend.queue], MessageBody=json.dumps(resend.body)
+            )
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"sending to the {resend.queue} queue") from None

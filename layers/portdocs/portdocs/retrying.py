@@ -91,7 +91,9 @@ def with_retries(
     next wait would pass the deadline; then the last TransientError is raised."""
 
     def give_up(retry_state: RetryCallState) -> bool:
-        return retry_state.attempt_number >= MAX_ATTEMPTS or retry_state.upcoming_sleep >= deadline.remaining()
+        return (
+            retry_state.attempt_number >= MAX_ATTEMPTS or retry_state.upcoming_sleep >= deadline.remaining()
+        )
 
     def outlasted(retry_state: RetryCallState) -> None:
         """Telnyx asked for a wait this invocation cannot afford: hand the record back for later

@@ -48,7 +48,9 @@ def validate(message: Any, schema_name: str) -> dict[str, Any]:
         said = error.message
         if error.rule == "oneOf" and error.path == ["data"]:
             # "must be valid exactly by one definition" says nothing to a person: name the targets.
-            said = "it must name exactly one target: " + " or ".join(o["title"] for o in schema(schema_name)["oneOf"])
+            said = "it must name exactly one target: " + " or ".join(
+                o["title"] for o in schema(schema_name)["oneOf"]
+            )
         raise PermanentError(f"message does not match {schema_name}: {said}") from None
     return validated
 

@@ -43,11 +43,17 @@ class Swept(enum.StrEnum):
 def reason_to_leave(entry: LedgerEntry) -> str | None:
     """Why this open document must not be re-driven automatically, or None if it may."""
     if entry.send_unconfirmed:
-        return "an association may already have been sent (outcome unknown): check the draft, then portdocs retry"
+        return (
+            "an association may already have been sent (outcome unknown): "
+            "check the draft, then portdocs retry"
+        )
     if entry.state is State.FAILED:
         # Its message is not lost: SQS delivers it again, or it waits in the dead-letter queue
         # (alarmed) for its cause to be fixed and a redrive.
-        return "its message is on its queue or in the dead-letter queue: fix the cause in last_error, then redrive"
+        return (
+            "its message is on its queue or in the dead-letter queue: "
+            "fix the cause in last_error, then redrive"
+        )
     if entry.sweeps >= MAX_SWEEPS:
         return f"it was re-driven {MAX_SWEEPS} times already: portdocs status shows its last error"
     if entry.target is None:
@@ -99,7 +105,9 @@ class Sweeper:
             return _left_for_a_person(document_id, why)
         if entry.source is not None and not entry.version_pinned:
             attempt = Attempt(document_id, entry.source, entry.target)
-            if self._lifecycle.end_unless_latest(attempt, self._intake.current(entry.source), "put through again"):
+            if self._lifecycle.end_unless_latest(
+                attempt, self._intake.current(entry.source), "put through again"
+            ):
                 return Swept.ENDED
         return self._redrive(entry, before)
 
@@ -109,12 +117,16 @@ class Sweeper:
             resend = resend_of(entry, pinned_on_purpose=entry.version_pinned)
         except PermanentError as error:
             return _left_for_a_person(entry.document_id, str(error))
-        if resend is None or not self._ledger.note_sweep(entry.document_id, entry.updated_at, before, MAX_SWEEPS):
+        if resend is None or not self._ledger.note_sweep(
+            entry.document_id, entry.updated_at, before, MAX_SWEEPS
+        ):
             return Swept.FINISHED  # nothing to send, or it moved on since it was read
         try:
             self._resender.send(resend)
         except PortdocsError as error:
-            logger.warning("could not re-drive the stuck document", extra={"error": without_url_paths(str(error))})
+            logger.warning(
+                "could not re-drive the stuck document", extra={"error": without_url_paths(str(error))}
+            )
             return Swept.ERRORS
         logger.info(
             "stuck document put through again",

@@ -48,7 +48,9 @@ class RateLimitGate:
     """Telnyx's rate limit is per account, so one 429 concerns every record of this execution
     environment: all of them wait until the limit resets, not only the record that saw it."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -134,7 +136,9 @@ class TelnyxHttp:
         if call.on_refusal is not None:
             call.on_refusal(response)
         failure = classify_api_failure(response, call)
-        if _is_rate_limit(response.status_code, first_error(response)) and isinstance(failure, TransientError):
+        if _is_rate_limit(response.status_code, first_error(response)) and isinstance(
+            failure, TransientError
+        ):
             self._gate.close_for(failure.retry_after or DEFAULT_RATE_LIMIT_PAUSE)
         raise failure
 
@@ -231,7 +235,9 @@ def classify_api_failure(response: requests.Response, call: ApiCall) -> Portdocs
 
 def _told_not_acted_on(status: int, first: dict[str, Any], retry_after: float | None) -> bool:
     return (
-        status in NOT_ACTED_ON_STATUSES or _is_rate_limit(status, first) or (status == 503 and retry_after is not None)
+        status in NOT_ACTED_ON_STATUSES
+        or _is_rate_limit(status, first)
+        or (status == 503 and retry_after is not None)
     )
 
 

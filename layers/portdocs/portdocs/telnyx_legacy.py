@@ -74,7 +74,9 @@ class DraftPortRequestsApi:
 
     def request_upload_form(self, content_type: str, deadline: Deadline) -> UploadForm:
         # Asking for a form changes nothing on Telnyx's side.
-        call = ApiCall("POST", "/files/upload_requests", json={"content_type": content_type}, names_a_resource=False)
+        call = ApiCall(
+            "POST", "/files/upload_requests", json={"content_type": content_type}, names_a_resource=False
+        )
         response = self._http.send(call, deadline)
         try:
             body = response.json()
@@ -123,7 +125,9 @@ class DraftPortRequestsApi:
             location = response.headers.get("Location") or form.location_for(file_name)
             self._check_host(location, "the files service answered with a refused Location")
             return location
-        raise _files_service_failure(response, (form.location_for(file_name), file_name, *form.fields.values()))
+        raise _files_service_failure(
+            response, (form.location_for(file_name), file_name, *form.fields.values())
+        )
 
     def associate(self, association: DraftAssociation, deadline: Deadline) -> str | None:
         """Telnyx's id of the supporting document, or None when its answer named none (the

@@ -53,10 +53,14 @@ class PortingOrdersApi:
             raise TransientError("Telnyx's documents service answered with an unusable document id")
         if received is not None and received != reader.sha256.hexdigest():
             # Not what was sent: a copy nothing links is deleted by Telnyx; send the file again.
-            raise TransientError("Telnyx's documents service holds other bytes than were sent (sha256 differs)")
+            raise TransientError(
+                "Telnyx's documents service holds other bytes than were sent (sha256 differs)"
+            )
         return telnyx_document_id
 
-    def set_order_document(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> None:
+    def set_order_document(
+        self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline
+    ) -> None:
         """Makes the document the order's LOA or invoice, replacing the one it had (the newest
         version of the file is what a person means): an idempotent PATCH. Raises UploadGoneError
         when Telnyx no longer has the document."""
@@ -78,7 +82,9 @@ class PortingOrdersApi:
                     extra={"porting_order_id": target.porting_order_id},
                 )
 
-    def link_additional_document(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> None:
+    def link_additional_document(
+        self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline
+    ) -> None:
         """Links the document as one of the order's additional documents: not idempotent. Raises
         UploadGoneError when Telnyx no longer has the document, AmbiguousError when it may have
         been linked although the call failed."""
@@ -93,7 +99,9 @@ class PortingOrdersApi:
         )
         self._http.send(call, deadline)
 
-    def is_additional_document(self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline) -> bool:
+    def is_additional_document(
+        self, target: PortingOrderTarget, telnyx_document_id: str, deadline: Deadline
+    ) -> bool:
         """Whether the order lists the document among its additional documents of that type: how an
         unknown outcome of the (non-idempotent) link is settled instead of guessed."""
         page = 1
@@ -105,7 +113,9 @@ class PortingOrdersApi:
                 return False
             page += 1
 
-    def _additional_documents(self, target: PortingOrderTarget, page: int, deadline: Deadline) -> tuple[list[str], int]:
+    def _additional_documents(
+        self, target: PortingOrderTarget, page: int, deadline: Deadline
+    ) -> tuple[list[str], int]:
         """One page of the order's additional documents of the target's type, and the page count."""
         call = ApiCall(
             "GET",
@@ -123,7 +133,9 @@ class PortingOrdersApi:
             listed = [str(record["document_id"]) for record in answer["data"]]
             pages = int((answer.get("meta") or {}).get("total_pages") or 1)
         except (ValueError, KeyError, TypeError):
-            raise TransientError("Telnyx listed the order's additional documents in an unusable form") from None
+            raise TransientError(
+                "Telnyx listed the order's additional documents in an unusable form"
+            ) from None
         return listed, pages
 
     def check_document(self, telnyx_document_id: str, deadline: Deadline) -> None:
@@ -148,7 +160,9 @@ class PortingOrdersApi:
         if scan == "pending_scan":
             raise TransientError("Telnyx's documents service is still scanning the document")
 
-    def _refusal_about(self, telnyx_document_id: str, deadline: Deadline) -> Callable[[requests.Response], None]:
+    def _refusal_about(
+        self, telnyx_document_id: str, deadline: Deadline
+    ) -> Callable[[requests.Response], None]:
         def check(response: requests.Response) -> None:
             # A refused link may be about the document (gone, denied, still being scanned) rather
             # than the order: the documents service says which.

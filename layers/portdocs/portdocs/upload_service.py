@@ -127,14 +127,18 @@ class UploadService:
         if resolved is None and not gone:  # rejected as this request
             return
         # A request that names the object keeps the identity it names (a retry finds its own row).
-        attempt = Attempt.of(item.source if item.names_version or resolved is None else resolved.source, target)
+        attempt = Attempt.of(
+            item.source if item.names_version or resolved is None else resolved.source, target
+        )
         with self._lifecycle.settling(attempt):
             found = self._intake.current(item.source) if item.newer_version_wins else resolved
             self._send(attempt, item, found, deadline, latest_version_wins=not item.version_pinned_on_purpose)
 
     def _check_bucket(self, source: SourceObject) -> None:
         if source.bucket != self._settings.intake_bucket:
-            raise PermanentError(f"bucket {source.bucket!r} is not the intake bucket {self._settings.intake_bucket!r}")
+            raise PermanentError(
+                f"bucket {source.bucket!r} is not the intake bucket {self._settings.intake_bucket!r}"
+            )
 
     def _send(
         self,
@@ -158,7 +162,9 @@ class UploadService:
         if self._lifecycle.end_unless_latest(attempt, found, SENT, version_pinned=pinned):
             return
         assert found is not None
-        document = Document(source=attempt.source, target=attempt.target, description=description, size=found.size)
+        document = Document(
+            source=attempt.source, target=attempt.target, description=description, size=found.size
+        )
         # A fresh upload after Telnyx deleted the last one is new work, not a repeat of the old.
         identity = {
             "document_id": document.document_id,
@@ -188,7 +194,9 @@ class UploadService:
                 return Uploaded.of(document.document_id, reuploads, upload)
             # The Location is a bearer link to the file (Telnyx's form makes it public-read): the
             # ledger keeps it, the logs name the file only.
-            logger.info("document uploaded", extra={"file_name": document.file_name, "content_type": content_type})
+            logger.info(
+                "document uploaded", extra={"file_name": document.file_name, "content_type": content_type}
+            )
         self._lifecycle.tag_uploaded(attempt)
         self._queue.send(
             AssociationRequest(

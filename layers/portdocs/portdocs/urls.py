@@ -41,7 +41,9 @@ def check_url_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:
     if port is None or port == {"https": 443, "http": 80}.get(parts.scheme):
         candidates.add(host)
     if not candidates & set(allowed_hosts):
-        raise PermanentError(f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})")
+        raise PermanentError(
+            f"URL host {parts.netloc!r} is not in ALLOWED_UPLOAD_HOSTS ({', '.join(allowed_hosts)})"
+        )
 
 
 # A URL as is, JSON-escaped (https:\/\/), percent-encoded once or twice (https%3A%2F%2F): scheme,

@@ -59,7 +59,9 @@ class DraftFlow:
         except PermanentError as error:
             if uploaded_by_us:
                 # The uploader accepted this host: the allow-list changed since, not the document.
-                raise ConfigurationError(f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}") from None
+                raise ConfigurationError(
+                    f"ALLOWED_UPLOAD_HOSTS no longer allows the uploaded file: {error}"
+                ) from None
             raise
 
     def attach(

@@ -54,7 +54,9 @@ class PortingOrderFlow:
     def check_fits(file_name: str, size: int, content_type: str) -> None:
         check_size(size, DOCUMENTS_SERVICE_MAX_BYTES)
         if content_type not in DOCUMENTS_SERVICE_CONTENT_TYPES:
-            raise PermanentError(f"Telnyx's documents service (porting orders) does not accept {content_type}")
+            raise PermanentError(
+                f"Telnyx's documents service (porting orders) does not accept {content_type}"
+            )
         name = file_name.replace(" ", "")  # Telnyx removes spaces itself
         if len(name) > DOCUMENTS_SERVICE_NAME_MAX or not name.isprintable():
             raise PermanentError(
@@ -97,7 +99,9 @@ class PortingOrderFlow:
             )
             # Idempotent: setting it again cannot make a second copy.
             return Association(upload.telnyx_document_id)
-        return self._link_additional(target, upload.telnyx_document_id, document_id, unconfirmed_before, deadline)
+        return self._link_additional(
+            target, upload.telnyx_document_id, document_id, unconfirmed_before, deadline
+        )
 
     def _link_additional(
         self,
