@@ -47,7 +47,7 @@ def test_an_uploader_batch_is_in_flight_together_within_the_bound(pipeline: Pipe
     assert response == {"batchItemFailures": []}
     assert len(pipeline.receive("AssociationQueueUrl")) == 8
     # Sequential records would never overlap; more than the bound would be a broken promise to
-    # the rate limit (README: MaximumConcurrency x RECORD_CONCURRENCY calls in flight).
+    # the rate limit (docs/operations.md: MaximumConcurrency x RECORD_CONCURRENCY calls in flight).
     assert 1 < pipeline.emulator.peak_in_flight("files") <= concurrency
 
 

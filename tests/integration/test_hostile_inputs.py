@@ -1015,7 +1015,7 @@ def test_association_failing_after_telnyx_recorded_it_ends_associated_as_a_possi
     assert "send_unconfirmed" not in entry
     tags = pipeline.tags(object_key)
     assert tags["portdocs:status"] == "associated" and tags["portdocs:check"] == "possible duplicate"
-    # The README's known limitation: Telnyx now holds the file twice, and the ledger says so.
+    # A known limitation (docs/limitations.md): Telnyx now holds the file twice, and the ledger says so.
     documents = pipeline.emulator.documents()
     assert len(documents) == 2 and {d["url"] for d in documents} == {entry["location_url"]}
     assert entry["telnyx_document_id"] == documents[1]["id"]

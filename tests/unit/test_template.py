@@ -283,7 +283,7 @@ def test_every_alarm_notifies_the_alarm_topic():
         "AssociatorRejectionsAlarm",
         "AssociatorPossibleDuplicatesAlarm",
         "StuckDocumentsAlarm",
-    }  # the README's table lists each, with what to do
+    }  # docs/operations.md's table lists each, with what to do
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [ALARM_TOPIC], name
     watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
