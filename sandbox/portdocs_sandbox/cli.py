@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -53,7 +53,6 @@ from portdocs.documents import (
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
-from portdocs.flows import flow_type
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
@@ -68,6 +67,10 @@ from portdocs_sandbox.sandbox import (
     SandboxState,
 )
 from portdocs_sandbox.stack import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from portdocs.flows.draft import DraftFlow
+    from portdocs.flows.porting_order import PortingOrderFlow
 
 SAMPLES = PROJECT_ROOT / "samples"
 # One document through each flow: the draft port request's, and the porting order's (Telnyx's current API).
@@ -215,6 +218,18 @@ def document_target(args: argparse.Namespace) -> DocumentTarget:
         raise CliError(str(error)) from None
 
 
+def _flow_of(destination: DocumentTarget) -> type[DraftFlow] | type[PortingOrderFlow]:
+    """The target's flow, for what it says without adapters: its limits, its message fields.
+
+    Imported here, not at the top: a sandbox worker process imports this module first (spawn
+    imports the parent's main module), before its function's environment is set; the flows bring
+    portdocs' logger, which would then be made for no function and write to the sandbox's output
+    instead of the function's log stream (tests/e2e holds both)."""
+    from portdocs.flows import flow_type
+
+    return flow_type(destination)
+
+
 def drop_documents(
     target: Target, paths: Sequence[Path], destination: DocumentTarget, description: str | None
 ) -> list[str]:
@@ -232,7 +247,7 @@ def drop_documents(
                 content_types[file] = check_content_type(
                     handle.read(SNIFF_BYTES), target.allowed_content_types
                 )
-            flow_type(destination).check_fits(file.name, file.stat().st_size, content_types[file])
+            _flow_of(destination).check_fits(file.name, file.stat().st_size, content_types[file])
         except PermanentError as error:
             problems.append(f"{file}: {error}")
     if problems:
@@ -449,7 +464,7 @@ UPLOAD_OPTIONS = {"url": "--url", "telnyx_document_id": "--document-id"}
 def command_send(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     destination = document_target(args)
-    wanted = UPLOAD_OPTIONS[flow_type(destination).UPLOAD_FIELD]
+    wanted = UPLOAD_OPTIONS[_flow_of(destination).UPLOAD_FIELD]
     given = args.document_id if wanted == "--document-id" else args.url
     if given is None or (args.url is not None and args.document_id is not None):
         raise CliError(f"this target takes {wanted} (a draft: --url; a porting order: --document-id)")

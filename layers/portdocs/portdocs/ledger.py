@@ -25,7 +25,6 @@ from portdocs.documents import (
     upload_of,
 )
 from portdocs.errors import PermanentError, TransientError
-from portdocs.observability import logger
 from portdocs.timestamps import LEDGER_ZONE, utc_iso
 
 if TYPE_CHECKING:
@@ -111,15 +110,13 @@ class LedgerEntry:
 
 def _target_of(item: dict[str, Any]) -> Target | None:
     """The item's target; None for a row that names none, or none portdocs can read (only a
-    hand-edited item): the entry is still read, and what needs the target says it has none."""
+    hand-edited item): the entry is still read, and what needs the target says it has none (the
+    sweeper leaves it for a person, saying so)."""
     if not names_a_target(item):
         return None
     try:
         return target_of(item)
     except (PermanentError, KeyError):
-        logger.warning(
-            "a ledger item names a target portdocs cannot read", extra={"document_id": item["document_id"]}
-        )
         return None
 
 
