@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote_plus
 
 import boto3
@@ -58,6 +58,8 @@ EVERY_DOCUMENT_TYPE = pytest.mark.parametrize(
 )
 PORT_REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
 SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
+# The CLI options that name the draft sub-request above.
+DRAFT_SUB_REQUEST = ("--port-request", PORT_REQUEST, "--sub-request", SUB_REQUEST)
 OTHER_SUB_REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 PORTING_ORDER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
 
@@ -246,3 +248,12 @@ def template_grants(function: str, with_kms_key: bool) -> dict[str, set[str]]:
             for action in actions:
                 grants.setdefault(action, set()).update(resource_name(r) for r in resources)
     return grants
+
+
+T = TypeVar("T")
+
+
+def only(items: list[T]) -> T:
+    """The one item of a list that must hold exactly one."""
+    assert len(items) == 1, items
+    return items[0]

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from portdocs_sandbox import cli
 from portdocs_sandbox.stack import Stack, provision
-from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST
+from tests.support import DRAFT_SUB_REQUEST, PORT_REQUEST, SAMPLES, SUB_REQUEST
 
 STACK = "portdocs-prod"
 
@@ -48,10 +48,7 @@ def test_drop_puts_files_under_the_layout_of_the_stacks_bucket(deployed: Stack, 
         capsys,
         "drop",
         str(SAMPLES),
-        "--port-request",
-        PORT_REQUEST,
-        "--sub-request",
-        SUB_REQUEST,
+        *DRAFT_SUB_REQUEST,
         "--type",
         "LOA",
         "--description",
@@ -75,10 +72,7 @@ def test_drop_refuses_everything_when_one_file_breaks_the_stacks_limits(deployed
         capsys,
         "drop",
         str(tmp_path),
-        "--port-request",
-        PORT_REQUEST,
-        "--sub-request",
-        SUB_REQUEST,
+        *DRAFT_SUB_REQUEST,
         "--type",
         "loa",
     )
@@ -104,10 +98,7 @@ def test_send_validates_then_queues_an_association_request(deployed: Stack, caps
     code, output = portdocs(
         capsys,
         "send",
-        "--port-request",
-        PORT_REQUEST,
-        "--sub-request",
-        SUB_REQUEST,
+        *DRAFT_SUB_REQUEST,
         "--type",
         "Invoice",
         "--url",
@@ -128,10 +119,7 @@ def test_send_validates_then_queues_an_association_request(deployed: Stack, caps
     code, output = portdocs(
         capsys,
         "send",
-        "--port-request",
-        PORT_REQUEST,
-        "--sub-request",
-        SUB_REQUEST,
+        *DRAFT_SUB_REQUEST,
         "--type",
         "loa",
         "--url",

@@ -47,6 +47,7 @@ from tests.support import (
     SETTING_NAMES,
     SUB_REQUEST,
     Pipeline,
+    only,
     set_record_concurrency,
 )
 
@@ -93,11 +94,6 @@ def key(
     document_type: str, file_name: str, sub_request: str = SUB_REQUEST, port_request: str = PORT_REQUEST
 ) -> str:
     return f"{port_request}/{sub_request}/{document_type}/{file_name}"
-
-
-def only(items: list[Any]) -> Any:
-    assert len(items) == 1, items
-    return items[0]
 
 
 def rows(pipeline: Pipeline) -> list[dict[str, Any]]:

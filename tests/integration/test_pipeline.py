@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 from urllib.parse import quote_plus, unquote, urlsplit
 
 import boto3
@@ -26,20 +25,13 @@ from tests.support import (
     SUB_REQUEST,
     Pipeline,
     deliver_the_association_three_times,
+    only,
     set_record_concurrency,
 )
 
 
 def key(document_type: str, file_name: str, sub_request: str = SUB_REQUEST) -> str:
     return f"{PORT_REQUEST}/{sub_request}/{document_type}/{file_name}"
-
-
-T = TypeVar("T")
-
-
-def only(items: list[T]) -> T:
-    assert len(items) == 1, items
-    return items[0]
 
 
 @EVERY_DOCUMENT_TYPE

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import TypeVar
 
 import boto3
 import pytest
@@ -29,6 +28,7 @@ from tests.support import (
     TIFF,
     Pipeline,
     deliver_the_association_three_times,
+    only,
     s3_event,
 )
 
@@ -37,14 +37,6 @@ API_KEY_HEADER = "authorization"
 
 def key(document_type: str, file_name: str, porting_order: str = PORTING_ORDER) -> str:
     return f"porting-orders/{porting_order}/{document_type}/{file_name}"
-
-
-T = TypeVar("T")
-
-
-def only(items: list[T]) -> T:
-    assert len(items) == 1, items
-    return items[0]
 
 
 def the_entry(pipeline: Pipeline) -> dict:

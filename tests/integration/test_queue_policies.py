@@ -18,7 +18,7 @@ from portdocs_sandbox import cli
 from portdocs_sandbox.queue_policy import Decision, Request, UnsupportedPolicy, evaluate
 from portdocs_sandbox.sandbox import SandboxState
 from portdocs_sandbox.stack import ACCOUNT_ID, Stack, provision
-from tests.support import PORT_REQUEST, SUB_REQUEST
+from tests.support import DRAFT_SUB_REQUEST
 
 UPSTREAM = f"arn:aws:iam::{ACCOUNT_ID}:role/billing-system"
 OTHER_ACCOUNT_UPSTREAM = "arn:aws:iam::210987654321:role/porting-portal"
@@ -145,10 +145,7 @@ def test_the_cli_is_held_to_the_association_queues_policy(
     url = "https://files.example/direct-uploads/a/b.pdf"
     message = [
         "send",
-        "--port-request",
-        PORT_REQUEST,
-        "--sub-request",
-        SUB_REQUEST,
+        *DRAFT_SUB_REQUEST,
         "--type",
         "loa",
         "--url",
