@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -56,6 +55,7 @@ from portdocs.errors import PermanentError
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
+from portdocs.timestamps import parse_utc_iso
 from portdocs_sandbox import ledger_admin, queue_policy
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
@@ -296,10 +296,10 @@ def status_table(entries: list[LedgerEntry]) -> Table:
     return table
 
 
-def _age(timestamp: str | None) -> str:
+def _age(timestamp: str) -> str:
     if not timestamp:
         return ""
-    seconds = int((datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds())
+    seconds = int(time.time() - parse_utc_iso(timestamp))
     return (
         f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
     )
