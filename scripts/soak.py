@@ -54,7 +54,7 @@ from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
 from portdocs_sandbox.cli import Target, redrive
 from portdocs_sandbox.runtime import Chaos, IsolatedInvoker
 from portdocs_sandbox.sandbox import Sandbox
-from portdocs_sandbox.telnyx_emulator import Fault, TelnyxEmulator
+from portdocs_sandbox.telnyx_emulator import ENDPOINTS, Fault, TelnyxEmulator
 
 TERMINAL = frozenset({"associated", "rejected", "superseded", "withdrawn"})
 # What each kind of intake object version may end as; anything else terminal is a wrong verdict.
@@ -79,14 +79,6 @@ POLL_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
 KILL_RATE = 0.08
 KILL_MAX_DELAY_SECONDS = 0.6  # most invocations end within a second: a longer delay would rarely land
-API_ENDPOINTS = (
-    "upload_requests",
-    "supporting_documents",
-    "files",
-    "documents",
-    "porting_orders",
-    "additional_documents",
-)
 PORTING_ORDER_SHARE = 0.3
 ORDER_DOCUMENTS = ("loa", "invoice")  # an order's own, one of each: set, not added
 # Telnyx's clock jumps past its 30 minutes this often while documents are dropped: every upload not
@@ -99,7 +91,7 @@ def hostile_faults(scale: float) -> list[Fault]:
     """Each kind at a few per cent of calls: together about a fifth of calls fail, which the
     in-invocation retries and SQS redeliveries must absorb without stranding anything."""
     faults: list[Fault] = []
-    for endpoint in API_ENDPOINTS:
+    for endpoint in ENDPOINTS:  # every endpoint the emulator answers
         faults += [
             Fault(endpoint, status=429, retry_after="1", rate=0.02 * scale, times=None),
             Fault(endpoint, status=429, rate=0.02 * scale, times=None),
