@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from portdocs.documents import TARGET_FIELDS, SourceObject, Target, Upload, check_key, target_of, upload_of
+from portdocs.documents import (
+    TARGET_FIELDS,
+    Document,
+    SourceObject,
+    Target,
+    Upload,
+    check_key,
+    target_of,
+    upload_of,
+)
 from portdocs.errors import PermanentError
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
@@ -55,6 +64,13 @@ class AssociationRequest:
     description: str
     upload: Upload
     source: SourceObject | None = None
+
+    @classmethod
+    def of(cls, document: Document, upload: Upload) -> AssociationRequest:
+        """The uploader's hand-off: `document`, uploaded as `upload`."""
+        return cls(
+            target=document.target, description=document.description, upload=upload, source=document.source
+        )
 
     def to_message(self) -> dict[str, Any]:
         message: dict[str, Any] = {

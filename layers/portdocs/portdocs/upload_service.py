@@ -20,7 +20,7 @@ from portdocs.documents import (
     is_folder_placeholder,
 )
 from portdocs.errors import MissingObjectError, PermanentError, UploadGoneError
-from portdocs.flows import Flows
+from portdocs.flows import Flow, Flows
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, ObjectInfo
 from portdocs.lifecycle import Attempt, Lifecycle
@@ -185,10 +185,11 @@ class UploadService:
         resend the same upload instead of uploading (and later associating) a second copy, unless
         Telnyx will have deleted it by now (porting orders' documents go unless linked)."""
         attempt = Attempt(document.document_id, document.source, document.target)
+        flow = self._flows.of(document.target)
         reuploads = int(identity.get("reupload", 0))
-        upload = self._still_on_telnyx(attempt, document.target, uploaded, deadline)
+        upload = self._still_on_telnyx(flow, attempt, uploaded, deadline)
         if upload is None:
-            content_type, upload = self._fresh_upload(document, deadline)
+            content_type, upload = self._fresh_upload(flow, document, deadline)
             if not self._lifecycle.uploaded(attempt, upload, content_type):
                 # A racing delivery ended the document meanwhile: nothing goes to the associator.
                 return Uploaded.of(document.document_id, reuploads, upload)
@@ -198,18 +199,11 @@ class UploadService:
                 "document uploaded", extra={"file_name": document.file_name, "content_type": content_type}
             )
         self._lifecycle.tag_uploaded(attempt)
-        self._queue.send(
-            AssociationRequest(
-                target=document.target,
-                description=document.description,
-                upload=upload,
-                source=document.source,
-            )
-        )
+        self._queue.send(AssociationRequest.of(document, upload))
         return Uploaded.of(document.document_id, reuploads, upload)
 
     def _still_on_telnyx(
-        self, attempt: Attempt, target: Target, uploaded: Upload | None, deadline: Deadline
+        self, flow: Flow[Any, Any], attempt: Attempt, uploaded: Upload | None, deadline: Deadline
     ) -> Upload | None:
         """The upload the ledger names, unless Telnyx deleted it: then it is forgotten, as the
         associator would have, so that a late association of it is recognised and the fresh upload
@@ -217,15 +211,16 @@ class UploadService:
         if uploaded is None:
             return None
         try:
-            self._flows.of(target).confirm_still_there(uploaded, deadline)
+            flow.confirm_still_there(uploaded, deadline)
         except UploadGoneError as gone:
             self._lifecycle.back_to_received(attempt, gone)
             return None
         return uploaded
 
-    def _fresh_upload(self, document: Document, deadline: Deadline) -> tuple[str, Upload]:
+    def _fresh_upload(
+        self, flow: Flow[Any, Any], document: Document, deadline: Deadline
+    ) -> tuple[str, Upload]:
         """The file checked as its flow's Telnyx service would, then sent; its content type too."""
-        flow = self._flows.of(document.target)
         check_size(document.size, self._settings.max_document_bytes)
         head = self._intake.read_head(document.source, SNIFF_BYTES)
         content_type = check_content_type(head, self._settings.allowed_content_types)

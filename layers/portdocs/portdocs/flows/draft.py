@@ -96,12 +96,7 @@ class DraftFlow:
         """The association message is checked against its schema before the file is sent, with the
         URL the files service will answer: a document the associator would refuse (a file name too
         long for a URL, say) is rejected now, not stranded as `uploaded`."""
-        predicted = AssociationRequest(
-            target=document.target,
-            description=document.description,
-            upload=LocationUpload(form.location_for(document.file_name)),
-            source=document.source,
-        )
+        predicted = AssociationRequest.of(document, LocationUpload(form.location_for(document.file_name)))
         try:
             AssociationQueue.check(predicted)
         except PermanentError as error:
