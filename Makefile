@@ -59,11 +59,12 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
-## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), and streaming uploads (200 MiB to the files service, 19 MiB to the documents service) against naive ones
+## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), streaming uploads (200 MiB to the files service, 19 MiB to the documents service) against naive ones, and the webhook receiver's cold start and time to a 2xx against naive unverified queueing
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/batch_ratio.py 2>/dev/null
 	$(BIN)/python bench/upload_memory.py
+	$(BIN)/python bench/receiver.py
 
 ## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")
 soak: $(VENV)/.installed

@@ -41,6 +41,9 @@ ENVIRONMENT = {
     "INTAKE_BUCKET": "bench-intake",
     "DOCUMENTS_TABLE": "bench-documents",
     "IDEMPOTENCY_TABLE": "bench-idempotency",
+    "NOTIFICATIONS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-notifications",
+    "PORTING_ORDERS_TABLE": "bench-orders",
+    "ACTION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-actions",
 }
 
 FLOOR = """

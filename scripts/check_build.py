@@ -16,6 +16,14 @@ from pathlib import Path
 BUILD = Path(".aws-sam/build")
 LAYER_MAKEFILE = Path("layers/portdocs/Makefile")
 ELF_MACHINE_AARCH64 = 183
+FUNCTIONS = (
+    "UploaderFunction",
+    "AssociatorFunction",
+    "SweeperFunction",
+    "NotificationsFunction",
+    "TrackerFunction",
+    "PollerFunction",
+)
 
 
 def lambda_python() -> str:
@@ -31,7 +39,11 @@ def check_platform(layer: Path) -> None:
         for tag in re.findall(r"^Tag: (\S+)$", wheel.read_text(), re.MULTILINE):
             interpreter, abi, platform = tag.split("-")
             pure = platform == "any" and abi == "none" and interpreter.startswith("py")
-            for_lambda = platform.endswith("_aarch64") and interpreter == cpython
+            # A stable-ABI wheel (cp3X-abi3) runs on every CPython from 3.X on (cryptography's).
+            stable_abi = (
+                abi == "abi3" and interpreter.startswith("cp3") and int(interpreter[3:]) <= int(cpython[3:])
+            )
+            for_lambda = platform.endswith("_aarch64") and (interpreter == cpython or stable_abi)
             assert pure or for_lambda, (
                 f"{wheel.parent.name} is built for {tag}, not for Lambda ({cpython}, aarch64)"
             )
@@ -40,12 +52,12 @@ def check_platform(layer: Path) -> None:
         header = module.read_bytes()[:20]
         machine = int.from_bytes(header[18:20], "little")
         assert header[:4] == b"\x7fELF" and machine == ELF_MACHINE_AARCH64, f"{module} is not an aarch64 ELF"
-        assert module.name.endswith(suffix), f"{module} is not built for {suffix}"
+        assert module.name.endswith((suffix, ".abi3.so")), f"{module} is not built for {suffix} or abi3"
 
 
 def main() -> None:
     sys.path[:0] = [str(BUILD / "PortdocsLayer" / "python")]
-    for function in ("UploaderFunction", "AssociatorFunction", "SweeperFunction"):
+    for function in FUNCTIONS:
         sys.path.insert(0, str(BUILD / function))
         sys.modules.pop("app", None)
         handler = importlib.import_module("app").lambda_handler
@@ -59,6 +71,9 @@ def main() -> None:
     ):
         parse(json.loads(Path("events", event).read_text())["Records"][0]["body"])
     layer = BUILD / "PortdocsLayer" / "python"
+    # The receiver's Ed25519 check needs cryptography's compiled core, which `-S` above cannot
+    # load (it is built for aarch64): that it is in the layer at all is checked here.
+    assert list(layer.glob("cryptography/hazmat/bindings/_rust*.so")), "the layer has no cryptography"
     retired = sorted(p.name for p in layer.glob("aws_xray_sdk*"))
     assert not retired, f"the layer ships the retired AWS X-Ray SDK: {retired}"
     check_platform(layer)

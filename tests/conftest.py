@@ -30,14 +30,10 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "portdocs-tests")
-    wiring.upload_service.cache_clear()
-    wiring.association_service.cache_clear()
-    wiring.sweeper.cache_clear()
+    wiring.clear_caches()
     parameters.clear_caches()
     yield
-    wiring.upload_service.cache_clear()
-    wiring.association_service.cache_clear()
-    wiring.sweeper.cache_clear()
+    wiring.clear_caches()
     parameters.clear_caches()
 
 
@@ -59,7 +55,7 @@ def portdocs_log() -> Iterator[Callable[[], str]]:
 def emulator() -> Iterator[TelnyxEmulator]:
     with TelnyxEmulator() as running:
         running.seed(PORT_REQUEST, SUB_REQUEST, OTHER_SUB_REQUEST)
-        running.seed_porting_order(PORTING_ORDER)
+        running.seed_porting_order(PORTING_ORDER, customer_reference="ACME-42")
         yield running
 
 

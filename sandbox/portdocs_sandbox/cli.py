@@ -4,6 +4,7 @@
     portdocs sandbox                    start the sandbox and keep it running
     portdocs drop PATH... --port-request ID --sub-request ID --type loa|csr|invoice|other
     portdocs status [--port-request ID] [--watch] [--json]
+    portdocs orders [--needs-action] [--json]   the porting orders followed, and what Telnyx said
     portdocs send --port-request ID --sub-request ID --type TYPE --url URL [--description TEXT]
     portdocs redrive [--queue intake|association|all]
     portdocs retry DOCUMENT_ID...       put rejected, superseded or failed documents through again
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from portdocs.config import (
     DEFAULT_ALLOWED_CONTENT_TYPES,
@@ -53,6 +55,8 @@ from portdocs.documents import (
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
 from portdocs.ledger import Ledger, LedgerEntry
+from portdocs.orders import OrderRecord, current_documents, document_type_of
+from portdocs.porting_status import FINAL_STATUSES, OrderStatus, ReviewStatus
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs.timestamps import parse_utc_iso
@@ -111,8 +115,21 @@ class Target:
         return client
 
     def table(self) -> Any:
-        resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url or None)
-        return resource.Table(self.outputs["DocumentsTableName"])
+        """The documents ledger."""
+        return self._dynamodb().Table(self.outputs["DocumentsTableName"])
+
+    def orders_table(self) -> Any:
+        """The porting orders table (docs/orders.md)."""
+        name = self.outputs.get("PortingOrdersTableName")
+        if not name:
+            raise CliError(
+                "this stack has no porting orders table (no PortingOrdersTableName output): "
+                "deploy a portdocs that follows porting orders"
+            )
+        return self._dynamodb().Table(name)
+
+    def _dynamodb(self) -> Any:
+        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url or None)
 
     @classmethod
     def from_sandbox(cls, state: SandboxState, principal_arn: str | None = None) -> Target:
@@ -269,7 +286,8 @@ def drop_documents(
 
 def status_table(entries: list[LedgerEntry]) -> Table:
     table = Table(title="portdocs documents", title_justify="left")
-    for column in ("document", "target", "type", "state", "telnyx document id", "reason / last error", "age"):
+    columns = ("document", "target", "type", "state", "review", "telnyx document id", "reason / last error")
+    for column in (*columns, "age"):
         table.add_column(column, overflow="fold")
     colours = {
         "associated": "green",
@@ -284,16 +302,39 @@ def status_table(entries: list[LedgerEntry]) -> Table:
         check = " [bold magenta](check: possible duplicate)[/]" if entry.possible_duplicate else ""
         if entry.possibly_attached and state is not State.ASSOCIATED:
             check = " [bold magenta](check: possibly attached)[/]"
+        # What came from outside (file names, Telnyx's words) is shown as written, never as markup.
         table.add_row(
-            (file_name_of(entry.source.key) if entry.source else "") or entry.document_id,
+            Text((file_name_of(entry.source.key) if entry.source else "") or entry.document_id),
             entry.target.short_name if entry.target else "",
             str(entry.target.document_type) if entry.target else "",
             f"[{colours.get(state, 'white')}]{state}[/]{check}",
+            _review_cell(entry),
             entry.telnyx_document_id or "",
-            entry.reason or (entry.last_error or "" if state is not State.ASSOCIATED else ""),
+            Text(entry.reason or (entry.last_error or "" if state is not State.ASSOCIATED else "")),
             _age(entry.created_at),
         )
     return table
+
+
+REVIEW_COLOURS: dict[str, str] = {
+    ReviewStatus.PENDING: "yellow",
+    ReviewStatus.VERIFIED: "green",
+    ReviewStatus.DENIED: "red",
+}
+
+
+def _review_cell(entry: LedgerEntry) -> Text:
+    """Telnyx's review of an attached porting-order document ("pending" until one is read), with
+    its reason; blank for a draft's document or one never attached, which Telnyx does not review."""
+    review = entry.review_status
+    if review is None and entry.state is State.ASSOCIATED and isinstance(entry.target, PortingOrderTarget):
+        review = ReviewStatus.PENDING
+    if review is None:
+        return Text("")
+    cell = Text(review, style=REVIEW_COLOURS.get(review, ""))
+    if entry.review_reason:
+        cell.append(f" ({entry.review_reason})")
+    return cell
 
 
 def _age(timestamp: str) -> str:
@@ -303,6 +344,128 @@ def _age(timestamp: str) -> str:
     return (
         f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
     )
+
+
+# -- porting orders (docs/orders.md) ----------------------------------------------------------------------
+
+# The user_type of a comment by Telnyx's staff (portdocs.porting_status.Comment.from_telnyx_staff).
+STAFF = "admin"
+STATUS_COLOURS: dict[str, str] = {
+    OrderStatus.EXCEPTION: "red",
+    OrderStatus.FOC_DATE_CONFIRMED: "green",
+    OrderStatus.PORTED: "green",
+    OrderStatus.CANCEL_PENDING: "blue",
+    OrderStatus.CANCELLED: "blue",
+}
+# The first line of the latest comment, cut to this; `--json` has all of it.
+COMMENT_SHOWN = 60
+
+
+def needs_action(order: OrderRecord, documents: list[LedgerEntry]) -> bool:
+    """Whether a person has to do something about `order` (docs/orders.md, "Needs action"): it is
+    not ported or cancelled, and it is in exception, or Telnyx denied one of its current documents
+    (of `documents`, its ledger entries), or Telnyx's staff commented after its last status change."""
+    if order.status in FINAL_STATUSES:
+        return False
+    denied = any(entry.review_status == ReviewStatus.DENIED for entry in current_documents(documents))
+    return order.status == OrderStatus.EXCEPTION or denied or _staff_commented_since_status(order)
+
+
+def _staff_commented_since_status(order: OrderRecord) -> bool:
+    # Both times are Telnyx's, written by portdocs.porting_status.moment: as strings they sort as moments.
+    if order.comment_by != STAFF or order.comment_at is None:
+        return False
+    return order.status_at is None or order.comment_at > order.status_at
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """One porting order as `portdocs orders` shows it: its record, its current documents."""
+
+    order: OrderRecord
+    documents: tuple[LedgerEntry, ...]
+    needs_action: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """Every field of the record, whether it needs action, and each current document's review
+        (review_status null: not read from Telnyx yet)."""
+        documents = [
+            {
+                "document_id": entry.document_id,
+                "document_type": str(kind) if (kind := document_type_of(entry)) else None,
+                "file": file_name_of(entry.source.key) if entry.source else None,
+                "telnyx_document_id": entry.telnyx_document_id,
+                "review_status": entry.review_status,
+                "review_reason": entry.review_reason,
+                "reviewed_at": entry.reviewed_at,
+            }
+            for entry in self.documents
+        ]
+        return {**asdict(self.order), "needs_action": self.needs_action, "documents": documents}
+
+
+def order_views(target: Target) -> list[OrderView]:
+    """Every porting order the stack follows, the first seen first, with its current documents (one
+    query of the ledger's by-porting-order index each)."""
+    ledger = target.table()
+    views = []
+    for order in ledger_admin.porting_orders(target.orders_table()):
+        entries = ledger_admin.entries(ledger, porting_order_id=order.porting_order_id)
+        documents = current_documents(entries)
+        views.append(OrderView(order, tuple(documents), needs_action(order, documents)))
+    return views
+
+
+def orders_table(views: list[OrderView]) -> Table:
+    """Telnyx's text (codes, comments, reasons, references) is shown as written, never as markup."""
+    table = Table(title="portdocs porting orders", title_justify="left")
+    columns = ("order", "customer reference", "status", "documents", "unmet requirements", "latest comment")
+    for column in (*columns, "age"):
+        table.add_column(column, overflow="fold")
+    for view in views:
+        order = view.order
+        table.add_row(
+            Text(f"{order.porting_order_id[:8]}…"),
+            Text(order.customer_reference or ""),
+            _status_cell(view),
+            _documents_cell(view.documents),
+            Text("\n".join(order.unmet_requirements)),
+            _comment_cell(order),
+            # Since Telnyx last changed its status: updated_at moves with every poll of the order.
+            _age(order.status_at or order.first_seen_at),
+        )
+    return table
+
+
+def _status_cell(view: OrderView) -> Text:
+    status = view.order.status or "not yet known"
+    cell = Text(status, style=STATUS_COLOURS.get(status, ""))
+    if view.order.details:
+        cell.append(" (" + ", ".join(detail.code for detail in view.order.details) + ")")
+    if view.needs_action:
+        cell.append(" needs action", style="bold magenta")
+    return cell
+
+
+def _documents_cell(documents: tuple[LedgerEntry, ...]) -> Text:
+    """One line per current document: its type and Telnyx's review ("pending" until one is read)."""
+    lines = []
+    for entry in documents:
+        review = entry.review_status or ReviewStatus.PENDING
+        line = Text(f"{document_type_of(entry) or 'document'} ")
+        line.append(review, style=REVIEW_COLOURS.get(review, ""))
+        if entry.review_reason:
+            line.append(f" ({entry.review_reason})")
+        lines.append(line)
+    return Text("\n").join(lines)
+
+
+def _comment_cell(order: OrderRecord) -> Text:
+    lines = (order.comment or "").strip().splitlines()
+    if not lines:
+        return Text("")
+    first = lines[0] if len(lines[0]) <= COMMENT_SHOWN else lines[0][: COMMENT_SHOWN - 1] + "…"
+    return Text(f"{order.comment_by or 'unknown'}: {first}")
 
 
 def send_association(
@@ -420,10 +583,25 @@ def command_status(args: argparse.Namespace) -> int:
             live.update(current())
 
 
+def command_orders(args: argparse.Namespace) -> int:
+    views = order_views(resolve_target(args))
+    if args.needs_action:
+        views = [view for view in views if view.needs_action]
+    if args.json:
+        print(json.dumps([view.as_json() for view in views], indent=2, ensure_ascii=False))
+        return 0
+    if not views:
+        console.print("no porting order needs action" if args.needs_action else "no porting order followed")
+        return 0
+    console.print(orders_table(views))
+    return 0
+
+
 def document_events(
     target: Target, port_request: str | None = None, porting_order: str | None = None
 ) -> list[dict[str, Any]]:
-    """The document events the stack put on its bus, oldest first, as its rule logged them."""
+    """The events the stack put on its bus (documents' and porting orders'), oldest first, as its
+    rule logged them."""
     logs = target.client("logs")
     events: list[dict[str, Any]] = []
     request: dict[str, Any] = {"logGroupName": target.outputs["DocumentEventsLogGroupName"]}
@@ -435,8 +613,13 @@ def document_events(
         request["nextToken"] = page["nextToken"]
     for name, wanted in (("draft_port_request_id", port_request), ("porting_order_id", porting_order)):
         if wanted:
-            events = [e for e in events if e["detail"].get("target", {}).get(name) == wanted]
+            events = [e for e in events if _names(e["detail"], name, wanted)]
     return sorted(events, key=lambda event: str(event["detail"]["occurred_at"]))
+
+
+def _names(detail: dict[str, Any], name: str, wanted: str) -> bool:
+    # A document event names its target; a porting order's event (docs/orders.md) names the order.
+    return bool(detail.get("target", {}).get(name) == wanted or detail.get(name) == wanted)
 
 
 def command_events(args: argparse.Namespace) -> int:
@@ -444,17 +627,43 @@ def command_events(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(events, indent=2, ensure_ascii=False))
         return 0
-    table = Table("when", "event", "document", "reason / Telnyx id")
+    console.print(events_table(events))
+    return 0
+
+
+def events_table(events: list[dict[str, Any]]) -> Table:
+    table = Table("when", "event", "document or order", "reason / Telnyx id")
     for event in events:
         detail = event["detail"]
         table.add_row(
             detail["occurred_at"],
             event["detail-type"],
-            detail["source"]["key"] if "source" in detail else detail["document_id"],
-            detail.get("reason") or detail.get("telnyx_document_id", ""),
+            Text(_event_subject(detail)),
+            Text(_event_note(detail)),
         )
-    console.print(table)
-    return 0
+    return table
+
+
+def _event_subject(detail: dict[str, Any]) -> str:
+    if "source" in detail:
+        return str(detail["source"]["key"])
+    document = detail.get("document") or {}
+    return str(detail.get("document_id") or document.get("document_id") or detail["porting_order_id"])
+
+
+def _event_note(detail: dict[str, Any]) -> str:
+    """A document event's reason or Telnyx id; a porting order event's why, review reason, split or
+    status."""
+    document = detail.get("document") or {}
+    return str(
+        detail.get("reason")
+        or detail.get("why")
+        or document.get("review_reason")
+        or (f"split from {detail['split_from']}" if "split_from" in detail else "")
+        or detail.get("telnyx_document_id")
+        or document.get("telnyx_document_id")
+        or detail.get("status", "")
+    )
 
 
 # The option that gives the upload an association request names, by its message field.
@@ -668,6 +877,16 @@ def _add_looking_commands(commands: Commands) -> None:
     status.add_argument("--watch", action="store_true", help="refresh every 2 seconds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=command_status)
+    orders = _with_target(
+        commands.add_parser("orders", help="the porting orders followed: status, reviews, comments")
+    )
+    orders.add_argument(
+        "--needs-action",
+        action="store_true",
+        help="only orders waiting for a person (exception, a denied document, a staff comment)",
+    )
+    orders.add_argument("--json", action="store_true", help="every field, and each document's review")
+    orders.set_defaults(handler=command_orders)
     events = _with_target(commands.add_parser("events", help="the document events the stack published"))
     events.add_argument("--port-request", metavar="ID")
     events.add_argument("--porting-order", metavar="ID")

@@ -1,5 +1,6 @@
-"""The CLI's reads and writes of the documents ledger, which no Lambda makes and the layer does not
-ship: a listing (one target's index, or a full-table scan) and a person's retry (reopen)."""
+"""The CLI's reads and writes of the documents ledger and the porting orders table, which no Lambda
+makes and the layer does not ship: listings (one target's index, or a full-table scan) and a
+person's retry (reopen)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
 from portdocs.documents import State
-from portdocs.ledger import LedgerEntry, ledger_time
+from portdocs.ledger import BY_PORTING_ORDER_INDEX, LedgerEntry, ledger_time
+from portdocs.orders import RECORD_TYPE, OrderRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 BY_PORT_REQUEST_INDEX = "by-draft-port-request"
-BY_PORTING_ORDER_INDEX = "by-porting-order"
 # A document left received or uploaded this long is not in flight any more (the queues' visibility
 # timeouts are minutes): `portdocs retry` may put it through again.
 STALE_AFTER_SECONDS = 3600
@@ -42,13 +43,7 @@ def ledger_rows(
             request.update(IndexName=index, KeyConditionExpression=f"{name} = :id")
             request["ExpressionAttributeValues"] = {":id": value}
             break
-    items: list[dict[str, Any]] = []
-    while True:
-        page = read(**request)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return sorted((_plain(item) for item in items), key=lambda item: item.get("created_at", ""))
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(_every_item(read, request), key=lambda item: item.get("created_at", ""))
 
 
 def entries(
@@ -65,11 +60,46 @@ def entry(table: Table, document_id: str) -> LedgerEntry | None:
     return None if item is None else LedgerEntry.from_item(dict(item))
 
 
+def porting_order_rows(table: Table) -> list[dict[str, Any]]:
+    """Every porting order of the orders table (not its event ids seen, not the poll cursor), as
+    plain JSON values, the first seen first."""
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "FilterExpression": "record_type = :order",
+        "ExpressionAttributeValues": {":order": RECORD_TYPE},
+    }
+    rows = _every_item(table.meta.client.scan, request)
+    return sorted(rows, key=lambda row: (row.get("first_seen_at", ""), row["porting_order_id"]))
+
+
+def porting_orders(table: Table) -> list[OrderRecord]:
+    """The same orders, as the code reads them."""
+    return [OrderRecord.from_item(row) for row in porting_order_rows(table)]
+
+
+def _every_item(read: Callable[..., Any], request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a scan or query, page after page, as plain values."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = read(**request)
+        items.extend(_plain(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = json.loads(
-        json.dumps(item, default=lambda v: int(v) if isinstance(v, Decimal) else str(v))
-    )
+    """JSON values: numbers as int, string sets (expired_uploads, split_numbers) as sorted lists."""
+    plain: dict[str, Any] = json.loads(json.dumps(item, default=_plain_value))
     return plain
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def reopen(table: Table, document_id: str, from_states: tuple[State, ...]) -> bool:

@@ -17,6 +17,7 @@ event notification twice (S3 delivers at least once).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import json
@@ -30,17 +31,24 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
 
-from portdocs_sandbox.stack import ACCOUNT_ID, EventSource, LocalFunction, Schedule, Stack
+from portdocs_sandbox.stack import ACCOUNT_ID, EventSource, HttpRoute, LocalFunction, Schedule, Stack
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+# API Gateway's HTTP APIs take request bodies up to 10 MB.
+HTTP_API_MAX_BODY = 10 * 1024 * 1024
 # One invocation at a time in this process: each sees exactly its own function's environment.
 _INVOKE_LOCK = threading.Lock()
 
@@ -344,6 +352,7 @@ class LocalRuntime:
         self._duplicated: set[str] = set()
         self.random = random.Random()  # a duplicate's delay; seed it to replay a soak
         self._sqs = boto3.client("sqs", region_name=stack.region, endpoint_url=endpoint_url)
+        self._http_servers: list[BaseWSGIServer] = []
         self.invoker: Invoker = (
             IsolatedInvoker(stack, environment or {}, log_dir, chaos)
             if log_dir
@@ -467,5 +476,85 @@ class LocalRuntime:
             thread.start()
         return threads
 
+    def http_event(self, route: HttpRoute, request: Request) -> dict[str, Any]:
+        """The event an HTTP API (payload format 2.0) sends its function for one request: the body
+        as text when it is UTF-8 JSON or text, else base64, as API Gateway does."""
+        raw = request.get_data(cache=False)
+        content_type = request.headers.get("content-type", "")
+        textual = content_type.startswith(("application/json", "text/"))
+        try:
+            body, encoded = (
+                (raw.decode("utf-8"), False) if textual else (base64.b64encode(raw).decode(), True)
+            )
+        except UnicodeDecodeError:
+            body, encoded = base64.b64encode(raw).decode(), True
+        now = time.time()
+        return {
+            "version": "2.0",
+            "routeKey": f"{route.method} {route.path}",
+            "rawPath": request.path,
+            "rawQueryString": request.query_string.decode(),
+            "headers": {name.lower(): value for name, value in request.headers.items()},
+            "requestContext": {
+                "accountId": ACCOUNT_ID,
+                "apiId": "local",
+                "domainName": request.host,
+                "http": {
+                    "method": request.method,
+                    "path": request.path,
+                    "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                    "sourceIp": request.remote_addr or "127.0.0.1",
+                    "userAgent": request.headers.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": f"{route.method} {route.path}",
+                "stage": "$default",
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "timeEpoch": int(now * 1000),
+            },
+            "body": body,
+            "isBase64Encoded": encoded,
+        }
+
+    def serve_http(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """An HTTP API in front of the template's HttpApi routes, on loopback: a request that names
+        no route (another path or method) is answered 404 without invoking anything, a body over
+        API Gateway's 10 MB limit 413, as AWS answers them. Returns its base URL."""
+        routes = {(r.method, r.path): r for r in self.stack.http_routes}
+
+        def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            request = Request(environ)
+            route = routes.get((request.method, request.path))
+            if route is None:
+                response = Response('{"message":"Not Found"}', status=404, content_type="application/json")
+            elif (request.content_length or 0) > HTTP_API_MAX_BODY:
+                response = Response('{"message":"Request Entity Too Large"}', status=413)
+            else:
+                response = self._invoke_http(route, request)
+            return response(environ, start_response)
+
+        server = make_server(host, port, application, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True, name="http-api").start()
+        self._http_servers.append(server)
+        return f"http://{host}:{server.port}"
+
+    def _invoke_http(self, route: HttpRoute, request: Request) -> Response:
+        try:
+            answer = self.invoker.invoke(
+                self.stack.functions[route.function], self.http_event(route, request)
+            )
+        except Exception:  # a crashed, timed-out or killed function: API Gateway answers 500
+            return Response(
+                '{"message":"Internal Server Error"}', status=500, content_type="application/json"
+            )
+        return Response(
+            answer.get("body", ""),
+            status=int(answer.get("statusCode", 200)),
+            headers=answer.get("headers") or {},
+        )
+
     def close(self) -> None:
+        for server in self._http_servers:
+            server.shutdown()
+            server.server_close()
         self.invoker.close()

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class SandboxState:
     max_document_bytes: int
     allowed_content_types: tuple[str, ...]
     operator_role_arn: str = OPERATOR_ROLE_ARN
+    # The local HTTP API's webhook URL (the stack's NotificationsUrl on AWS).
+    notifications_url: str = ""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +94,7 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         self.stack: Stack | None = None
         self.state: SandboxState | None = None
+        self.notifications_url = ""
 
     def start(self) -> SandboxState:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -120,7 +123,16 @@ class Sandbox:
             log_dir=self.log_dir,
         )
         self._threads = self.runtime.serve(self._stop)
+        self.notifications_url = self.runtime.serve_http() + self._webhook_path()
+        self.set_webhook_key(self.emulator.webhook_public_key)
+        self.emulator.send_webhooks_to(self.notifications_url)
+        self.state = replace(self.state, notifications_url=self.notifications_url)
         return self.state
+
+    def _webhook_path(self) -> str:
+        assert self.stack is not None
+        (route,) = (r for r in self.stack.http_routes if r.function == "NotificationsFunction")
+        return route.path
 
     def _provision(self, endpoint_url: str) -> Stack:
         return provision(
@@ -151,6 +163,15 @@ class Sandbox:
             allowed_content_types=csv_setting(
                 environment, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES
             ),
+        )
+
+    def set_webhook_key(self, public_key: str) -> None:
+        """As an operator does after the deploy: Telnyx's webhook public key into its secret."""
+        assert self.state is not None
+        secrets = self.state.session().client("secretsmanager", endpoint_url=self.state.endpoint_url)
+        secrets.put_secret_value(
+            SecretId=self.state.outputs["WebhookKeySecretArn"],
+            SecretString=json.dumps({"public_key": public_key}),
         )
 
     def set_telnyx_credentials(self, credentials: dict[str, Any]) -> None:

@@ -68,6 +68,15 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class HttpRoute:
+    """A function's HTTP API route (payload format 2.0), as the template declares it."""
+
+    function: str
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
 class LocalFunction:
     logical_id: str
     name: str
@@ -89,6 +98,7 @@ class Stack:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     event_sources: list[EventSource] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    http_routes: list[HttpRoute] = field(default_factory=list)
     physical_ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -352,6 +362,9 @@ class _Provisioner:
                 self.stack.schedules.append(
                     Schedule(logical_id, _rate_seconds(event["Properties"]["ScheduleExpression"]))
                 )
+            if event["Type"] == "HttpApi":
+                route = event["Properties"]
+                self.stack.http_routes.append(HttpRoute(logical_id, route["Method"].upper(), route["Path"]))
             if event["Type"] != "SQS":
                 continue
             queue_arn = event["Properties"]["Queue"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from portdocs.documents import DocumentType, PortingOrderTarget, SourceObject, State
+from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget, SourceObject, State
 from portdocs.ledger import LedgerEntry
 from portdocs_sandbox.cli import status_table
 
@@ -35,3 +35,28 @@ def test_the_status_table_names_the_file_its_target_and_what_went_wrong():
     )
     (line,) = (line for line in text.splitlines() if line.startswith("│ bill.pdf"))
     assert "porting order 7e6d5c4b…" in line and "invoice" in line and "transient: 503" in line
+
+
+def test_the_status_table_shows_telnyxs_review_of_each_attached_porting_order_document():
+    order = PortingOrderTarget("7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b", DocumentType.LOA)
+    draft = DraftTarget(
+        "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b", "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d", DocumentType.LOA
+    )
+    text = rendered(
+        [
+            LedgerEntry(
+                "denied", State.ASSOCIATED, target=order, review_status="denied", review_reason="[b]x[/b]"
+            ),
+            LedgerEntry("unread", State.ASSOCIATED, target=order),
+            LedgerEntry("draft", State.ASSOCIATED, target=draft),
+            LedgerEntry("refused", State.REJECTED, target=order, reason="not a PDF"),
+        ]
+    )
+    lines = {
+        line.split("│")[1].strip(): line.split("│")[5].strip()
+        for line in text.splitlines()
+        if line.startswith("│")
+    }
+    assert lines["denied"] == "denied ([b]x[/b])"  # Telnyx's reason, shown as written
+    assert lines["unread"] == "pending"
+    assert lines["draft"] == "" and lines["refused"] == ""

@@ -10,6 +10,9 @@ REQUIRED = {
     "DOCUMENTS_TABLE": "documents",
     "IDEMPOTENCY_TABLE": "idempotency",
     "INTAKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/intake",
+    "NOTIFICATIONS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/notifications",
+    "PORTING_ORDERS_TABLE": "orders",
+    "ACTION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:actions",
 }
 
 

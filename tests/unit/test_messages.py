@@ -168,7 +168,14 @@ def test_non_object_bodies_are_permanent_errors(body):
 def test_published_schemas_are_the_ones_the_code_enforces():
     schemas = ROOT / "layers" / "portdocs" / "portdocs" / "schemas"
     assert sorted(p.name for p in schemas.glob("*.json")) == sorted(
-        [UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA, S3_NOTIFICATION_SCHEMA, DOCUMENT_EVENT_SCHEMA]
+        [
+            UPLOAD_REQUEST_SCHEMA,
+            ASSOCIATION_REQUEST_SCHEMA,
+            S3_NOTIFICATION_SCHEMA,
+            DOCUMENT_EVENT_SCHEMA,
+            shapes.PORTING_NOTIFICATION_SCHEMA,
+            shapes.PORTING_ORDER_EVENT_SCHEMA,
+        ]
     )
     for name in (UPLOAD_REQUEST_SCHEMA, ASSOCIATION_REQUEST_SCHEMA):
         assert json.loads((schemas / name).read_text())["$schema"].startswith("http://json-schema.org/")

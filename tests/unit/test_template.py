@@ -100,7 +100,10 @@ def test_everything_at_rest_is_under_the_customer_key_when_one_is_given_and_encr
     covered = set()
     for name, resource in RESOURCES.items():
         props = resource.get("Properties", {})
-        if resource["Type"] in KEY_PROPERTY:
+        if name == "ActionTopic":
+            # No alarm publishes here, so the AWS-managed key serves when no key is given.
+            assert props["KmsMasterKeyId"] == {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, "alias/aws/sns"]}
+        elif resource["Type"] in KEY_PROPERTY:
             assert props[KEY_PROPERTY[resource["Type"]]] == KEY_WHEN_GIVEN, name
             covered.add(resource["Type"])
         if resource["Type"] == "AWS::SQS::Queue":
@@ -283,6 +286,10 @@ def test_every_alarm_notifies_the_alarm_topic():
         "AssociatorRejectionsAlarm",
         "AssociatorPossibleDuplicatesAlarm",
         "StuckDocumentsAlarm",
+        "NotificationsDeadLetterAlarm",
+        "UnverifiedNotificationsAlarm",
+        "TrackerErrorsAlarm",
+        "PollerErrorsAlarm",
     }  # docs/operations.md's table lists each, with what to do
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [ALARM_TOPIC], name
@@ -303,7 +310,14 @@ def test_every_alarm_notifies_the_alarm_topic():
 
 def test_every_function_logs_to_its_own_group_kept_for_the_retention_period():
     functions = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"UploaderFunction", "AssociatorFunction", "SweeperFunction"}
+    assert set(functions) == {
+        "UploaderFunction",
+        "AssociatorFunction",
+        "SweeperFunction",
+        "NotificationsFunction",
+        "TrackerFunction",
+        "PollerFunction",
+    }
     groups = set()
     for name, function in functions.items():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -382,6 +396,7 @@ EXPECTED_GRANTS = {
         **logs("AssociatorLogGroup"),
         **consumer("AssociationQueue"),
         "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
+        "dynamodb:UpdateItem": {"DocumentsTable", "IdempotencyTable", "PortingOrdersTable"},
     },
     "SweeperFunction": {
         **BASICS,
@@ -392,6 +407,33 @@ EXPECTED_GRANTS = {
         "dynamodb:GetItem": {"DocumentsTable"},
         "dynamodb:UpdateItem": {"DocumentsTable"},
         "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
+    },
+    # The public endpoint: the queue and the key, nothing else (no Telnyx credentials, no table).
+    "NotificationsFunction": {
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+        **logs("NotificationsLogGroup"),
+        "sqs:SendMessage": {"NotificationsQueue"},
+        "secretsmanager:GetSecretValue": {"WebhookKeySecret|TelnyxWebhookKeySecretArn"},
+    },
+    "TrackerFunction": {
+        **BASICS,
+        **logs("TrackerLogGroup"),
+        **consumer("NotificationsQueue"),
+        "sqs:SendMessage": {"NotificationsQueue"},
+        **on("PortingOrdersTable", "dynamodb:GetItem", "dynamodb:PutItem"),
+        "dynamodb:UpdateItem": {"PortingOrdersTable", "DocumentsTable"},
+        "dynamodb:Query": {"DocumentsTable/index/by-porting-order"},
+        "sns:Publish": {"ActionTopic"},
+    },
+    "PollerFunction": {
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+        **logs("PollerLogGroup"),
+        "sqs:SendMessage": {"NotificationsQueue"},
+        **on("PortingOrdersTable", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+        "dynamodb:Query": {"PortingOrdersTable/index/by-following", "DocumentsTable/index/by-porting-order"},
+        "secretsmanager:GetSecretValue": {"CredentialsSecret|TelnyxCredentialsSecretArn"},
     },
 }
 
@@ -429,4 +471,7 @@ def test_the_dashboard_shows_what_an_operator_looks_at_first():
         ("AWS/Lambda", "Duration"),
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
+        ("portdocs", "OrdersEnteringStatus"),
+        ("portdocs", "OrdersNeedingAction"),
+        ("portdocs", "NotificationsRefused401"),
     } <= shown

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the type stubs are a development dependency: never imported
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
 # botocore's standard retry mode already retries throttling and 5xx with backoff; the endpoint
@@ -77,6 +78,10 @@ def dynamodb_resource(session: boto3.session.Session) -> DynamoDBServiceResource
 
 def events(session: boto3.session.Session) -> EventBridgeClient:
     return session.client("events", config=CLIENT_CONFIG)
+
+
+def sns(session: boto3.session.Session) -> SNSClient:
+    return session.client("sns", config=CLIENT_CONFIG)
 
 
 def secretsmanager() -> SecretsManagerClient:

@@ -49,6 +49,12 @@ class Settings:
     event_bus_name: str
     intake_queue_url: str
     stuck_after_seconds: int
+    # Following porting orders (docs/orders.md).
+    notifications_queue_url: str
+    porting_orders_table: str
+    action_topic_arn: str
+    # The secret holding Telnyx's webhook public key; none: every webhook is refused (fail closed).
+    webhook_key_secret_arn: str | None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +89,10 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
             intake_queue_url=_required(env, "INTAKE_QUEUE_URL"),
             stuck_after_seconds=positive_int_setting(env, "STUCK_AFTER_SECONDS", DEFAULT_STUCK_AFTER_SECONDS),
+            notifications_queue_url=_required(env, "NOTIFICATIONS_QUEUE_URL"),
+            porting_orders_table=_required(env, "PORTING_ORDERS_TABLE"),
+            action_topic_arn=_required(env, "ACTION_TOPIC_ARN"),
+            webhook_key_secret_arn=env.get("WEBHOOK_KEY_SECRET_ARN") or None,
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,17 +71,21 @@ class DocumentChange:
         return shapes.validate(detail, shapes.DOCUMENT_EVENT_SCHEMA)
 
 
-class DocumentEvents:
+class EventBus:
+    """Puts portdocs' events on the stack's bus, best effort (see above)."""
+
     def __init__(self, events_client: EventBridgeClient, bus_name: str) -> None:
         self._client = events_client
         self._bus_name = bus_name
 
-    def publish(self, change: DocumentChange) -> None:
+    def put(self, detail_type: str, detail: Callable[[], dict[str, Any]]) -> None:
+        """`detail` is made here, so that a detail that fails its schema is counted like a refused
+        put, never raised into the work that is already done."""
         try:
             entry: PutEventsRequestEntryTypeDef = {
                 "Source": SOURCE,
-                "DetailType": DETAIL_TYPES[change.state],
-                "Detail": json.dumps(change.detail()),
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail()),
                 "EventBusName": self._bus_name,
             }
             answer = self._client.put_events(Entries=[entry])
@@ -89,11 +94,19 @@ class DocumentEvents:
         except (ClientError, BotoCoreError, RuntimeError, PermanentError) as error:
             count("EventsNotPublished")
             logger.warning(
-                "could not publish the document event; the ledger has the change",
+                "could not publish the event; the table has the change",
                 extra={
-                    "state": str(change.state),
+                    "detail_type": detail_type,
                     "error": without_url_paths(f"{type(error).__name__}: {error}"),
                 },
             )
             return
         count("EventsPublished")
+
+
+class DocumentEvents:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+
+    def publish(self, change: DocumentChange) -> None:
+        self._bus.put(DETAIL_TYPES[change.state], change.detail)

@@ -30,6 +30,8 @@ from portdocs.timestamps import LEDGER_ZONE, utc_iso
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+# Every document of a porting order (portdocs status --porting-order, the tracker, the poller).
+BY_PORTING_ORDER_INDEX = "by-porting-order"
 # Keys only, by state and last change: the sweeper reads the few open documents, never the history.
 BY_STATE_INDEX = "by-state"
 OPEN_STATES = (State.RECEIVED, State.UPLOADED, State.FAILED)
@@ -78,6 +80,11 @@ class LedgerEntry:
     expired_uploads: frozenset[str] = frozenset()
     # Times the sweeper put it through again.
     sweeps: int = 0
+    # Telnyx's review of an attached porting-order document (pending, verified, denied), its
+    # reason where Telnyx gives one, and the moment it was read (portdocs.porting_status.moment).
+    review_status: str | None = None
+    review_reason: str | None = None
+    reviewed_at: str | None = None
     created_at: str = ""
     # The last change, as the ledger writes times (ledger_time): such strings sort as the moments do.
     updated_at: str = ""
@@ -103,6 +110,9 @@ class LedgerEntry:
             reuploads_at_retry=int(item.get("reuploads_at_retry", 0)),
             expired_uploads=frozenset(item.get("expired_uploads", ())),
             sweeps=int(item.get("sweeps", 0)),
+            review_status=item.get("review_status"),
+            review_reason=item.get("review_reason"),
+            reviewed_at=item.get("reviewed_at"),
             created_at=str(item.get("created_at", "")),
             updated_at=str(item.get("updated_at", "")),
         )
@@ -299,6 +309,41 @@ class Ledger:
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, "reading the documents ledger") from None
         return found
+
+    def record_review(self, document_id: str, status: str, reason: str | None, at: str) -> bool:
+        """Telnyx's review of an attached document, if it was read later than the one the ledger
+        has; False for an older or repeated read, which changes nothing."""
+        try:
+            self._update(
+                document_id,
+                {"review_status": status, "reviewed_at": at, **({"review_reason": reason} if reason else {})},
+                remove=() if reason else ("review_reason",),
+                condition=(
+                    "attribute_exists(#state) AND (attribute_not_exists(reviewed_at) OR reviewed_at < :at)",
+                    {":at": at},
+                ),
+            )
+        except _Finished:
+            return False
+        return True
+
+    def documents_of_porting_order(self, porting_order_id: str) -> list[LedgerEntry]:
+        request: dict[str, Any] = {
+            "TableName": self._table_name,
+            "IndexName": BY_PORTING_ORDER_INDEX,
+            "KeyConditionExpression": "porting_order_id = :order",
+            "ExpressionAttributeValues": {":order": porting_order_id},
+        }
+        entries: list[LedgerEntry] = []
+        try:
+            while True:
+                page = self._client.query(**request)
+                entries.extend(LedgerEntry.from_item(item) for item in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    return entries
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, "querying the documents ledger") from None
 
     def open_since(self, before: float) -> list[str]:
         """Ids of the documents in an open state whose last change is older than `before` (epoch

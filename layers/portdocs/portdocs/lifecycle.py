@@ -15,11 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from portdocs import delivery
-from portdocs.documents import Association, SourceObject, State, Target, Upload, document_id
+from portdocs.documents import (
+    Association,
+    PortingOrderTarget,
+    SourceObject,
+    State,
+    Target,
+    Upload,
+    document_id,
+)
 from portdocs.errors import (
     AttentionError,
     ConfigurationError,
@@ -34,6 +43,9 @@ from portdocs.intake import CHECK_TAG, REASON_TAG, STATUS_TAG, IntakeStore, Obje
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.observability import correlate, count, logger
 from portdocs.urls import without_url_paths
+
+if TYPE_CHECKING:
+    from portdocs.orders import Orders
 
 # The other delivery's in-progress lock ends with its invocation (at most the function's timeout,
 # 120 s): a few hand-backs of this length outlast it well within redelivery's limit of 10.
@@ -62,12 +74,19 @@ class Lifecycle:
     the change, so a duplicate delivery neither tags twice nor publishes twice."""
 
     def __init__(
-        self, ledger: Ledger, intake: IntakeStore, intake_bucket: str, events: DocumentEvents
+        self,
+        ledger: Ledger,
+        intake: IntakeStore,
+        intake_bucket: str,
+        events: DocumentEvents,
+        orders: Orders | None = None,
     ) -> None:
         self._ledger = ledger
         self._intake = intake
         self._intake_bucket = intake_bucket
         self._events = events
+        # The porting orders the tracker follows once a document of theirs is attached.
+        self._orders = orders
 
     @contextmanager
     def settling(self, attempt: Attempt, record_failures: bool = True) -> Iterator[Attempt]:
@@ -172,6 +191,7 @@ class Lifecycle:
             association.telnyx_document_id,
             association.possible_duplicate,
         )
+        self._follow(attempt.target)
         if not self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate):
             self.bring_tag_up_to_date(attempt)
             return
@@ -191,6 +211,18 @@ class Lifecycle:
             telnyx_document_id=telnyx_document_id,
             possible_duplicate=possible_duplicate,
         )
+
+    def _follow(self, target: Target | None) -> None:
+        """Before the ledger write, so that a duplicate delivery of a document whose worker died
+        after it still starts following its order. Best effort: the document is attached whatever
+        happens here, and the poller also learns of orders from Telnyx's events."""
+        if self._orders is None or not isinstance(target, PortingOrderTarget):
+            return
+        try:
+            self._orders.follow(target.porting_order_id)
+        except PortdocsError as error:
+            count("OrdersNotFollowed")
+            logger.warning("could not start following the porting order", extra={"error": str(error)})
 
     def open(
         self,

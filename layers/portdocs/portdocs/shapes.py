@@ -23,6 +23,8 @@ UPLOAD_REQUEST_SCHEMA = "upload-request.schema.json"
 ASSOCIATION_REQUEST_SCHEMA = "association-request.schema.json"
 S3_NOTIFICATION_SCHEMA = "s3-notification.schema.json"
 DOCUMENT_EVENT_SCHEMA = "document-event.schema.json"
+PORTING_NOTIFICATION_SCHEMA = "porting-notification.schema.json"
+PORTING_ORDER_EVENT_SCHEMA = "porting-order-event.schema.json"
 
 
 @cache

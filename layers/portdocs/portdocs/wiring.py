@@ -8,6 +8,7 @@ function's cold start imports only what it runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -16,19 +17,26 @@ import boto3
 
 from portdocs import aws
 from portdocs.config import Settings
-from portdocs.events import DocumentEvents
+from portdocs.events import DocumentEvents, EventBus
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
 from portdocs.lifecycle import Lifecycle
+from portdocs.notifications_queue import NotificationsQueue
+from portdocs.observability import logger
+from portdocs.orders import Orders
 
 if TYPE_CHECKING:
     from portdocs.association_service import AssociationService
     from portdocs.flows import Flows
     from portdocs.idempotency import Idempotency
+    from portdocs.poller import Poller
+    from portdocs.receiver import Receiver
     from portdocs.resend import Resender
     from portdocs.sweeper import Sweeper
     from portdocs.telnyx_credentials import CredentialsProvider
+    from portdocs.tracker import Tracker
     from portdocs.upload_service import UploadService
+    from portdocs.webhook_signature import WebhookKey
 
 
 @cache
@@ -77,6 +85,57 @@ def sweeper() -> Sweeper:
     )
 
 
+@cache
+def tracker() -> Tracker:
+    from portdocs.notices import Notices
+    from portdocs.order_events import OrderEvents
+    from portdocs.tracker import Tracker
+
+    parts = _Parts.build(Settings.from_environ())
+    return Tracker(
+        orders=parts.orders,
+        ledger=parts.ledger,
+        events=OrderEvents(parts.bus),
+        notices=Notices(
+            aws.sns(parts.session), parts.settings.action_topic_arn, parts.settings.intake_bucket
+        ),
+    )
+
+
+@cache
+def poller() -> Poller:
+    from portdocs.poller import Poller
+    from portdocs.telnyx_http import TelnyxHttp
+    from portdocs.telnyx_porting import PortingApi
+
+    parts = _Parts.build(Settings.from_environ())
+    return Poller(
+        api=PortingApi(TelnyxHttp(parts.settings.telnyx_api_base_url, _credentials(parts.settings))),
+        orders=parts.orders,
+        ledger=parts.ledger,
+        queue=parts.notifications_queue(),
+    )
+
+
+@cache
+def receiver() -> Receiver:
+    """Made with no Telnyx client, ledger or flows: the public endpoint holds only what it uses."""
+    from portdocs.receiver import Receiver
+
+    settings = Settings.from_environ()
+    session = boto3.session.Session()
+    return Receiver(
+        key=_webhook_key(settings.webhook_key_secret_arn),
+        queue=NotificationsQueue(aws.sqs(session), settings.notifications_queue_url),
+    )
+
+
+def clear_caches() -> None:
+    """Every service is made anew on its next use, as in a new execution environment (tests)."""
+    for made_once in (upload_service, association_service, sweeper, tracker, poller, receiver):
+        made_once.cache_clear()
+
+
 @dataclass(frozen=True)
 class _Parts:
     """What every function's service is built from; one boto3 session makes every client (see
@@ -88,6 +147,8 @@ class _Parts:
     intake: IntakeStore
     ledger: Ledger
     lifecycle: Lifecycle
+    orders: Orders
+    bus: EventBus
 
     def flows(self) -> Flows:
         from portdocs.flows import FlowParts, Flows
@@ -107,6 +168,9 @@ class _Parts:
             aws.dynamodb(self.session),
         )
 
+    def notifications_queue(self) -> NotificationsQueue:
+        return NotificationsQueue(aws.sqs(self.session), self.settings.notifications_queue_url)
+
     def resender(self) -> Resender:
         from portdocs.resend import Queue, Resender
 
@@ -124,13 +188,16 @@ class _Parts:
         dynamodb = aws.dynamodb_resource(session)
         intake = IntakeStore(aws.s3(session))
         ledger = Ledger(dynamodb.Table(settings.documents_table))
-        events = DocumentEvents(aws.events(session), settings.event_bus_name)
+        bus = EventBus(aws.events(session), settings.event_bus_name)
+        orders = Orders(aws.dynamodb(session), settings.porting_orders_table)
         return cls(
             settings=settings,
             session=session,
             intake=intake,
             ledger=ledger,
-            lifecycle=Lifecycle(ledger, intake, settings.intake_bucket, events),
+            lifecycle=Lifecycle(ledger, intake, settings.intake_bucket, DocumentEvents(bus), orders),
+            orders=orders,
+            bus=bus,
         )
 
 
@@ -145,3 +212,31 @@ def _credentials(settings: Settings) -> CredentialsProvider:
             "TELNYX_API_USER/TELNYX_API_TOKEN or TELNYX_API_KEY (no TELNYX_CREDENTIALS_SECRET_ARN set)"
         )
     )
+
+
+def _webhook_key(secret_arn: str | None) -> Callable[[], WebhookKey | None]:
+    """Telnyx's webhook public key from its secret ({"public_key": "<base64>"}), cached five minutes
+    (Powertools parameters): a key replaced in the portal is taken within that. None (every webhook
+    refused) while the secret is unset, empty or unreadable."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from portdocs.webhook_signature import SignatureRefused, WebhookKey
+
+    def key() -> WebhookKey | None:
+        if not secret_arn:
+            return None
+        try:
+            value = parameters.get_secret(secret_arn, transform="json", max_age=300)
+            return WebhookKey.from_base64(str(value["public_key"])) if value.get("public_key") else None
+        except (
+            parameters.exceptions.GetParameterError,
+            parameters.exceptions.TransformParameterError,
+            SignatureRefused,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as error:
+            logger.error("the webhook public key cannot be read", extra={"error": type(error).__name__})
+            return None
+
+    return key

@@ -1,0 +1,173 @@
+"""The tracker: each notification about a porting order (webhook or poll, in any order, any number
+of times) becomes the order's recorded facts, an event on the bus for each real change, and a
+notice to a person, in words, when the order needs one (docs/orders.md).
+
+A duplicate is dropped by its event id; a late or repeated fact is refused by the store because it
+is not newer than the one held (portdocs.orders). Only a write that changed something publishes,
+so neither path makes a second event or a second notice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from portdocs.errors import PermanentError
+from portdocs.ledger import Ledger, LedgerEntry
+from portdocs.notices import Notices
+from portdocs.observability import correlate, count, count_by, logger
+from portdocs.order_events import OrderEvents
+from portdocs.orders import OrderRecord, Orders, current_documents, document_type_of
+from portdocs.porting_status import (
+    FINAL_STATUSES,
+    Comment,
+    DocumentReview,
+    Fact,
+    OrderStatus,
+    PortingEvent,
+    Requirements,
+    ReviewStatus,
+    Split,
+    StatusChange,
+)
+from portdocs.retrying import Deadline
+
+
+@dataclass
+class Tracker:
+    orders: Orders
+    ledger: Ledger
+    events: OrderEvents
+    notices: Notices
+    # One record at a time: notifications are small, and a batch's records often name one order.
+    record_concurrency: int = 1
+
+    def bind(self, lambda_context: Any) -> None:
+        """Nothing is held per invocation."""
+
+    def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None:
+        try:
+            event = PortingEvent.from_message(json.loads(body))
+        except (ValueError, PermanentError) as error:
+            # Only the receiver and the poller send here, and both validate: a message that does
+            # not parse will never parse. Dropped, said and counted, never sent round to the DLQ.
+            count("NotificationsRefused")
+            logger.warning("notification refused", extra={"reason": str(error)[:300]})
+            return
+        correlate(f"porting-event:{event.id}")
+        if self.orders.seen(event.id):
+            count("NotificationsDuplicate")
+            return
+        try:
+            facts = event.facts()
+        except PermanentError as error:
+            count("NotificationsRefused")
+            logger.warning(
+                "notification refused", extra={"event_type": event.event_type, "reason": str(error)}
+            )
+            self.orders.mark_seen(event.id)
+            return
+        if not facts:
+            count("NotificationsIgnored")
+            logger.info(
+                "notification of a type portdocs does not follow", extra={"event_type": event.event_type}
+            )
+        for fact in facts:
+            self.apply(fact)
+        self.orders.mark_seen(event.id)
+        count("NotificationsApplied")
+
+    def apply(self, fact: Fact) -> None:
+        if isinstance(fact, StatusChange):
+            self._status(fact)
+        elif isinstance(fact, Comment):
+            self._comment(fact)
+        elif isinstance(fact, Split):
+            self._split(fact)
+        elif isinstance(fact, Requirements):
+            self._requirements(fact)
+        else:
+            self._review(fact)
+
+    def _status(self, change: StatusChange) -> None:
+        before = self.orders.apply_status(change)
+        if before is None:
+            count("NotificationsStale")
+            return
+        if before.status == change.value and before.details == change.details:
+            return
+        logger.info(
+            "porting order status changed",
+            extra={"porting_order_id": change.porting_order_id, "status": str(change.value)},
+        )
+        count_by("OrdersEnteringStatus", "status", str(change.value))
+        order = self._order(change.porting_order_id)
+        self.events.status_changed(order, previous=before.status)
+        if change.value == OrderStatus.EXCEPTION:
+            self._needs_action(order, "is in exception")
+
+    def _comment(self, comment: Comment) -> None:
+        if self.orders.apply_comment(comment) is None:
+            count("NotificationsStale")
+            return
+        order = self._order(comment.porting_order_id)
+        if comment.from_telnyx_staff and order.status not in FINAL_STATUSES:
+            self._needs_action(order, "has a new comment from Telnyx's staff")
+
+    def _split(self, split: Split) -> None:
+        new_part, new_number = self.orders.apply_split(split)
+        if not new_number:
+            count("NotificationsStale")
+        if not new_part:
+            return  # one more number of a part already announced
+        parent, part = self._order(split.from_order), self._order(split.to_order)
+        self.events.split(parent, part)
+        self._needs_action(
+            part, f"was split from porting order {split.from_order}; complete this part on its own"
+        )
+
+    def _requirements(self, requirements: Requirements) -> None:
+        if self.orders.apply_requirements(requirements) is None:
+            count("NotificationsStale")
+
+    def _review(self, review: DocumentReview) -> None:
+        entry = self._document(review)
+        if entry is None:
+            count("ReviewsOfUnknownDocuments")
+            return
+        changed_status = entry.review_status != review.status
+        if not self.ledger.record_review(entry.document_id, str(review.status), review.reason, review.at):
+            count("NotificationsStale")
+            return
+        if not changed_status or review.status == ReviewStatus.PENDING:
+            return
+        order = self._order(review.porting_order_id)
+        self.events.document_reviewed(order, entry, review)
+        if review.status == ReviewStatus.DENIED:
+            self._needs_action(
+                order, f"had its {document_type_of(entry) or 'document'} denied by Telnyx's review"
+            )
+
+    def _document(self, review: DocumentReview) -> LedgerEntry | None:
+        return next(
+            (
+                entry
+                for entry in self.ledger.documents_of_porting_order(review.porting_order_id)
+                if entry.telnyx_document_id == review.telnyx_document_id
+            ),
+            None,
+        )
+
+    def _needs_action(self, order: OrderRecord, why: str) -> None:
+        denied = [
+            entry
+            for entry in current_documents(self.ledger.documents_of_porting_order(order.porting_order_id))
+            if entry.review_status == ReviewStatus.DENIED
+        ]
+        self.events.needs_action(order, why, denied)
+        self.notices.needs_action(order, why, denied)
+        count("OrdersNeedingAction")
+
+    def _order(self, porting_order_id: str) -> OrderRecord:
+        return self.orders.get(porting_order_id) or OrderRecord(porting_order_id)
