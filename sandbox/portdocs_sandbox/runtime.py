@@ -499,6 +499,7 @@ class LocalRuntime:
                 "accountId": ACCOUNT_ID,
                 "apiId": "local",
                 "domainName": request.host,
+                "domainPrefix": request.host.split(".")[0],
                 "http": {
                     "method": request.method,
                     "path": request.path,

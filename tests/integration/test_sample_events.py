@@ -3,7 +3,7 @@ to the published schema of what it carries (portdocs.shapes, the one source of s
 envelope AWS wraps it in, then fed through its function's own handler (functions/<name>/app.py)
 under moto, against the Telnyx emulator over real HTTP. The samples name the intake bucket and
 Telnyx objects of an imagined account; each test puts in this stack's bucket and what the emulator
-holds, and nothing else."""
+holds, and nothing else (Telnyx's webhook is signed again with the emulator's key)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,19 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 import requests
+from aws_lambda_powertools.utilities import parameters
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
+from portdocs import wiring
 from portdocs.documents import DocumentType, State
+from portdocs.orders import OrderRecord, Orders
+from portdocs.porting_status import COMMENT_MAX, EventType, PortingEvent, moment, printable
 from portdocs.shapes import (
     ASSOCIATION_REQUEST_SCHEMA,
+    PORTING_NOTIFICATION_SCHEMA,
     S3_NOTIFICATION_SCHEMA,
     UPLOAD_REQUEST_SCHEMA,
     validate,
@@ -32,8 +41,10 @@ from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
 from tests.support import EVENTS, INVOICE, LOA, PNG, PORT_REQUEST, PORTING_ORDER, SUB_REQUEST, Pipeline
 
 UPLOADER, ASSOCIATOR, SWEEPER = "UploaderFunction", "AssociatorFunction", "SweeperFunction"
+NOTIFICATIONS, TRACKER, POLLER = "NotificationsFunction", "TrackerFunction", "PollerFunction"
 # Every sample: the function it is sent to, and the published schema of its message (None: a shape
-# portdocs does not define, S3's own test event and the scheduler's event, both checked below).
+# portdocs does not define, S3's own test event, the scheduler's events and Telnyx's webhook, each
+# checked below).
 SAMPLES: dict[str, tuple[str, str | None]] = {
     "intake-s3-notification.json": (UPLOADER, S3_NOTIFICATION_SCHEMA),
     "intake-s3-notification-porting-order.json": (UPLOADER, S3_NOTIFICATION_SCHEMA),
@@ -43,10 +54,27 @@ SAMPLES: dict[str, tuple[str, str | None]] = {
     "association-request.json": (ASSOCIATOR, ASSOCIATION_REQUEST_SCHEMA),
     "association-request-porting-order.json": (ASSOCIATOR, ASSOCIATION_REQUEST_SCHEMA),
     "sweeper-schedule.json": (SWEEPER, None),
+    "notifications-webhook.json": (NOTIFICATIONS, None),
+    "tracker-notification.json": (TRACKER, PORTING_NOTIFICATION_SCHEMA),
+    "poller-schedule.json": (POLLER, None),
 }
 NOTHING_FAILED: dict[str, list[Any]] = {"batchItemFailures": []}
-SQS_SAMPLES = [name for name, (function, _) in SAMPLES.items() if function != SWEEPER]
 RESOURCES = load_template()["Resources"]
+
+
+def template_events(function: str, event_type: str) -> dict[str, dict[str, Any]]:
+    """The function's events of one type (SQS, ScheduleV2, HttpApi), by name, as the template has them."""
+    events: dict[str, dict[str, Any]] = RESOURCES[function]["Properties"]["Events"]
+    return {name: event for name, event in events.items() if event["Type"] == event_type}
+
+
+def samples_of(event_type: str) -> list[str]:
+    """The samples of the functions that an event of this type invokes."""
+    return [name for name, (function, _) in SAMPLES.items() if template_events(function, event_type)]
+
+
+SQS_SAMPLES = samples_of("SQS")
+SCHEDULE_SAMPLES = samples_of("ScheduleV2")
 
 
 def md5_of_body(body: str) -> str:
@@ -81,7 +109,7 @@ def flow_of(name: str) -> str:
 
 
 def template_queue_of(function: str) -> str:
-    (event,) = [e for e in RESOURCES[function]["Properties"]["Events"].values() if e["Type"] == "SQS"]
+    (event,) = template_events(function, "SQS").values()
     queue: str = event["Properties"]["Queue"]["Fn::GetAtt"][0]
     return queue
 
@@ -91,6 +119,9 @@ def template_queue_of(function: str) -> str:
 
 def test_every_sample_in_events_is_one_these_tests_know():
     assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(SAMPLES)
+    # Each is sent by exactly one kind of event source: a queue, a schedule or the HTTP API.
+    kinds = [*SQS_SAMPLES, *SCHEDULE_SAMPLES, *samples_of("HttpApi")]
+    assert sorted(kinds) == sorted(SAMPLES)
 
 
 def test_every_function_has_samples_and_every_message_shape_one_per_flow():
@@ -128,19 +159,100 @@ def test_the_s3_test_event_is_s3s_own_and_names_no_document():
     assert "Records" not in message
 
 
-def test_the_sweeper_sample_is_what_its_schedule_sends_to_it():
+@pytest.mark.parametrize("name", SCHEDULE_SAMPLES)
+def test_every_schedule_sample_is_what_its_functions_schedule_sends_to_it(name: str):
     """SAM's ScheduleV2 is an EventBridge Scheduler schedule named after the function and event,
     in the default group; without an Input of its own it sends the scheduler's notification."""
-    (name,) = [n for n, e in RESOURCES[SWEEPER]["Properties"]["Events"].items() if e["Type"] == "ScheduleV2"]
-    assert "Input" not in RESOURCES[SWEEPER]["Properties"]["Events"][name]["Properties"]
-    event = sample("sweeper-schedule.json")
+    function, _ = SAMPLES[name]
+    ((event_name, schedule_event),) = template_events(function, "ScheduleV2").items()
+    assert "Input" not in schedule_event["Properties"]
+    event = sample(name)
     envelope = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
     assert set(event) == envelope
     assert (event["source"], event["detail-type"]) == ("aws.scheduler", "Scheduled Event")
     assert event["detail"] == "{}"  # a string: the scheduler's notification carries no detail of its own
     (schedule,) = event["resources"]
     scheduler = f"arn:aws:scheduler:{event['region']}:{event['account']}"
-    assert schedule == f"{scheduler}:schedule/default/{SWEEPER}{name}"
+    assert schedule == f"{scheduler}:schedule/default/{function}{event_name}"
+
+
+def telnyx_webhook(event: dict[str, Any]) -> dict[str, Any]:
+    """The webhook the HTTP API request carries, as Telnyx sent it."""
+    assert event["isBase64Encoded"] is False  # JSON: API Gateway passes it as text
+    webhook: dict[str, Any] = json.loads(event["body"])
+    return webhook
+
+
+def test_the_webhook_sample_is_telnyxs_post_on_the_receivers_route():
+    event = sample("notifications-webhook.json")
+    ((_, route),) = template_events(NOTIFICATIONS, "HttpApi").items()
+    method, path = route["Properties"]["Method"].upper(), route["Properties"]["Path"]
+    context = event["requestContext"]
+    assert (context["http"]["method"], event["rawPath"], context["http"]["path"]) == (method, path, path)
+    assert event["routeKey"] == context["routeKey"] == f"{method} {path}"
+    assert (event["version"], context["stage"], event["rawQueryString"]) == ("2.0", "$default", "")
+    headers = event["headers"]
+    assert all(name == name.lower() for name in headers)  # API Gateway lower-cases every name
+    assert int(headers["content-length"]) == len(event["body"].encode())
+    assert headers["host"] == context["domainName"].replace(context["domainPrefix"], context["apiId"], 1)
+    assert headers["user-agent"] == context["http"]["userAgent"]
+    assert headers["x-forwarded-for"] == context["http"]["sourceIp"]
+    assert context["timeEpoch"] // 1000 == int(headers["telnyx-timestamp"])  # sent as it was signed
+    webhook = telnyx_webhook(event)
+    assert (webhook["data"]["event_type"], webhook["data"]["record_type"]) == (
+        EventType.STATUS_CHANGED,
+        "event",
+    )
+    assert webhook["data"]["payload"]["id"] == PORTING_ORDER
+    assert webhook["meta"]["delivered_to"] == f"https://{headers['host']}{path}"
+
+
+def local_http_event(pipeline: Pipeline, event: dict[str, Any]) -> dict[str, Any]:
+    """What the local runtime's HTTP API (portdocs_sandbox.runtime) sends the receiver for the same
+    request: the sample's method, path, headers and body."""
+    (route,) = [r for r in pipeline.stack.http_routes if r.function == NOTIFICATIONS]
+    headers = event["headers"]
+    builder = EnvironBuilder(
+        method=event["requestContext"]["http"]["method"],
+        path=event["rawPath"],
+        base_url=f"{headers['x-forwarded-proto']}://{headers['host']}",
+        headers={k: v for k, v in headers.items() if k not in ("host", "content-type", "content-length")},
+        content_type=headers["content-type"],
+        data=event["body"].encode(),
+    )
+    local: dict[str, Any] = pipeline.runtime.http_event(route, Request(builder.get_environ()))
+    return local
+
+
+# What API Gateway sends that the local runtime leaves out; nothing the receiver reads.
+def test_the_webhook_sample_and_the_local_http_api_send_the_same_fields(pipeline: Pipeline):
+    event = sample("notifications-webhook.json")
+    local = local_http_event(pipeline, event)
+    assert set(local) == set(event)
+    assert set(local["headers"]) == set(event["headers"])
+    context, local_context = event["requestContext"], local["requestContext"]
+    assert set(local_context) == set(context)
+    assert set(local_context["http"]) == set(context["http"])
+    for field in ("version", "routeKey", "rawPath", "rawQueryString", "body", "isBase64Encoded"):
+        assert local[field] == event[field], field
+    for field in ("routeKey", "stage"):
+        assert local_context[field] == context[field], field
+    assert {k: local_context["http"][k] for k in ("method", "path", "userAgent")} == {
+        k: context["http"][k] for k in ("method", "path", "userAgent")
+    }
+    assert type(local_context["timeEpoch"]) is type(context["timeEpoch"]) is int
+
+
+def test_the_tracker_sample_is_what_the_receiver_queues_for_its_webhook():
+    message = body_of(sample("tracker-notification.json"))
+    event = PortingEvent.from_message(message)
+    assert event.as_message() == message  # as the receiver (and the poller) write it
+    assert (event.event_type, event.received_via, event.porting_order_id) == (
+        EventType.NEW_COMMENT,
+        "webhook",
+        PORTING_ORDER,
+    )
+    assert message["payload"]["comment"]["user_type"] == "admin"  # Telnyx's porting team
 
 
 # -- each fed through its handler ---------------------------------------------------------------------
@@ -381,3 +493,100 @@ def test_the_sweeper_sample_puts_a_stuck_document_through_again_and_returns_its_
     assert entry["state"] == State.ASSOCIATED and entry["sweeps"] == 1
     assert pipeline.emulator.porting_order(PORTING_ORDER)["documents"]["loa"] == entry["telnyx_document_id"]
     assert invoke(pipeline, SWEEPER, sample("sweeper-schedule.json")) == {"stuck": 0}
+
+
+def set_webhook_key(pipeline: Pipeline, public_key: str) -> None:
+    """The stack's webhook key secret holds `public_key` (test_following_orders does the same)."""
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=pipeline.output("WebhookKeySecretArn"), SecretString=json.dumps({"public_key": public_key})
+    )
+    parameters.clear_caches()
+    wiring.clear_caches()
+
+
+def signed_now(pipeline: Pipeline, event: dict[str, Any]) -> dict[str, Any]:
+    """The sample, its exact body signed by the emulator's webhook key at this moment."""
+    event = copy.deepcopy(event)
+    timestamp = str(int(time.time()))
+    signature = pipeline.emulator.sign(timestamp, event["body"].encode())
+    event["headers"].update({"telnyx-timestamp": timestamp, "telnyx-signature-ed25519": signature})
+    return event
+
+
+def answer_of(response: dict[str, Any]) -> tuple[int, str]:
+    reason: str = json.loads(response["body"])["reason"]
+    return response["statusCode"], reason
+
+
+def test_the_webhook_sample_signed_now_is_queued_for_the_tracker_and_as_it_is_refused(pipeline: Pipeline):
+    event = sample("notifications-webhook.json")
+    set_webhook_key(pipeline, pipeline.emulator.webhook_public_key)
+
+    # Its own signature is no key's here, and its timestamp long past: a replay of it is refused.
+    assert answer_of(invoke(pipeline, NOTIFICATIONS, event)) == (401, "timestamp outside the tolerance")
+    assert pipeline.receive("NotificationsQueueUrl") == []
+
+    assert answer_of(invoke(pipeline, NOTIFICATIONS, signed_now(pipeline, event))) == (202, "queued")
+
+    queued = json.loads(the_one(pipeline.receive("NotificationsQueueUrl"))["Body"])
+    expected = PortingEvent.from_telnyx(telnyx_webhook(event), received_via="webhook")
+    assert queued == expected.as_message() and queued["received_via"] == "webhook"
+    assert (queued["id"], queued["porting_order_id"]) == (telnyx_webhook(event)["data"]["id"], PORTING_ORDER)
+    assert validate(copy.deepcopy(queued), PORTING_NOTIFICATION_SCHEMA) == queued
+
+
+def orders_table(pipeline: Pipeline) -> Orders:
+    return Orders(boto3.client("dynamodb"), pipeline.output("PortingOrdersTableName"))
+
+
+def notices(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """The needs-action notices published on the stack's topic (moto keeps them)."""
+    topic = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics[pipeline.output("ActionTopicArn")]
+    return [(str(subject), message) for _, message, subject, _, _ in topic.sent_notifications]
+
+
+def test_the_tracker_sample_records_the_comment_and_tells_a_person_once(pipeline: Pipeline):
+    event = sample("tracker-notification.json")
+    message = body_of(event)
+    comment = message["payload"]["comment"]
+    delivered = on_this_stack(pipeline, TRACKER, event, message)
+    orders_table(pipeline).follow(PORTING_ORDER)  # as the associator does once it attached a document
+
+    assert invoke(pipeline, TRACKER, delivered) == NOTHING_FAILED
+
+    order = orders_table(pipeline).get(PORTING_ORDER)
+    assert isinstance(order, OrderRecord)
+    assert (order.comment, order.comment_by, order.comment_at) == (
+        printable(comment["body"], COMMENT_MAX),
+        "admin",
+        moment(comment["inserted_at"]),
+    )
+    subject, notice = the_one(notices(pipeline))
+    assert PORTING_ORDER[:8] in subject and "has a new comment from Telnyx's staff" in notice
+    assert comment["body"] in notice
+
+    assert invoke(pipeline, TRACKER, delivered) == NOTHING_FAILED  # SQS delivers it again
+
+    assert orders_table(pipeline).get(PORTING_ORDER) == order
+    assert len(notices(pipeline)) == 1
+
+
+def test_the_poller_sample_queues_telnyxs_events_and_each_followed_orders_snapshot(pipeline: Pipeline):
+    orders_table(pipeline).follow(PORTING_ORDER)  # a document of it was attached
+    made = [
+        pipeline.emulator.set_order_status(PORTING_ORDER, "in-process"),
+        pipeline.emulator.add_comment(PORTING_ORDER, "We have submitted the order to the losing carrier."),
+    ]
+
+    assert invoke(pipeline, POLLER, sample("poller-schedule.json")) == {"events": 2, "orders": 1}
+
+    queued = [json.loads(m["Body"]) for m in pipeline.receive("NotificationsQueueUrl")]
+    for message in queued:
+        assert validate(copy.deepcopy(message), PORTING_NOTIFICATION_SCHEMA) == message
+        assert message["received_via"] == "poll" and message["porting_order_id"] == PORTING_ORDER
+    read = [m for m in queued if m["event_type"] != EventType.ORDER_SNAPSHOT]
+    assert sorted(m["id"] for m in read) == sorted(e["id"] for e in made)
+    snapshot = the_one([m for m in queued if m["event_type"] == EventType.ORDER_SNAPSHOT])
+    assert snapshot["id"].startswith(f"snapshot:{PORTING_ORDER}:")
+    assert snapshot["payload"]["order"]["status"]["value"] == "in-process"
+    assert orders_table(pipeline).following(10) == [PORTING_ORDER]  # polled, still followed
