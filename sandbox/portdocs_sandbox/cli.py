@@ -55,8 +55,8 @@ from portdocs.documents import (
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
 from portdocs.ledger import Ledger, LedgerEntry
-from portdocs.orders import OrderRecord, current_documents, document_type_of
-from portdocs.porting_status import FINAL_STATUSES, OrderStatus, ReviewStatus
+from portdocs.orders import OrderRecord, current_documents, document_type_of, needs_action
+from portdocs.porting_status import OrderStatus, ReviewStatus
 from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs.timestamps import parse_utc_iso
@@ -348,8 +348,6 @@ def _age(timestamp: str) -> str:
 
 # -- porting orders (docs/orders.md) ----------------------------------------------------------------------
 
-# The user_type of a comment by Telnyx's staff (portdocs.porting_status.Comment.from_telnyx_staff).
-STAFF = "admin"
 STATUS_COLOURS: dict[str, str] = {
     OrderStatus.EXCEPTION: "red",
     OrderStatus.FOC_DATE_CONFIRMED: "green",
@@ -359,23 +357,6 @@ STATUS_COLOURS: dict[str, str] = {
 }
 # The first line of the latest comment, cut to this; `--json` has all of it.
 COMMENT_SHOWN = 60
-
-
-def needs_action(order: OrderRecord, documents: list[LedgerEntry]) -> bool:
-    """Whether a person has to do something about `order` (docs/orders.md, "Needs action"): it is
-    not ported or cancelled, and it is in exception, or Telnyx denied one of its current documents
-    (of `documents`, its ledger entries), or Telnyx's staff commented after its last status change."""
-    if order.status in FINAL_STATUSES:
-        return False
-    denied = any(entry.review_status == ReviewStatus.DENIED for entry in current_documents(documents))
-    return order.status == OrderStatus.EXCEPTION or denied or _staff_commented_since_status(order)
-
-
-def _staff_commented_since_status(order: OrderRecord) -> bool:
-    # Both times are Telnyx's, written by portdocs.porting_status.moment: as strings they sort as moments.
-    if order.comment_by != STAFF or order.comment_at is None:
-        return False
-    return order.status_at is None or order.comment_at > order.status_at
 
 
 @dataclass(frozen=True)
@@ -748,19 +729,50 @@ def command_demo(args: argparse.Namespace) -> int:
             (key,) = drop_documents(target, [SAMPLES / file_name], destination, None)
             console.print(f"dropped s3://{target.outputs['IntakeBucketName']}/{key}")
         entries = _wait_for_terminal_states(target, len(DEMO_DOCUMENTS))
+        if all(e.state is State.ASSOCIATED for e in entries):
+            entries = _telnyx_reviews_the_invoice(sandbox, target, entries)
         console.print(status_table(entries))
+        console.print(orders_table(order_views(target)))
     console.print(f"function logs (JSON, as CloudWatch Logs would hold them): {log_dir}")
+    return _demo_outcome(entries, time.monotonic() - started)
+
+
+def _telnyx_reviews_the_invoice(
+    sandbox: Sandbox, target: Target, entries: list[LedgerEntry]
+) -> list[LedgerEntry]:
+    """As Telnyx's porting team does: the order moves on (a signed webhook reaches the receiver)
+    and the invoice is verified; the poller, run now rather than in 10 minutes, reads the review."""
+    (invoice,) = [e for e in entries if isinstance(e.target, PortingOrderTarget)]
+    assert invoice.telnyx_document_id is not None
+    console.print("Telnyx (the emulator) moves the order to in-process and verifies the invoice ...")
+    sandbox.emulator.set_order_status(DEMO_PORTING_ORDER, "in-process")
+    sandbox.emulator.review_document(invoice.telnyx_document_id, "verified")
+    assert sandbox.runtime is not None
+    sandbox.runtime.invoke_scheduled("PollerFunction")
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        entries = ledger_admin.entries(target.table())
+        if any(e.review_status == ReviewStatus.VERIFIED for e in entries):
+            break
+        time.sleep(0.5)
+    return entries
+
+
+def _demo_outcome(entries: list[LedgerEntry], elapsed: float) -> int:
     associated = [e for e in entries if e.state is State.ASSOCIATED]
-    elapsed = time.monotonic() - started
-    if len(associated) == len(DEMO_DOCUMENTS):
+    verified = [e for e in associated if e.review_status == ReviewStatus.VERIFIED]
+    if len(associated) == len(DEMO_DOCUMENTS) and verified:
         console.print(
             f"[green]both documents associated in {elapsed:.1f}s: the LOA with draft port request"
-            f" {DEMO_PORT_REQUEST}, the invoice with porting order {DEMO_PORTING_ORDER}[/]"
+            f" {DEMO_PORT_REQUEST}, the invoice with porting order {DEMO_PORTING_ORDER},"
+            " and Telnyx's review of the invoice read back: verified[/]"
         )
         return 0
     problems = [
         f"{e.document_id}: {e.state} {e.reason or e.last_error or ''}" for e in entries if e not in associated
     ]
+    if associated and not verified:
+        problems.append("the invoice's review was not read back from Telnyx")
     errors.print(
         "[red]demo failed:[/] "
         + ("; ".join(problems) or f"documents did not arrive within {DEMO_TIMEOUT_SECONDS}s")

@@ -358,7 +358,10 @@ class _Provisioner:
             log_level=props.get("LoggingConfig", {}).get("ApplicationLogLevel"),
         )
         for event in props.get("Events", {}).values():
-            if event["Type"] in ("Schedule", "ScheduleV2"):
+            if (
+                event["Type"] in ("Schedule", "ScheduleV2")
+                and event["Properties"].get("State", "ENABLED") == "ENABLED"
+            ):
                 self.stack.schedules.append(
                     Schedule(logical_id, _rate_seconds(event["Properties"]["ScheduleExpression"]))
                 )

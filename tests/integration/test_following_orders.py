@@ -24,6 +24,7 @@ from portdocs import wiring
 from portdocs.orders import OrderRecord, Orders
 from portdocs.receiver import MAX_BODY_BYTES
 from portdocs_sandbox.runtime import LocalLambdaContext
+from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import INVOICE, LOA, PORTING_ORDER, Pipeline
 
 ORDER_EVENT_TYPES = {
@@ -65,6 +66,12 @@ class Following:
 
     def order(self, porting_order_id: str = PORTING_ORDER) -> OrderRecord | None:
         return Orders(boto3.client("dynamodb"), self.pipeline.output("PortingOrdersTableName")).get(
+            porting_order_id
+        )
+
+    def follow(self, porting_order_id: str = PORTING_ORDER) -> None:
+        """As the associator does once it attached a document to the order."""
+        Orders(boto3.client("dynamodb"), self.pipeline.output("PortingOrdersTableName")).follow(
             porting_order_id
         )
 
@@ -319,6 +326,7 @@ def test_an_order_portdocs_never_saw_is_recorded(following: Following):
 
 
 def test_a_replayed_notification_is_applied_once(following: Following):
+    following.follow()
     body = status_body(
         "exception",
         "2026-12-04T10:00:01Z",
@@ -345,12 +353,12 @@ def test_an_older_status_never_overwrites_a_newer_one(following: Following):
     assert following.notices() == []
 
 
-def test_a_split_naming_an_unknown_order_is_recorded_on_both_sides(following: Following):
-    parent, part = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
-    for index, number in enumerate(("+13125550100", "+13125550101")):
+def post_split(following: Following, parent: str, part: str, numbers: tuple[str, ...]) -> None:
+    """Telnyx announces a split once per number moved."""
+    for index, number in enumerate(numbers):
         body = notification(
             event_type="porting_order.split",
-            event_id=f"split-{index}",
+            event_id=f"split-{part}-{index}",
             payload={
                 "from": {"id": parent},
                 "to": {"id": part},
@@ -359,18 +367,34 @@ def test_a_split_naming_an_unknown_order_is_recorded_on_both_sides(following: Fo
         )
         assert following.post(body).status_code == 202
     following.track()
+
+
+def test_a_split_naming_an_unknown_order_is_recorded_on_both_sides_and_tells_no_one(following: Following):
+    parent, part = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+    post_split(following, parent, part, ("+13125550100", "+13125550101"))
     recorded_part, recorded_parent = following.order(part), following.order(parent)
-    assert recorded_part is not None and recorded_part.split_from == parent
+    assert recorded_part is not None and recorded_part.split_from == parent and not recorded_part.following
     assert recorded_part.split_numbers == ("+13125550100", "+13125550101")
     assert recorded_parent is not None and recorded_parent.split_into == (part,)
-    assert [e["detail-type"] for e in following.order_events()] == [
-        "Porting Order Split",
-        "Porting Order Needs Action",
-    ]
-    assert len(following.notices()) == 1 and parent in following.notices()[0][1]
+    assert [e["detail-type"] for e in following.order_events()] == ["Porting Order Split"]
+    assert following.notices() == []  # not an order portdocs attached anything to
+
+
+def test_the_part_split_from_a_followed_order_is_followed_and_announced_once(following: Following):
+    following.follow()
+    part = "bbbbbbbb-0000-4000-8000-000000000003"
+    post_split(following, PORTING_ORDER, part, ("+13125550100", "+13125550101"))
+    recorded_part = following.order(part)
+    assert recorded_part is not None and recorded_part.following
+    assert recorded_part.split_numbers == ("+13125550100", "+13125550101")
+    kinds = [e["detail-type"] for e in following.order_events()]
+    assert kinds == ["Porting Order Split", "Porting Order Needs Action"]
+    ((subject, message),) = following.notices()
+    assert part[:8] in subject and f"split from porting order {PORTING_ORDER}" in message
 
 
 def test_a_comment_with_markup_and_control_characters_is_kept_safe(following: Following):
+    following.follow()
     hostile = "Please resend\x1b[2J the LOA\u202e <script>alert(1)</script> [red]now[/red]\x00"
     body = notification(
         event_type="porting_order.new_comment",
@@ -499,3 +523,93 @@ def test_a_poll_page_that_repeats_webhook_events_changes_nothing(following: Foll
     following.poll()
     following.track()
     assert [e["detail-type"] for e in following.order_events()] == [e["detail-type"] for e in before]
+
+
+# -- what the adversarial review found ------------------------------------------------------------
+
+
+def test_an_order_telnyx_no_longer_shows_is_dropped_and_the_others_are_still_polled(following: Following):
+    gone = "cccccccc-0000-4000-8000-000000000004"
+    following.follow(gone)  # never polled: first in line
+    following.follow()
+    assert following.poll()["orders"] == 1
+    following.track()
+    recorded_gone, recorded = following.order(gone), following.order()
+    assert recorded_gone is not None and not recorded_gone.following
+    assert recorded is not None and recorded.following and recorded.status == "draft"
+
+
+def test_a_document_telnyx_no_longer_shows_leaves_its_order_followed(following: Following):
+    telnyx_document_id = attach(following.pipeline, "loa", LOA)
+    following.emulator.inject(
+        Fault(endpoint="documents", status=404, method="GET", path_contains=telnyx_document_id)
+    )
+    assert following.poll()["orders"] == 1
+    following.track()
+    recorded = following.order()
+    assert recorded is not None and recorded.following and recorded.status == "draft"
+
+
+def test_events_that_cannot_be_read_still_let_every_order_be_polled(following: Following):
+    following.follow()
+    following.emulator.inject(Fault(endpoint="porting_events", status=500, times=None))
+    with pytest.raises(Exception, match="porting/events"):
+        following.poll()
+    following.track()
+    recorded = following.order()
+    assert recorded is not None and recorded.status == "draft"  # the order's snapshot went through
+
+
+def test_a_key_that_cannot_be_read_now_is_answered_503_so_telnyx_sends_again(following: Following):
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=following.pipeline.output("WebhookKeySecretArn"), ForceDeleteWithoutRecovery=True
+    )
+    parameters.clear_caches()
+    wiring.clear_caches()
+    assert following.post(notification()).status_code == 503
+    assert following.queued() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"data": ' * 5000 + b"1" + b"}" * 5000, id="nested-5000-deep"),
+        pytest.param(
+            notification(
+                payload={
+                    "id": PORTING_ORDER,
+                    "status": {"value": "ported"},
+                    "updated_at": "2026-12-04T10:00:00Z",
+                }
+            ).replace(b"2026-12-04T10:00:00.000000Z", b"9999-12-31T23:59:59-01:00"),
+            id="time-past-the-calendar",
+        ),
+    ],
+)
+def test_signed_bodies_that_would_crash_a_parser_are_refused(following: Following, body: bytes):
+    assert following.post(body).status_code == 422
+    assert following.queued() == []
+
+
+def test_a_fact_dated_far_ahead_is_refused_so_it_cannot_shut_out_real_ones(following: Following):
+    following.post(status_body("ported", "2099-01-01T00:00:00Z", "e-future"))
+    following.track()
+    following.post(status_body("submitted", "2026-12-04T10:00:00Z", "e-now"))
+    following.track()
+    recorded = following.order()
+    assert recorded is not None and recorded.status == "submitted"
+
+
+def test_a_split_of_hundreds_of_numbers_in_one_notification_is_recorded(following: Following):
+    part = "dddddddd-0000-4000-8000-000000000005"
+    numbers = [{"id": f"n{i}", "phone_number": f"+1312555{i:04d}"} for i in range(300)]
+    body = notification(
+        event_type="porting_order.split",
+        event_id="split-300",
+        payload={"from": {"id": PORTING_ORDER}, "to": {"id": part}, "porting_phone_numbers": numbers},
+    )
+    assert following.post(body).status_code == 202
+    following.track()
+    recorded = following.order(part)
+    assert recorded is not None and len(recorded.split_numbers) == 300
+    assert following.pipeline.receive("NotificationsDeadLetterQueueUrl") == []

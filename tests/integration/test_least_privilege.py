@@ -7,6 +7,7 @@ with the IAM action and resource it needs, and both are held to template.yaml's 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities import parameters as parameters_cache
 
 from portdocs import handler, wiring
 from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
+from portdocs_sandbox.runtime import LocalLambdaContext, sqs_event
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import (
     PORT_REQUEST,
@@ -55,8 +57,8 @@ FALLBACKS = {("dynamodb:GetItem", "IdempotencyTable")}
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str, dict[str, Any]]]]:
     """(function name, service, operation, parameters) of every AWS call made inside a function,
     each function starting as a new execution environment would: with nothing cached by earlier tests."""
-    for made_once in (handler._redelivery, wiring.upload_service, wiring.association_service, wiring.sweeper):
-        made_once.cache_clear()
+    handler._redelivery.cache_clear()
+    wiring.clear_caches()
     parameters_cache.clear_caches()
     recorded: list[tuple[str, str, str, dict[str, Any]]] = []
     # botocore's private hook every client call passes through; botocore-stubs leaves it out.
@@ -97,10 +99,16 @@ def needs(pipeline: Pipeline, service: str, operation: str, parameters: dict[str
         index = f"/index/{parameters['IndexName']}" if "IndexName" in parameters else ""
         return f"dynamodb:{operation}", table + index
     if service == "secretsmanager":
-        assert parameters["SecretId"] == pipeline.output("CredentialsSecretArn")
-        return f"secretsmanager:{operation}", "CredentialsSecret|TelnyxCredentialsSecretArn"
+        secrets = {
+            pipeline.output("CredentialsSecretArn"): "CredentialsSecret|TelnyxCredentialsSecretArn",
+            pipeline.output("WebhookKeySecretArn"): "WebhookKeySecret|TelnyxWebhookKeySecretArn",
+        }
+        return f"secretsmanager:{operation}", secrets[parameters["SecretId"]]
     if service == "events":
         return f"events:{operation}", "event-bus/EventBusName"
+    if service == "sns":
+        assert parameters["TopicArn"] == pipeline.output("ActionTopicArn")
+        return f"sns:{operation}", "ActionTopic"
     raise AssertionError(f"a call template.yaml was never asked about: {service} {operation}")
 
 
@@ -182,13 +190,61 @@ def test_every_call_is_granted_and_every_grant_is_called(
         "superseded",
     ]
 
-    names = {pipeline.stack.functions[logical].name: logical for logical in FUNCTIONS}
-    used: dict[str, dict[str, set[str]]] = {logical: {} for logical in FUNCTIONS}
+    assert_exactly_granted(pipeline, calls, FUNCTIONS)
+
+
+def test_following_orders_calls_what_is_granted_and_nothing_else(
+    pipeline: Pipeline, calls: list[tuple[str, str, str, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+):
+    emulator = pipeline.emulator
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=pipeline.output("WebhookKeySecretArn"),
+        SecretString=json.dumps({"public_key": emulator.webhook_public_key}),
+    )
+    url = pipeline.runtime.serve_http() + "/telnyx/porting"
+    try:
+        # Attached (the associator starts following the order), then reviewed and moved on by
+        # Telnyx: a signed webhook through the receiver, read by the poller, applied by the tracker.
+        pipeline.drop(f"porting-orders/{PORTING_ORDER}/loa/loa.pdf", LOA)
+        pipeline.runtime.drain()
+        (entry,) = pipeline.ledger().values()
+        emulator.send_webhooks_to(url)
+        emulator.set_order_status(PORTING_ORDER, "exception", [{"code": "OTHER", "description": "x"}])
+        emulator.review_document(str(entry["telnyx_document_id"]), "denied", "unsigned")
+        assert pipeline.runtime.invoke_scheduled("PollerFunction")["orders"] == 1
+        # Handed back to their own queue: no time left in the invocation.
+        received = pipeline.receive("NotificationsQueueUrl")
+        source = pipeline.runtime.source_for("TrackerFunction")
+        event = sqs_event(
+            [{**m, "Attributes": {"ApproximateReceiveCount": "1"}} for m in received],
+            source.queue_url,
+            pipeline.stack.region,
+        )
+        tracker = pipeline.stack.functions["TrackerFunction"]
+        with monkeypatch.context() as inside:
+            as_function(inside, pipeline, "TrackerFunction")
+            pipeline.handlers["TrackerFunction"](event, LocalLambdaContext(tracker, "us-east-1", timeout=12))
+        pipeline.runtime.drain()
+    finally:
+        emulator.send_webhooks_to(None)
+        pipeline.runtime.close()
+    assert pipeline.receive("NotificationsDeadLetterQueueUrl") == []
+
+    assert_exactly_granted(pipeline, calls, ("NotificationsFunction", "TrackerFunction", "PollerFunction"))
+
+
+def assert_exactly_granted(
+    pipeline: Pipeline, calls: list[tuple[str, str, str, dict[str, Any]]], functions: tuple[str, ...]
+) -> None:
+    names = {pipeline.stack.functions[logical].name: logical for logical in functions}
+    used: dict[str, dict[str, set[str]]] = {logical: {} for logical in functions}
     for function, service, operation, parameters in calls:
+        if function not in names:
+            continue
         action, resource = needs(pipeline, service, operation, parameters)
         used[names[function]].setdefault(action, set()).add(resource)
 
-    for logical in FUNCTIONS:
+    for logical in functions:
         granted = template_grants(logical, with_kms_key=False)
         not_granted = {
             (action, resource)

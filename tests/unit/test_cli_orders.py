@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -16,11 +16,14 @@ from rich.console import Console
 from portdocs.documents import DocumentType, PortingOrderTarget, SourceObject, State
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.order_events import NEEDS_ACTION, SPLIT, STATUS_CHANGED, detail_of
-from portdocs.orders import OrderRecord, Orders
+from portdocs.orders import OrderRecord, Orders, needs_action
 from portdocs.porting_status import Comment, Detail, PortingEvent, Requirements, Split, StatusChange, moment
 from portdocs.timestamps import utc_iso
 from portdocs_sandbox import cli
 from portdocs_sandbox.stack import Stack, provision
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 EXCEPTION_ORDER = "11111111-1111-4111-8111-111111111111"
 DENIED_ORDER = "22222222-2222-4222-8222-222222222222"
@@ -55,7 +58,7 @@ def orders(stack: Stack) -> Orders:
 
 
 @pytest.fixture
-def documents(stack: Stack) -> Any:
+def documents(stack: Stack) -> Table:
     """The documents ledger's table."""
     return boto3.resource("dynamodb").Table(stack.outputs["DocumentsTableName"])
 
@@ -91,7 +94,7 @@ def comment(orders: Orders, order: str, body: str, user_type: str, minutes: int)
 
 
 def attach(
-    documents: Any, order: str, kind: DocumentType, number: int, review: str | None = None, why: str = ""
+    documents: Table, order: str, kind: DocumentType, number: int, review: str | None = None, why: str = ""
 ) -> None:
     """A document of `order` attached by portdocs (the `number`th: later ones are newer), and
     Telnyx's review of it if one was read."""
@@ -109,7 +112,7 @@ def attach(
 
 
 @pytest.fixture
-def followed(orders: Orders, documents: Any) -> None:
+def followed(orders: Orders, documents: Table) -> None:
     """One order of each kind `--needs-action` tells apart, and the table's bookkeeping items."""
     status(
         orders,
@@ -206,7 +209,9 @@ def test_needs_action_keeps_exceptions_denied_documents_and_unanswered_staff_com
 def test_orders_json_has_every_field_of_each_order_and_its_documents_reviews(
     target: cli.Target, orders: Orders, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    orders.apply_split(Split(EXCEPTION_ORDER, SPLIT_PART, ("+13125550199", "+13125550100"), at(8)))
+    orders.apply_split(
+        Split(EXCEPTION_ORDER, SPLIT_PART, ("+13125550199", "+13125550100"), at(8)), follow_part=True
+    )
 
     assert run(target, monkeypatch, "--json") == 0
 
@@ -230,7 +235,7 @@ def test_orders_json_has_every_field_of_each_order_and_its_documents_reviews(
 
 
 def test_markup_and_control_characters_from_telnyx_are_shown_literally(
-    orders: Orders, documents: Any, target: cli.Target
+    orders: Orders, documents: Table, target: cli.Target
 ):
     status(orders, EXCEPTION_ORDER, "exception", 5, customer_reference="[bold]ACME[/bold]")
     attach(documents, EXCEPTION_ORDER, DocumentType.LOA, 1, "denied", "[link=http://x]sign here[/link]")
@@ -309,7 +314,7 @@ def commented(status: str | None, status_at: str | None, by: str, comment_at: st
 def test_needs_action_is_decided_by_status_current_documents_and_the_latest_staff_comment(
     order: OrderRecord, entries: list[LedgerEntry], expected: bool
 ):
-    assert cli.needs_action(order, entries) is expected
+    assert needs_action(order, entries) is expected
 
 
 def test_an_orders_age_is_the_time_since_its_status_last_changed_not_its_last_poll():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from portdocs.documents import PortingOrderTarget
 from portdocs.ledger import LedgerEntry
 from portdocs.observability import count, logger
 from portdocs.orders import OrderRecord, document_type_of
@@ -38,19 +39,34 @@ def needs_action_notice(
     ]
     for detail in order.details:
         lines += [f"- {detail.code}: {detail.description}", f"  What to do: {advice_for(detail.code)}."]
-    for kind in filter(None, map(document_type_of, denied)):
-        entry = next(e for e in denied if document_type_of(e) == kind)
-        reason = f" ({entry.review_reason})" if entry.review_reason else ""
-        lines.append(
-            f"- Telnyx denied the {kind}{reason}. What to do: drop a corrected {kind} at "
-            f"s3://{bucket}/{drop_folder(order.porting_order_id, kind)} (it replaces the denied one)."
-        )
+    for entry in denied:
+        lines.append(f"- {denied_step(order.porting_order_id, entry, f's3://{bucket}/')}")
     if order.unmet_requirements:
         lines.append("Requirements not met: " + "; ".join(order.unmet_requirements))
     if order.comment:
         lines += ["", f"Latest comment ({order.comment_by or 'unknown'}, {order.comment_at}):", order.comment]
-    lines += ["", "`portdocs orders --needs-action` lists every order waiting for a person."]
+    lines += [
+        "",
+        "`portdocs orders --needs-action` lists the orders in exception, with a denied document or"
+        " with a newer comment from Telnyx's staff.",
+    ]
     return subject, "\n".join(lines)
+
+
+def denied_step(porting_order_id: str, entry: LedgerEntry, location: str = "") -> str:
+    """What to do about one denied document: an LOA or invoice dropped again replaces the order's;
+    any other type is added beside the denied one (Telnyx keeps both)."""
+    kind = document_type_of(entry)
+    if kind is None:
+        return f"Telnyx denied document {entry.document_id}."
+    reason = f" ({entry.review_reason})" if entry.review_reason else ""
+    folder = f"{location}{drop_folder(porting_order_id, kind)}"
+    effect = (
+        "it replaces the denied one"
+        if PortingOrderTarget(porting_order_id, kind).is_order_document
+        else ("it is added beside the denied one")
+    )
+    return f"Telnyx denied the {kind}{reason}. What to do: drop a corrected {kind} at {folder} ({effect})."
 
 
 def _ascii(text: str) -> str:

@@ -9,8 +9,9 @@ from typing import Any
 from portdocs import shapes
 from portdocs.events import EventBus
 from portdocs.ledger import LedgerEntry
+from portdocs.notices import denied_step
 from portdocs.orders import OrderRecord, document_type_of
-from portdocs.porting_status import DocumentReview, ReviewStatus, advice_for, drop_folder
+from portdocs.porting_status import DocumentReview, ReviewStatus, advice_for
 from portdocs.timestamps import utc_iso
 
 STATUS_CHANGED = "Porting Order Status Changed"
@@ -28,10 +29,7 @@ class OrderEvents:
 
     def needs_action(self, order: OrderRecord, why: str, denied: list[LedgerEntry]) -> None:
         todo = [f"{d.code}: {advice_for(d.code)}" for d in order.details]
-        todo += [
-            f"drop a corrected {kind} at {drop_folder(order.porting_order_id, kind)}"
-            for kind in filter(None, map(document_type_of, denied))
-        ]
+        todo += [denied_step(order.porting_order_id, entry) for entry in denied]
         self._put(NEEDS_ACTION, order, {"why": why, "what_to_do": todo})
 
     def split(self, parent: OrderRecord, part: OrderRecord) -> None:

@@ -19,9 +19,12 @@ from portdocs.documents import DocumentType, PortingOrderTarget, State
 from portdocs.ledger import LedgerEntry
 from portdocs.porting_status import (
     FINAL_STATUSES,
+    STAFF_USER_TYPE,
     Comment,
     Detail,
+    OrderStatus,
     Requirements,
+    ReviewStatus,
     Split,
     StatusChange,
 )
@@ -62,6 +65,8 @@ class OrderRecord:
     split_from: str | None = None
     split_numbers: tuple[str, ...] = ()
     split_into: tuple[str, ...] = ()
+    # portdocs attached a document to it (or to the order it was split from), and it has not ended.
+    following: bool = False
     first_seen_at: str = ""
     updated_at: str = ""
 
@@ -84,6 +89,7 @@ class OrderRecord:
             split_from=item.get("split_from"),
             split_numbers=tuple(sorted(item.get("split_numbers", ()))),
             split_into=tuple(sorted(item.get("split_into", ()))),
+            following=item.get("following") == FOLLOWING,
             first_seen_at=str(item.get("first_seen_at", "")),
             updated_at=str(item.get("updated_at", "")),
         )
@@ -115,6 +121,11 @@ class Orders:
             raise aws.translate(error, "querying the porting orders table") from None
         return [item["porting_order_id"]["S"] for item in page["Items"]]
 
+    def unfollow(self, porting_order_id: str) -> None:
+        self._write(
+            porting_order_id, {}, remove=("following",), condition=("attribute_exists(porting_order_id)", {})
+        )
+
     def polled(self, porting_order_id: str, at: str) -> None:
         self._write(porting_order_id, {"polled_at": at}, condition=("attribute_exists(porting_order_id)", {}))
 
@@ -137,13 +148,11 @@ class Orders:
                 if value
             }
         )
+        # An ended order is no longer polled; only an attachment (follow) starts the polling, so an
+        # order of the account portdocs never attached to is recorded, never polled.
         final = change.value in FINAL_STATUSES
         return self._newer(
-            change.porting_order_id,
-            "status_at",
-            change.at,
-            {**fields, **({} if final else {"following": FOLLOWING})},
-            remove=("following",) if final else (),
+            change.porting_order_id, "status_at", change.at, fields, remove=("following",) if final else ()
         )
 
     def apply_comment(self, comment: Comment) -> OrderRecord | None:
@@ -171,22 +180,19 @@ class Orders:
             },
         )
 
-    def apply_split(self, split: Split) -> tuple[bool, bool]:
+    def apply_split(self, split: Split, follow_part: bool) -> tuple[bool, bool]:
         """Records both sides of a split: (the part is new, a number is new). Telnyx announces a
         split once per number moved, so a part gathers its numbers over several notifications.
-        An order portdocs never saw is recorded all the same: its part may still need a person."""
+        An order portdocs never saw is recorded all the same; the part of a followed order is
+        followed too (`follow_part`)."""
         numbers = set(split.phone_numbers)
+        # No condition per number (DynamoDB caps an expression at 4 KB, a split may move hundreds):
+        # the numbers are added, and the item as it was tells which were new.
         before = self._write(
             split.to_order,
-            {"split_from": split.from_order, "following": FOLLOWING},
+            {"split_from": split.from_order, **({"following": FOLLOWING} if follow_part else {})},
             add={"split_numbers": numbers} if numbers else None,
-            condition=(
-                "attribute_not_exists(split_from) OR "
-                + " OR ".join(f"NOT contains(split_numbers, :n{i})" for i in range(len(numbers)))
-                if numbers
-                else "attribute_not_exists(split_from)",
-                {f":n{i}": number for i, number in enumerate(sorted(numbers))},
-            ),
+            condition=("attribute_not_exists(split_from) OR split_from = :from", {":from": split.from_order}),
         )
         self._write(
             split.from_order,
@@ -197,7 +203,9 @@ class Orders:
                 {":part": split.to_order},
             ),
         )
-        return (before is not None and before.split_from is None, before is not None)
+        if before is None:  # a part already split from another order: Telnyx's word stands
+            return False, False
+        return before.split_from is None, bool(numbers - set(before.split_numbers))
 
     def get(self, porting_order_id: str) -> OrderRecord | None:
         try:
@@ -286,38 +294,20 @@ class Orders:
     ) -> OrderRecord | None:
         """One conditional write that keeps record_type, first_seen_at and updated_at; the order as
         it was before (an empty record if it is new), or None when `condition` does not hold."""
-        now = utc_iso(time.time(), timespec="milliseconds")
-        values = {":rt": RECORD_TYPE, ":now": now, **condition[1]}
-        names: dict[str, str] = {}
-        assignments = [
-            "record_type = :rt",
-            "first_seen_at = if_not_exists(first_seen_at, :now)",
-            "updated_at = :now",
-        ]
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"], values[f":f{index}"] = name, value
-            assignments.append(f"#f{index} = :f{index}")
-        if fields.get("following"):
-            # The index's sort key: an order never polled sorts first.
-            assignments.append("polled_at = if_not_exists(polled_at, :never)")
-            values[":never"] = NEVER_POLLED
-        expression = "SET " + ", ".join(assignments)
-        if remove:
-            expression += " REMOVE " + ", ".join(remove)
-        for index, (name, members) in enumerate((add or {}).items()):
-            names[f"#a{index}"], values[f":a{index}"] = name, members
-        if add:
-            expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(add)))
+        values = {":rt": RECORD_TYPE, ":now": utc_iso(time.time(), timespec="milliseconds"), **condition[1]}
+        expression, names = _update_expression(fields, remove, add or {}, values)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"porting_order_id": {"S": porting_order_id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition[0],
+            "ExpressionAttributeValues": _typed(values),
+            "ReturnValues": "ALL_OLD",
+        }
+        if names:  # DynamoDB refuses an empty map
+            request["ExpressionAttributeNames"] = names
         try:
-            old = self._client.update_item(
-                TableName=self._table,
-                Key={"porting_order_id": {"S": porting_order_id}},
-                UpdateExpression=expression,
-                ConditionExpression=condition[0],
-                ExpressionAttributeValues=_typed(values),
-                ExpressionAttributeNames=names,
-                ReturnValues="ALL_OLD",
-            ).get("Attributes")
+            old = self._client.update_item(**request).get("Attributes")
         except ClientError as error:
             if _condition_failed(error):
                 return None
@@ -325,6 +315,34 @@ class Orders:
         except BotoCoreError as error:
             raise aws.translate(error, "writing the porting orders table") from None
         return OrderRecord.from_item({"porting_order_id": porting_order_id, **_plain(old or {})})
+
+
+def _update_expression(
+    fields: dict[str, Any], remove: tuple[str, ...], add: dict[str, set[str]], values: dict[str, Any]
+) -> tuple[str, dict[str, str]]:
+    """SET (the bookkeeping and `fields`) REMOVE ... ADD ..., and its attribute names; `values`
+    gains the fields' and the sets' values. Names go through placeholders: some are reserved."""
+    names: dict[str, str] = {}
+    assignments = [
+        "record_type = :rt",
+        "first_seen_at = if_not_exists(first_seen_at, :now)",
+        "updated_at = :now",
+    ]
+    for index, (name, value) in enumerate(fields.items()):
+        names[f"#f{index}"], values[f":f{index}"] = name, value
+        assignments.append(f"#f{index} = :f{index}")
+    if fields.get("following"):
+        # The index's sort key: an order never polled sorts first.
+        assignments.append("polled_at = if_not_exists(polled_at, :never)")
+        values[":never"] = NEVER_POLLED
+    expression = "SET " + ", ".join(assignments)
+    if remove:
+        expression += " REMOVE " + ", ".join(remove)
+    for index, (name, members) in enumerate(add.items()):
+        names[f"#a{index}"], values[f":a{index}"] = name, members
+    if add:
+        expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(add)))
+    return expression, names
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -362,3 +380,20 @@ def current_documents(entries: list[LedgerEntry]) -> list[LedgerEntry]:
 
 def document_type_of(entry: LedgerEntry) -> DocumentType | None:
     return entry.target.document_type if isinstance(entry.target, PortingOrderTarget) else None
+
+
+def needs_action(order: OrderRecord, documents: list[LedgerEntry]) -> bool:
+    """Whether a person has to do something about `order` (docs/orders.md, "Needs action"): it is
+    not ported or cancelled, and it is in exception, or Telnyx denied one of its current documents
+    (of `documents`, its ledger entries), or Telnyx's staff commented after its last status change."""
+    if order.status in FINAL_STATUSES:
+        return False
+    denied = any(entry.review_status == ReviewStatus.DENIED for entry in current_documents(documents))
+    return order.status == OrderStatus.EXCEPTION or denied or _staff_commented_since_status(order)
+
+
+def _staff_commented_since_status(order: OrderRecord) -> bool:
+    # Both times are Telnyx's, written by portdocs.porting_status.moment: as strings they sort as moments.
+    if order.comment_by != STAFF_USER_TYPE or order.comment_at is None:
+        return False
+    return order.status_at is None or order.comment_at > order.status_at

@@ -52,6 +52,9 @@ class EventType(StrEnum):
     ORDER_SNAPSHOT = "portdocs.order_snapshot"
 
 
+# A comment's user_type when Telnyx's staff wrote it; "user" comments are the account's own people's,
+# "system" ones automatic.
+STAFF_USER_TYPE = "admin"
 # Bounds on what is kept of Telnyx's text: a comment is for a person to read, not an archive.
 COMMENT_MAX = 2000
 DESCRIPTION_MAX = 500
@@ -76,11 +79,11 @@ def moment(text: Any) -> str:
         raise PermanentError("a notification time is missing")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise PermanentError(f"{text[:40]!r} has no time zone")
-    return parsed.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        if parsed.tzinfo is None:
+            raise PermanentError(f"{text[:40]!r} has no time zone")
+        return parsed.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError):  # OverflowError: a time at the calendar's edge, in UTC
+        raise PermanentError(f"{text[:40]!r} is not an ISO 8601 time portdocs can keep") from None
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,7 @@ class Comment:
 
     @property
     def from_telnyx_staff(self) -> bool:
-        # "user" comments are the account's own (portdocs' people); "system" ones are automatic.
-        return self.user_type == "admin"
+        return self.user_type == STAFF_USER_TYPE
 
 
 @dataclass(frozen=True)

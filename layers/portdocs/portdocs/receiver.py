@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from portdocs.errors import PermanentError, PortdocsError
+from portdocs.errors import PermanentError, PortdocsError, TransientError
 from portdocs.notifications_queue import NotificationsQueue
 from portdocs.observability import count, logger
 from portdocs.porting_status import PortingEvent
@@ -74,10 +74,14 @@ class Receiver:
         return None
 
     def _verified(self, request: _Request, now: float) -> Answer | None:
-        key = self._key()
+        try:
+            key = self._key()
+        except TransientError:
+            # The key could not be read (Secrets Manager unreachable): Telnyx sends it again.
+            return Answer(503, "the webhook public key cannot be read now")
         if key is None:
             # Fail closed: with no key to check against, nothing can be told from a forgery.
-            return Answer(401, "no webhook public key is configured")
+            return Answer(401, "no usable webhook public key is configured")
         body = request.body()
         if body is None:
             return Answer(401, "body is not valid base64")
@@ -90,7 +94,7 @@ class Receiver:
     def _queued(self, request: _Request) -> Answer:
         try:
             event = PortingEvent.from_telnyx(json.loads(request.body() or b""), received_via="webhook")
-        except (ValueError, PermanentError) as error:
+        except (ValueError, RecursionError, PermanentError) as error:  # RecursionError: nesting
             # Signed by Telnyx, yet not a notification portdocs can read: Telnyx's delivery log shows
             # the refusal; retrying it would not change it.
             count("NotificationsMalformed")

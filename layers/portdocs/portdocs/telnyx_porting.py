@@ -81,7 +81,7 @@ class PortingApi:
         call = ApiCall("GET", path, params=params, auth=Auth.API_KEY, names_a_resource=names_a_resource)
         try:
             answer = self._http.send(call, deadline).json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise TransientError(f"Telnyx answered GET {path.split('/')[2]} with no JSON") from None
         if not isinstance(answer, dict):
             raise TransientError(f"Telnyx answered GET {path.split('/')[2]} in an unusable form")

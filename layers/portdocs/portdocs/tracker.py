@@ -10,6 +10,7 @@ so neither path makes a second event or a second notice.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from portdocs.porting_status import (
     FINAL_STATUSES,
     Comment,
     DocumentReview,
+    EventType,
     Fact,
     OrderStatus,
     PortingEvent,
@@ -32,6 +34,18 @@ from portdocs.porting_status import (
     StatusChange,
 )
 from portdocs.retrying import Deadline
+from portdocs.timestamps import parse_utc_iso
+
+# Telnyx's clock and ours agree to seconds; a fact dated further ahead than this is refused, or it
+# would shut out every real fact of its kind for that order until its time came.
+MAX_AHEAD_SECONDS = 24 * 3600
+
+
+def _not_ahead(facts: list[Fact], now: float) -> list[Fact]:
+    for fact in facts:
+        if parse_utc_iso(fact.at) > now + MAX_AHEAD_SECONDS:
+            raise PermanentError(f"a fact dated {fact.at}, more than a day ahead of now")
+    return facts
 
 
 @dataclass
@@ -49,18 +63,20 @@ class Tracker:
     def handle_message(self, body: str, message_id: str, deadline: Deadline) -> None:
         try:
             event = PortingEvent.from_message(json.loads(body))
-        except (ValueError, PermanentError) as error:
+        except (ValueError, RecursionError, PermanentError) as error:
             # Only the receiver and the poller send here, and both validate: a message that does
             # not parse will never parse. Dropped, said and counted, never sent round to the DLQ.
             count("NotificationsRefused")
             logger.warning("notification refused", extra={"reason": str(error)[:300]})
             return
         correlate(f"porting-event:{event.id}")
-        if self.orders.seen(event.id):
+        # A snapshot's id is new every time: only Telnyx's events can repeat.
+        repeatable = event.event_type != EventType.ORDER_SNAPSHOT
+        if repeatable and self.orders.seen(event.id):
             count("NotificationsDuplicate")
             return
         try:
-            facts = event.facts()
+            facts = _not_ahead(event.facts(), time.time())
         except PermanentError as error:
             count("NotificationsRefused")
             logger.warning(
@@ -75,7 +91,8 @@ class Tracker:
             )
         for fact in facts:
             self.apply(fact)
-        self.orders.mark_seen(event.id)
+        if repeatable:
+            self.orders.mark_seen(event.id)
         count("NotificationsApplied")
 
     def apply(self, fact: Fact) -> None:
@@ -116,7 +133,9 @@ class Tracker:
             self._needs_action(order, "has a new comment from Telnyx's staff")
 
     def _split(self, split: Split) -> None:
-        new_part, new_number = self.orders.apply_split(split)
+        new_part, new_number = self.orders.apply_split(
+            split, follow_part=self._order(split.from_order).following
+        )
         if not new_number:
             count("NotificationsStale")
         if not new_part:
@@ -137,6 +156,8 @@ class Tracker:
             count("ReviewsOfUnknownDocuments")
             return
         changed_status = entry.review_status != review.status
+        if not changed_status and entry.review_reason == review.reason:
+            return  # read again, unchanged: no write (a pending review is read every poll)
         if not self.ledger.record_review(entry.document_id, str(review.status), review.reason, review.at):
             count("NotificationsStale")
             return
@@ -160,6 +181,11 @@ class Tracker:
         )
 
     def _needs_action(self, order: OrderRecord, why: str) -> None:
+        if not order.following:
+            # Not an order portdocs attached documents to (another team's, or one that has ended):
+            # recorded and published, but no one here is told to act on it.
+            count("ActionsOnUnfollowedOrders")
+            return
         denied = [
             entry
             for entry in current_documents(self.ledger.documents_of_porting_order(order.porting_order_id))

@@ -217,9 +217,10 @@ def _credentials(settings: Settings) -> CredentialsProvider:
 def _webhook_key(secret_arn: str | None) -> Callable[[], WebhookKey | None]:
     """Telnyx's webhook public key from its secret ({"public_key": "<base64>"}), cached five minutes
     (Powertools parameters): a key replaced in the portal is taken within that. None (every webhook
-    refused) while the secret is unset, empty or unreadable."""
+    refused) while the secret is unset, empty or not a key; TransientError while it cannot be read."""
     from aws_lambda_powertools.utilities import parameters
 
+    from portdocs.errors import TransientError
     from portdocs.webhook_signature import SignatureRefused, WebhookKey
 
     def key() -> WebhookKey | None:
@@ -227,16 +228,18 @@ def _webhook_key(secret_arn: str | None) -> Callable[[], WebhookKey | None]:
             return None
         try:
             value = parameters.get_secret(secret_arn, transform="json", max_age=300)
-            return WebhookKey.from_base64(str(value["public_key"])) if value.get("public_key") else None
-        except (
-            parameters.exceptions.GetParameterError,
-            parameters.exceptions.TransformParameterError,
-            SignatureRefused,
-            KeyError,
-            TypeError,
-            AttributeError,
-        ) as error:
-            logger.error("the webhook public key cannot be read", extra={"error": type(error).__name__})
+        except parameters.exceptions.GetParameterError as error:
+            raise TransientError(f"reading the webhook public key: {type(error).__name__}") from None
+        except parameters.exceptions.TransformParameterError:
+            value = None
+        try:
+            return (
+                WebhookKey.from_base64(str(value["public_key"]))
+                if value and value.get("public_key")
+                else None
+            )
+        except (SignatureRefused, TypeError, AttributeError) as error:
+            logger.error("the webhook public key is not a key", extra={"error": type(error).__name__})
             return None
 
     return key
