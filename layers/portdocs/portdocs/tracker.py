@@ -82,7 +82,8 @@ class Tracker:
             logger.warning(
                 "notification refused", extra={"event_type": event.event_type, "reason": str(error)}
             )
-            self.orders.mark_seen(event.id)
+            if repeatable:  # refused once, refused again: its repeats need not be read
+                self.orders.mark_seen(event.id)
             return
         if not facts:
             count("NotificationsIgnored")
