@@ -57,6 +57,23 @@ http = requests.Session()
 print(time.perf_counter() - started)
 """
 
+
+def lambda_context(function_name: str, remaining_ms: int) -> str:
+    """The source of a class with the attributes and the clock Lambda gives a handler, for a child."""
+    return f"""
+class Context:
+    function_name = {function_name!r}
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + {function_name!r}
+    memory_limit_in_mb = 512
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+    def get_remaining_time_in_millis(self):
+        return {remaining_ms}
+"""
+
+
 UPLOADER = """
 import time
 started = time.perf_counter()
@@ -64,18 +81,7 @@ import sys, json
 sys.path[:0] = [{code!r}, {layer!r}]
 from app import lambda_handler
 event = json.loads(open({event!r}).read())
-
-class Context:
-    function_name = "portdocs-bench-UploaderFunction"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:portdocs-bench-UploaderFunction"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/bench"
-    log_stream_name = "bench"
-    def get_remaining_time_in_millis(self):
-        return 120_000
-
+{context}
 response = lambda_handler(event, Context())
 assert response == {{"batchItemFailures": []}}, response
 print(time.perf_counter() - started, file=sys.stderr)
@@ -107,6 +113,7 @@ def main() -> None:
         code=str(ROOT / "functions" / "uploader"),
         layer=str(ROOT / "layers" / "portdocs"),
         event=str(ROOT / "events" / "intake-s3-test-event.json"),
+        context=lambda_context("portdocs-bench-UploaderFunction", 120_000),
     )
     floors, uploads = [], []
     with tempfile.TemporaryDirectory(prefix="portdocs-bytecode-") as bytecode:

@@ -34,7 +34,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from cold_start import ENVIRONMENT  # noqa: E402 - the uploader bench's settings, shared
+from cold_start import ENVIRONMENT, lambda_context  # noqa: E402 - the uploader bench's, shared
 
 NAIVE = """
 import time
@@ -52,18 +52,7 @@ import sys, json
 sys.path[:0] = [{code!r}, {layer!r}]
 from app import lambda_handler
 events = json.loads(open({events!r}).read())
-
-class Context:
-    function_name = "portdocs-bench-NotificationsFunction"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:portdocs-bench-Notifications"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/bench"
-    log_stream_name = "bench"
-    def get_remaining_time_in_millis(self):
-        return 10_000
-
+{context}
 answer = lambda_handler(events[0], Context())
 cold = time.perf_counter() - started
 assert answer["statusCode"] == 202, answer
@@ -159,6 +148,7 @@ def main() -> None:
                 code=str(ROOT / "functions" / "notifications"),
                 layer=str(ROOT / "layers" / "portdocs"),
                 events=str(events_file),
+                context=lambda_context("portdocs-bench-NotificationsFunction", 10_000),
             )
             naive = run(naive_code, aws, bytecode)[0]
             cold, warm = run(receiver_code, aws, bytecode)

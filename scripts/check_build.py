@@ -15,15 +15,17 @@ from pathlib import Path
 
 BUILD = Path(".aws-sam/build")
 LAYER_MAKEFILE = Path("layers/portdocs/Makefile")
+TEMPLATE = Path("template.yaml")
 ELF_MACHINE_AARCH64 = 183
-FUNCTIONS = (
-    "UploaderFunction",
-    "AssociatorFunction",
-    "SweeperFunction",
-    "NotificationsFunction",
-    "TrackerFunction",
-    "PollerFunction",
-)
+
+
+def functions() -> list[str]:
+    """Every function template.yaml declares (read as text: `-S` leaves no YAML parser here)."""
+    declared = re.findall(
+        r"^  (\w+):\n    Type: AWS::Serverless::Function$", TEMPLATE.read_text(), re.MULTILINE
+    )
+    assert declared, f"{TEMPLATE} declares no function"
+    return declared
 
 
 def lambda_python() -> str:
@@ -57,7 +59,7 @@ def check_platform(layer: Path) -> None:
 
 def main() -> None:
     sys.path[:0] = [str(BUILD / "PortdocsLayer" / "python")]
-    for function in FUNCTIONS:
+    for function in functions():
         sys.path.insert(0, str(BUILD / function))
         sys.modules.pop("app", None)
         handler = importlib.import_module("app").lambda_handler
