@@ -23,6 +23,7 @@ from moto.sns.models import sns_backends
 from portdocs import wiring
 from portdocs.orders import OrderRecord, Orders
 from portdocs.receiver import MAX_BODY_BYTES
+from portdocs_sandbox import cli
 from portdocs_sandbox.runtime import LocalLambdaContext
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import INVOICE, LOA, PORTING_ORDER, Pipeline
@@ -479,6 +480,12 @@ def assert_the_story(following: Following, first_loa: str, corrected: str) -> No
     assert any("AUTH_PERSON_MISMATCH" in message and "ACME-42" in message for _, message in notices)
     assert any(f"porting-orders/{PORTING_ORDER}/loa/" in message for _, message in notices)
     assert following.pipeline.receive("NotificationsDeadLetterQueueUrl") == []
+    # What `portdocs orders` shows: ported, nothing waiting, the corrected LOA verified.
+    target = cli.Target(following.pipeline.stack.outputs, boto3.session.Session(), None, 0, ())
+    (view,) = [v for v in cli.order_views(target) if v.order.porting_order_id == PORTING_ORDER]
+    assert view.order.status == "ported" and not view.needs_action
+    assert {d.telnyx_document_id: d.review_status for d in view.documents}[corrected] == "verified"
+    assert first_loa not in {d.telnyx_document_id for d in view.documents}  # replaced
 
 
 def test_the_order_story_with_webhooks(following: Following):
