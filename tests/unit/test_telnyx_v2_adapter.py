@@ -14,12 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from portdocs.documents import DocumentType, PortingOrderTarget
 from portdocs.errors import ConfigurationError, PermanentError, TransientError, UploadGoneError
 from portdocs.retrying import Deadline
 from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
-from portdocs.telnyx_http import TelnyxHttp
+from portdocs.telnyx_http import ApiCall, TelnyxHttp, classify_api_failure
 from portdocs.telnyx_v2 import PortingOrdersApi
 
 BODY = b"%PDF-1.4 a letter of authorisation"
@@ -161,3 +162,24 @@ def test_the_additional_documents_list_is_read_page_by_page(telnyx: ScriptedTeln
     assert telnyx.client().is_additional_document(CSR, DOCUMENT, ample())
     telnyx.answers += [(200, first), (200, {"data": [], "meta": {"total_pages": 2}})]
     assert not telnyx.client().is_additional_document(CSR, DOCUMENT, ample())
+
+
+@pytest.mark.parametrize("status", [408, 409, 425])
+def test_a_refusal_telnyx_marks_not_retryable_is_final_whatever_its_status(
+    telnyx: ScriptedTelnyx, status: int
+):
+    # Telnyx documents meta.retryable as always present on porting errors and final when false:
+    # a 409 it will never accept must not be sent again five times, then dead-lettered.
+    telnyx.answers.append(refused(status))
+    with pytest.raises(PermanentError):
+        telnyx.client().set_order_document(LOA, DOCUMENT, ample())
+    assert telnyx.calls == [("PATCH", f"/v2/porting_orders/{ORDER}")]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_the_rate_limit_and_server_errors_stay_transient_whatever_meta_retryable_says(status: int):
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = json.dumps({"errors": [{"code": "10007", "meta": {"retryable": False}}]}).encode()
+    failure = classify_api_failure(answer, ApiCall("GET", "/v2/porting_orders/x"))
+    assert isinstance(failure, TransientError)

@@ -220,15 +220,19 @@ def classify_api_failure(response: requests.Response, call: ApiCall) -> Portdocs
     if status == 405 or (status == 404 and not call.names_a_resource):
         return ConfigurationError(f"{message} (check TELNYX_API_BASE_URL: the endpoint is not there)")
     retry_after = retry_after_seconds(response)
+    # Telnyx documents meta.retryable false as final whatever the status (a 409 it will never
+    # accept, say); its rate limit and its own failures (5xx) are retried whatever it says.
+    retryable = first.get("meta", {}).get("retryable")
+    if retryable is False and status < 500 and not _is_rate_limit(status, first):
+        return PermanentError(message)
     if status in TRANSIENT_STATUSES or status >= 500 or _is_rate_limit(status, first):
         if not call.repeatable and not _told_not_acted_on(status, first, retry_after):
             return AmbiguousError(f"{message}; Telnyx may have recorded it", retry_after=retry_after)
         return TransientError(message, retry_after=retry_after)
-    # A refusal (4xx) the v2 API marks retryable is retried; one it marks not retryable is final.
-    retryable = first.get("meta", {}).get("retryable")
+    # A refusal (4xx) the v2 API marks retryable is retried.
     if retryable is True:
         return TransientError(message, retry_after=retry_after)
-    if status in PERMANENT_STATUSES or retryable is False:
+    if status in PERMANENT_STATUSES:
         return PermanentError(message)
     return TransientError(message)
 
