@@ -407,3 +407,13 @@ def test_an_echo_is_redacted_before_the_reason_is_cut_short():
     body = ("x" * 250 + " file " + location.split("/", 3)[3] + " not found").encode()
     error = classify_api_failure(response(422, body), ApiCall("POST", "/x", json={"url": location}))
     assert "3f2a9c1e" not in str(error) and "direct-uploads/3" not in str(error)
+
+
+def test_the_records_a_429_held_back_do_not_all_start_again_at_the_same_instant():
+    slept: list[float] = []
+    gate = RateLimitGate(clock=lambda: 100.0, sleep=slept.append)
+    gate.close_for(2.0)
+    for _ in range(20):  # twenty records of one environment waiting for the gate
+        gate.wait(Deadline(at=time.monotonic() + 60))
+    assert all(2.0 <= wait <= 3.0 for wait in slept)  # never before the reset, at most 1 s after
+    assert len(set(slept)) > 10  # spread, not one thundering instant

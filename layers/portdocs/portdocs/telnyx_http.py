@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ PERMANENT_STATUSES = frozenset({400, 404, 405, 410, 413, 415, 422})
 NOT_ACTED_ON_STATUSES = frozenset({408, 425, 429})
 # A 429 that names no wait still closes the gate this long, so the other records back off too.
 DEFAULT_RATE_LIMIT_PAUSE = 1.0
+# The records a closed gate held back start again spread over this long after it opens.
+REOPENING_SPREAD_SECONDS = 1.0
 # A wait longer than this is not believed: one odd header must not lock an environment for days.
 MAX_RATE_LIMIT_PAUSE = 900.0
 # x-ratelimit-reset is documented in seconds; a value this large can only be an epoch moment.
@@ -46,13 +49,19 @@ RATE_LIMIT_CODE = "10011"
 
 class RateLimitGate:
     """Telnyx's rate limit is per account, so one 429 concerns every record of this execution
-    environment: all of them wait until the limit resets, not only the record that saw it."""
+    environment: all of them wait until the limit resets, not only the record that saw it. Each
+    waits a random part of a second more, so that they do not all call again at the same instant
+    and meet the limit again together."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
     ):
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._lock = threading.Lock()
         self._opens_at = 0.0
 
@@ -64,6 +73,7 @@ class RateLimitGate:
         wait = self._opens_at - self._clock()
         if wait <= 0:
             return
+        wait += self._jitter(0.0, REOPENING_SPREAD_SECONDS)
         if wait >= deadline.remaining():
             raise TransientError(f"Telnyx asked for a {wait:.1f}s pause, more than this invocation has", wait)
         self._sleep(wait)
