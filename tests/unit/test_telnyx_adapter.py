@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 import time
@@ -417,3 +418,40 @@ def test_the_records_a_429_held_back_do_not_all_start_again_at_the_same_instant(
         gate.wait(Deadline(at=time.monotonic() + 60))
     assert all(2.0 <= wait <= 3.0 for wait in slept)  # never before the reset, at most 1 s after
     assert len(set(slept)) > 10  # spread, not one thundering instant
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_invocations_deadline():
+    """Each byte comes well within the read timeout, so only a deadline on the whole body ends it."""
+    body = json.dumps({"data": {"id": "x" * 60}}).encode()
+    sent: list[int] = []
+
+    class Dripping(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    sent.append(byte)
+                    time.sleep(0.1)
+            except OSError:  # the client hung up: what this test wants
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http = TelnyxHttp(
+            f"http://127.0.0.1:{server.server_port}", StaticCredentials(TelnyxCredentials(api_key="k"))
+        )
+        with pytest.raises(TransientError, match="within this invocation's time"):
+            http.send(ApiCall("GET", "/v2/porting_orders/x"), Deadline(at=time.monotonic() + 2.0))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(sent) < len(body)  # given up before the server was done

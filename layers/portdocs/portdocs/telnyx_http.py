@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from botocore.exceptions import BotoCoreError
 from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, NewConnectionError
@@ -36,6 +37,9 @@ PERMANENT_STATUSES = frozenset({400, 404, 405, 410, 413, 415, 422})
 NOT_ACTED_ON_STATUSES = frozenset({408, 425, 429})
 # A 429 that names no wait still closes the gate this long, so the other records back off too.
 DEFAULT_RATE_LIMIT_PAUSE = 1.0
+# Telnyx's answers are JSON of a few KiB; one far larger is not an answer to keep in memory.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+ANSWER_CHUNK = 64 * 1024
 # The records a closed gate held back start again spread over this long after it opens.
 REOPENING_SPREAD_SECONDS = 1.0
 # A wait longer than this is not believed: one odd header must not lock an environment for days.
@@ -158,7 +162,7 @@ class TelnyxHttp:
             headers["Content-Type"] = call.multipart.content_type
         self._gate.wait(deadline)
         try:
-            return self._session.request(
+            response = self._session.request(
                 call.method,
                 f"{self._base_url}{call.path}",
                 json=call.json,
@@ -167,7 +171,10 @@ class TelnyxHttp:
                 headers=headers,
                 timeout=deadline.cap(call.timeout),
                 allow_redirects=False,
+                stream=True,
             )
+            _read_answer(response, call, deadline)
+            return response
         except requests.RequestException as error:
             fault = f"{call.step} failed: {type(error).__name__}"
             if not call.repeatable and _may_have_reached_telnyx(error):
@@ -175,6 +182,38 @@ class TelnyxHttp:
             raise TransientError(fault) from None
         except BotoCoreError as error:
             raise intake_stream_broke(error) from None
+
+
+def _read_answer(response: requests.Response, call: ApiCall, deadline: Deadline) -> None:
+    """Reads the whole answer by the deadline. The read timeout bounds each socket read only: a
+    server that drips its answer a byte at a time would hold the record past its invocation.
+    By hand because requests has no total timeout; read1 returns whatever each read brings."""
+    body = bytearray()
+    try:
+        while chunk := response.raw.read1(ANSWER_CHUNK, decode_content=True):
+            body += chunk
+            if deadline.remaining() <= 0 or len(body) > MAX_ANSWER_BYTES:
+                _give_up_on_answer(call, too_large=len(body) > MAX_ANSWER_BYTES)
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        response.close()  # a connection with part of an answer left on it is not reused
+        # Raised as requests raises it, so that the caller's one classification applies.
+        raise requests.exceptions.ChunkedEncodingError(error) from None
+    except PortdocsError:
+        response.close()
+        raise
+    response.raw.release_conn()  # read to its end: the connection goes back to the pool
+    response._content = bytes(body)
+
+
+def _give_up_on_answer(call: ApiCall, too_large: bool) -> None:
+    fault = (
+        f"{call.step}: the answer is over {MAX_ANSWER_BYTES} bytes"
+        if too_large
+        else f"{call.step}: the answer did not arrive within this invocation's time"
+    )
+    if not call.repeatable:
+        raise AmbiguousError(f"{fault}; Telnyx may have recorded it")
+    raise TransientError(fault)
 
 
 class SizedReader:
