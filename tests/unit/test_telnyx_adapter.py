@@ -420,8 +420,17 @@ def test_the_records_a_429_held_back_do_not_all_start_again_at_the_same_instant(
     assert len(set(slept)) > 10  # spread, not one thundering instant
 
 
-def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_invocations_deadline():
-    """Each byte comes well within the read timeout, so only a deadline on the whole body ends it."""
+@dataclass
+class DrippingServer:
+    url: str
+    body: bytes
+    sent: list[int]
+
+
+@pytest.fixture
+def dripping() -> Iterator[DrippingServer]:
+    """Answers every request 200 with a JSON body sent a byte every 0.1 s: each byte well within
+    any read timeout, so only a deadline on the whole answer ends the wait."""
     body = json.dumps({"data": {"id": "x" * 60}}).encode()
     sent: list[int] = []
 
@@ -437,21 +446,39 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_invocations_deadli
                     self.wfile.flush()
                     sent.append(byte)
                     time.sleep(0.1)
-            except OSError:  # the client hung up: what this test wants
+            except OSError:  # the client hung up: what these tests want
                 pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.do_GET()
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        http = TelnyxHttp(
-            f"http://127.0.0.1:{server.server_port}", StaticCredentials(TelnyxCredentials(api_key="k"))
+    yield DrippingServer(f"http://127.0.0.1:{server.server_port}", body, sent)
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_api_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_deadline(dripping: DrippingServer):
+    http = TelnyxHttp(dripping.url, StaticCredentials(TelnyxCredentials(api_key="k")))
+    with pytest.raises(TransientError, match="within this invocation's time"):
+        http.send(ApiCall("GET", "/v2/porting_orders/x"), Deadline(at=time.monotonic() + 2.0))
+    assert len(dripping.sent) < len(dripping.body)  # given up before the server was done
+
+
+def test_a_files_service_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_deadline(
+    dripping: DrippingServer,
+):
+    client = draft_api(
+        "https://api.invalid", StaticCredentials(TelnyxCredentials(api_key="k")), ("127.0.0.1",)
+    )
+    form = UploadForm(dripping.url, {"key": "k/${filename}"})
+    with pytest.raises(TransientError, match="upload to the files service: the answer did not arrive"):
+        client.upload(
+            form, "a.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", Deadline(at=time.monotonic() + 2.0)
         )
-        with pytest.raises(TransientError, match="within this invocation's time"):
-            http.send(ApiCall("GET", "/v2/porting_orders/x"), Deadline(at=time.monotonic() + 2.0))
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert len(sent) < len(body)  # given up before the server was done
+    assert len(dripping.sent) < len(dripping.body)

@@ -173,7 +173,7 @@ class TelnyxHttp:
                 allow_redirects=False,
                 stream=True,
             )
-            _read_answer(response, call, deadline)
+            read_answer(response, deadline, call.step, call.repeatable)
             return response
         except requests.RequestException as error:
             fault = f"{call.step} failed: {type(error).__name__}"
@@ -184,7 +184,7 @@ class TelnyxHttp:
             raise intake_stream_broke(error) from None
 
 
-def _read_answer(response: requests.Response, call: ApiCall, deadline: Deadline) -> None:
+def read_answer(response: requests.Response, deadline: Deadline, step: str, repeatable: bool = True) -> None:
     """Reads the whole answer by the deadline. The read timeout bounds each socket read only: a
     server that drips its answer a byte at a time would hold the record past its invocation.
     By hand because requests has no total timeout; read1 returns whatever each read brings."""
@@ -193,7 +193,7 @@ def _read_answer(response: requests.Response, call: ApiCall, deadline: Deadline)
         while chunk := response.raw.read1(ANSWER_CHUNK, decode_content=True):
             body += chunk
             if deadline.remaining() <= 0 or len(body) > MAX_ANSWER_BYTES:
-                _give_up_on_answer(call, too_large=len(body) > MAX_ANSWER_BYTES)
+                _give_up_on_answer(step, repeatable, too_large=len(body) > MAX_ANSWER_BYTES)
     except (urllib3.exceptions.HTTPError, OSError) as error:
         response.close()  # a connection with part of an answer left on it is not reused
         # Raised as requests raises it, so that the caller's one classification applies.
@@ -205,13 +205,13 @@ def _read_answer(response: requests.Response, call: ApiCall, deadline: Deadline)
     response._content = bytes(body)
 
 
-def _give_up_on_answer(call: ApiCall, too_large: bool) -> None:
+def _give_up_on_answer(step: str, repeatable: bool, too_large: bool) -> None:
     fault = (
-        f"{call.step}: the answer is over {MAX_ANSWER_BYTES} bytes"
+        f"{step}: the answer is over {MAX_ANSWER_BYTES} bytes"
         if too_large
-        else f"{call.step}: the answer did not arrive within this invocation's time"
+        else f"{step}: the answer did not arrive within this invocation's time"
     )
-    if not call.repeatable:
+    if not repeatable:
         raise AmbiguousError(f"{fault}; Telnyx may have recorded it")
     raise TransientError(fault)
 

@@ -25,6 +25,7 @@ from portdocs.telnyx_http import (
     SizedReader,
     TelnyxHttp,
     intake_stream_broke,
+    read_answer,
     retry_after_seconds,
 )
 from portdocs.urls import check_url_allowed, redacted
@@ -116,7 +117,9 @@ class DraftPortRequestsApi:
                 headers={"Content-Type": encoder.content_type},
                 timeout=deadline.cap(UPLOAD_TIMEOUT),
                 allow_redirects=False,
+                stream=True,
             )
+            read_answer(response, deadline, "upload to the files service")
         except requests.RequestException as error:
             raise TransientError(f"upload to the files service failed: {type(error).__name__}") from None
         except BotoCoreError as error:
