@@ -208,26 +208,13 @@ class Orders:
         return before.split_from is None, bool(numbers - set(before.split_numbers))
 
     def get(self, porting_order_id: str) -> OrderRecord | None:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"porting_order_id": {"S": porting_order_id}}, ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as error:
-            raise aws.translate(error, "reading the porting orders table") from None
+        item = self._item(porting_order_id)
         return OrderRecord.from_item(_plain(item)) if item and "record_type" in item else None
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
     def seen(self, event_id: str) -> bool:
-        try:
-            item = self._client.get_item(
-                TableName=self._table,
-                Key={"porting_order_id": {"S": f"event#{event_id}"}},
-                ConsistentRead=True,
-            ).get("Item")
-        except (ClientError, BotoCoreError) as error:
-            raise aws.translate(error, "reading the porting orders table") from None
-        return item is not None
+        return self._item(f"event#{event_id}") is not None
 
     def mark_seen(self, event_id: str) -> None:
         """Written after the event's facts: a worker that dies before this leaves the event to be
@@ -242,12 +229,7 @@ class Orders:
             raise aws.translate(error, "writing the porting orders table") from None
 
     def cursor(self) -> str | None:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"porting_order_id": {"S": CURSOR_KEY}}, ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as error:
-            raise aws.translate(error, "reading the porting orders table") from None
+        item = self._item(CURSOR_KEY)
         return item["created_at_gte"]["S"] if item else None
 
     def move_cursor(self, created_at_gte: str) -> None:
@@ -267,7 +249,17 @@ class Orders:
         except BotoCoreError as error:
             raise aws.translate(error, "writing the porting orders table") from None
 
-    # -- writes ------------------------------------------------------------------------------------
+    # -- reads and writes ----------------------------------------------------------------------------
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        """One item as DynamoDB types it (consistent read): an order, an event seen, the cursor."""
+        try:
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table, Key={"porting_order_id": {"S": key}}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as error:
+            raise aws.translate(error, "reading the porting orders table") from None
+        return item
 
     def _newer(
         self,
