@@ -79,7 +79,7 @@ class Lifecycle:
         intake: IntakeStore,
         intake_bucket: str,
         events: DocumentEvents,
-        orders: Orders | None = None,
+        orders: Orders,
     ) -> None:
         self._ledger = ledger
         self._intake = intake
@@ -215,8 +215,9 @@ class Lifecycle:
     def _follow(self, target: Target | None) -> None:
         """Before the ledger write, so that a duplicate delivery of a document whose worker died
         after it still starts following its order. Best effort: the document is attached whatever
-        happens here, and the poller also learns of orders from Telnyx's events."""
-        if self._orders is None or not isinstance(target, PortingOrderTarget):
+        happens here; an order not followed is still recorded from Telnyx's notifications, only
+        not polled (`OrdersNotFollowed` counts it)."""
+        if not isinstance(target, PortingOrderTarget):
             return
         try:
             self._orders.follow(target.porting_order_id)
