@@ -6,7 +6,9 @@ S3 event is delivered twice, workers are killed mid-invocation, the Telnyx API, 
 and the documents service fail at random (429 with and without hints, 5xx, dropped connections,
 slow answers, expired forms, and "ambiguous" failures that took effect before failing), Telnyx's
 clock jumps past its 30 minutes (deleting every porting-order upload not yet linked), files
-are replaced or deleted shortly after being dropped, and invalid inputs are mixed in. Once the
+are replaced or deleted shortly after being dropped, and invalid inputs are mixed in. A third of
+the way through the drops comes an outage: for --outage-seconds (default 180) every Telnyx route
+fails (5xx, dropped connections, timeouts, some after the call took effect), then recovers. Once the
 pipeline is quiet, the dead-letter queues are redriven once, as an operator would, with the
 faults cleared. Then every intake object version is judged from the documents ledger and from
 what the Telnyx emulator holds.
@@ -20,10 +22,15 @@ The figures count intake object versions (and the two malformed messages kinds):
   superseded, a deleted file withdrawn);
 - doubled / doubled_marked: attached to Telnyx more than once, without / with the ledger's
   possible_duplicate mark;
+- needs_attention: documents the pipeline left for a person (too many unknown outcomes);
+- events_missing: terminal ledger items whose event (the event_id of their outbox) is not among
+  the events the stack's rule logged; events_repeated: events logged more than once (allowed and
+  counted: events are at least once, subscribers dedupe on event_id);
 - dlq_redriven: messages the operator's redrive moved back from both dead-letter queues.
 
 Prints one line on stdout, the path of a JSON file with the offending documents on stderr, and
-exits 1 if a document was lost, stranded, wrongly rejected or attached twice without a mark.
+exits 1 if a document was lost, stranded, wrongly rejected, attached twice without a mark, left
+for a person, or has no event.
 
     .venv/bin/python scripts/soak.py --documents 60 --seed 7 [--verbose]
 """
@@ -51,7 +58,7 @@ from typing import Any
 import requests
 
 from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
-from portdocs_sandbox.cli import Target, redrive
+from portdocs_sandbox.cli import Target, document_events, redrive
 from portdocs_sandbox.runtime import Chaos, IsolatedInvoker
 from portdocs_sandbox.sandbox import Sandbox
 from portdocs_sandbox.telnyx_emulator import ENDPOINTS, Fault, TelnyxEmulator
@@ -85,6 +92,10 @@ ORDER_DOCUMENTS = ("loa", "invoice")  # an order's own, one of each: set, not ad
 # yet linked is deleted and must be uploaded afresh (fewer jumps than a document's fresh uploads).
 CLOCK_JUMPS = 2
 CLOCK_JUMP_SECONDS = UNLINKED_DOCUMENT_LIFETIME_SECONDS + 60
+# The outage: it starts a third of the way through the drops and lasts this long (--outage-seconds).
+OUTAGE_SECONDS = 180.0
+# Longer than the client's read timeout (telnyx_http.API_TIMEOUT): such a call times out.
+OUTAGE_TIMEOUT_SECONDS = 35.0
 
 
 def hostile_faults(scale: float) -> list[Fault]:
@@ -108,6 +119,19 @@ def hostile_faults(scale: float) -> list[Fault]:
                 Fault(endpoint, ambiguous=True, drop=True, rate=0.02 * scale, times=None),
             ]
     return faults
+
+
+def outage_faults() -> list[Fault]:
+    """Every call to every Telnyx route fails: 5xx, dropped connections, answers slower than the
+    client waits (timeouts), and some after the call took effect (recorded, then failed)."""
+    return [
+        Fault("any", ambiguous=True, rate=0.1, times=None),
+        Fault("any", ambiguous=True, drop=True, rate=0.1, times=None),
+        Fault("any", status=503, latency=OUTAGE_TIMEOUT_SECONDS, rate=0.03, times=None),
+        Fault("any", drop=True, rate=0.25, times=None),
+        *(Fault("any", status=status, rate=0.25, times=None) for status in (500, 502, 504)),
+        Fault("any", status=503, times=None),  # whatever is left: a plain 503, no Retry-After
+    ]
 
 
 # -- the plan: what is dropped, and what each version should become ----------------------------------
@@ -200,9 +224,12 @@ class Plan:
             return f"porting-orders/{self.porting_order}/{folder}/{name}"
         return f"{self.port_request}/{sub}/{folder}/{name}"
 
-    def actions(self, s3: Any, sqs: Any, emulator: TelnyxEmulator) -> list[Action]:
-        """Every drop, replacement, deletion and message, at its moment (seconds from start), and
-        the jumps of Telnyx's clock that delete every porting-order upload not yet linked."""
+    def actions(
+        self, s3: Any, sqs: Any, emulator: TelnyxEmulator, outage: tuple[float, list[Fault]]
+    ) -> list[Action]:
+        """Every drop, replacement, deletion and message, at its moment (seconds from start), the
+        jumps of Telnyx's clock that delete every porting-order upload not yet linked, and the
+        outage (its length, and the faults that are back when it ends)."""
         actions: list[Action] = []
 
         def at(moment: float, run: Callable[[], None]) -> None:
@@ -221,6 +248,10 @@ class Plan:
         drop_seconds = len(self.kinds) / DROP_RATE
         for jump in range(1, CLOCK_JUMPS + 1):
             at(jump * drop_seconds / (CLOCK_JUMPS + 1), lambda: emulator.advance_clock(CLOCK_JUMP_SECONDS))
+        outage_seconds, faults_after = outage
+        if outage_seconds > 0:
+            at(drop_seconds / 3, lambda: replace_faults(emulator, outage_faults()))
+            at(drop_seconds / 3 + outage_seconds, lambda: replace_faults(emulator, faults_after))
         return actions
 
     def _first_version(self, index: int, kind: str) -> Version:
@@ -305,6 +336,12 @@ class Plan:
         return send
 
 
+def replace_faults(emulator: TelnyxEmulator, faults: list[Fault]) -> None:
+    emulator.clear_faults()
+    for fault in faults:
+        emulator.inject(fault)
+
+
 def run_actions(actions: list[Action], say: Callable[[str], None]) -> None:
     heapq.heapify(actions)
     started, done = time.monotonic(), 0
@@ -386,10 +423,32 @@ class Verdict:
     conflicting: list[dict[str, Any]] = field(default_factory=list)  # for diagnosis only
     unmatched_ledger_items: list[dict[str, Any]] = field(default_factory=list)
     unmatched_telnyx_documents: list[dict[str, Any]] = field(default_factory=list)
+    needs_attention: list[dict[str, Any]] = field(default_factory=list)
+    events_missing: list[dict[str, Any]] = field(default_factory=list)
+    events_repeated: int = 0  # allowed: events are at least once, and a subscriber dedupes on event_id
 
     @property
     def failed(self) -> bool:
-        return bool(self.lost or self.stranded or self.wrongly_rejected or self.doubled)
+        return bool(
+            self.lost
+            or self.stranded
+            or self.wrongly_rejected
+            or self.doubled
+            or self.needs_attention
+            or self.events_missing
+        )
+
+
+def judge_events(items: list[dict[str, Any]], events: list[dict[str, Any]], verdict: Verdict) -> None:
+    """Every terminal ledger item has its event on the bus (the one its outbox names), and no
+    document was left for a person; events published more than once are counted."""
+    published = Counter(str(event["detail"].get("event_id")) for event in events)
+    verdict.events_repeated = sum(times - 1 for times in published.values() if times > 1)
+    for item in items:
+        if str(item.get("state")) in TERMINAL and str(item.get("event_id")) not in published:
+            verdict.events_missing.append(_plain(item))
+        if str(item.get("last_error", "")).startswith("needs attention"):
+            verdict.needs_attention.append(_plain(item))
 
 
 def attribute(
@@ -536,7 +595,13 @@ def check_ambiguous_fault() -> None:
 
 
 def soak(
-    documents: int, seed: int, time_limit: float, fault_scale: float, kill_rate: float, verbose: bool
+    documents: int,
+    seed: int,
+    time_limit: float,
+    fault_scale: float,
+    kill_rate: float,
+    outage_seconds: float,
+    verbose: bool,
 ) -> int:
     started = time.monotonic()
     deadline = started + time_limit
@@ -569,13 +634,12 @@ def soak(
         emulator.seed_porting_order(plan.porting_order)
 
         emulator.random.seed(seed)
-        for fault in hostile_faults(fault_scale):
-            emulator.inject(fault)
+        replace_faults(emulator, hostile_faults(fault_scale))
         invoker.chaos = Chaos(kill_rate=kill_rate, max_delay_seconds=KILL_MAX_DELAY_SECONDS, seed=seed)
         runtime.random.seed(seed)
         runtime.duplicate_intake_deliveries = True
         say(f"dropping {documents} documents into s3://{plan.bucket}/{plan.port_request}/")
-        run_actions(plan.actions(s3, sqs, emulator), say)
+        run_actions(plan.actions(s3, sqs, emulator, (outage_seconds, hostile_faults(fault_scale))), say)
         settled = wait_until_quiet(sqs, queues.values(), table, deadline, say)
 
         # The operator's turn: Telnyx is healthy again, nothing crashes; redrive once.
@@ -590,6 +654,7 @@ def soak(
         links = [link for link in emulator.links() if link["porting_order_id"] == plan.porting_order]
         items = scan(table)
         attribute(plan.versions, items, telnyx, emulator.stored_bytes, links, verdict)
+        judge_events(items, document_events(target), verdict)
         calls = emulator.calls()
         hostilities = {
             "invocations": invoker.invocations,
@@ -610,7 +675,9 @@ def soak(
     line = (
         f"soak: documents={documents} lost={len(verdict.lost)} doubled={len(verdict.doubled)}"
         f" doubled_marked={len(verdict.doubled_marked)} stranded={len(verdict.stranded)}"
-        f" wrongly_rejected={len(verdict.wrongly_rejected)} dlq_redriven={sum(redriven.values())}"
+        f" wrongly_rejected={len(verdict.wrongly_rejected)} needs_attention={len(verdict.needs_attention)}"
+        f" events_missing={len(verdict.events_missing)} events_repeated={verdict.events_repeated}"
+        f" dlq_redriven={sum(redriven.values())} outage_seconds={outage_seconds:.0f}"
         f" seconds={elapsed:.1f}"
     )
     if not settled:  # the figures are then a snapshot of a pipeline still moving
@@ -652,13 +719,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill-rate", type=float, default=KILL_RATE, help="chance a worker is killed per invocation"
     )
+    parser.add_argument(
+        "--outage-seconds",
+        type=float,
+        default=OUTAGE_SECONDS,
+        help="how long every Telnyx route fails, from a third of the way through the drops (0: none)",
+    )
     parser.add_argument("--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
     if args.documents < 1:
         parser.error("--documents must be at least 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    time_limit = args.time_limit if args.time_limit is not None else 600 + 1.5 * args.documents
-    return soak(args.documents, seed, time_limit, args.fault_scale, args.kill_rate, args.verbose)
+    time_limit = (
+        args.time_limit if args.time_limit is not None else 600 + args.outage_seconds + 1.5 * args.documents
+    )
+    return soak(
+        args.documents, seed, time_limit, args.fault_scale, args.kill_rate, args.outage_seconds, args.verbose
+    )
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def pipeline(emulator: TelnyxEmulator, monkeypatch: pytest.MonkeyPatch) -> Itera
         # Functions share the template's Globals; the handlers run in this process.
         for name, value in stack.functions["UploaderFunction"].environment.items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BACKOFF_BASE_SECONDS", "1")  # a failing record's hand-backs, shortened
         pipeline = Pipeline(
             stack=stack, runtime=LocalRuntime(stack, retry_after_seconds=0), emulator=emulator
         )

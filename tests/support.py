@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,11 @@ class Pipeline:
             "MessageId"
         ]
 
+    def receive_delayed(self, queue_output: str) -> list[MessageTypeDef]:
+        """Waits out the delay of the copies handed back (shortened in tests) and takes them."""
+        time.sleep(1.5)  # BACKOFF_BASE_SECONDS in tests/conftest.py: the first hand-back's delay, and more
+        return self.receive(queue_output)
+
     def receive(self, queue_output: str) -> list[MessageTypeDef]:
         """Takes every message off a queue (making it invisible) without handling it."""
         messages: list[MessageTypeDef] = []
@@ -114,15 +120,21 @@ class Pipeline:
         timeout: int | None = None,
         handler: Any = None,
         receives: int = 1,
+        attributes: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids."""
+        """Invokes a handler directly with an SQS event of AWS's shape; returns response and ids.
+        `attributes`: message attributes as ReceiveMessage answers them."""
         messages: list[dict[str, Any]] = [
             {
                 "MessageId": f"msg-{i}",
                 "ReceiptHandle": f"rh-{i}",
                 "Body": body,
                 "MD5OfBody": "0" * 32,
-                "Attributes": {"ApproximateReceiveCount": str(receives)},
+                "Attributes": {
+                    "ApproximateReceiveCount": str(receives),
+                    "SentTimestamp": str(int(time.time() * 1000)),
+                },
+                "MessageAttributes": attributes or {},
             }
             for i, body in enumerate(bodies)
         ]

@@ -107,6 +107,18 @@ def load_handler(function: LocalFunction) -> Callable[[dict[str, Any], Any], dic
     return getattr(module, attribute)
 
 
+def lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda hands it over (camelCase, list fields always there), not as
+    ReceiveMessage answers."""
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": value.get("BinaryValue"),
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": value.get("BinaryListValues", []),
+        "dataType": value["DataType"],
+    }
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_url: str, region: str) -> dict[str, Any]:
     """The event Lambda's SQS poller sends, record for record."""
     queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
@@ -118,7 +130,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_url: str, region: str) -> di
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
                 "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}),
+                "messageAttributes": {
+                    name: lambda_attribute(value)
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": message["MD5OfBody"],
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
@@ -435,14 +450,27 @@ class LocalRuntime:
         return messages
 
     def drain(self, max_batches: int = 100) -> int:
-        """Polls every event source until all are empty; returns the number of records handled."""
+        """Polls every event source until all are empty, delayed copies (records handed back for
+        later) included; returns the number of records handled."""
         handled = 0
         for _ in range(max_batches):
             results = [self.poll_once(source) for source in self.stack.event_sources]
             if not any(r.received for r in results):
-                return handled
+                if not self._delayed():
+                    return handled
+                time.sleep(0.5)
             handled += sum(r.received for r in results)
         return handled
+
+    def _delayed(self) -> bool:
+        return any(
+            int(
+                self._sqs.get_queue_attributes(
+                    QueueUrl=source.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+                )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+            )
+            for source in self.stack.event_sources
+        )
 
     def invoke_scheduled(self, function_logical_id: str) -> dict[str, Any]:
         """One run of a scheduled function, with the event EventBridge Scheduler sends."""

@@ -119,6 +119,8 @@ class Sandbox:
                 **SANDBOX_CREDENTIALS,
                 "AWS_ENDPOINT_URL": endpoint_url,
                 "POWERTOOLS_TRACE_DISABLED": "true",
+                # A failing record's hand-backs shortened as its returns are (retry_after_seconds).
+                "BACKOFF_BASE_SECONDS": str(max(1, self.retry_after_seconds)),
             },
             log_dir=self.log_dir,
         )

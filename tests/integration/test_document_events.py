@@ -5,14 +5,19 @@ publish never fails the document."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import boto3
 import pytest
 
 from portdocs import shapes, wiring
 from portdocs.delivery import MAX_RECEIVES
+from portdocs.events import DocumentEvents
+from portdocs.ledger import event_time
+from portdocs.sweeper import OUTBOX_GRACE_SECONDS
 from portdocs_sandbox.telnyx_emulator import Fault
-from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline
+from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, only
 
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 KEY = f"{PORT_REQUEST}/{SUB_REQUEST}/loa/loa.pdf"
@@ -89,6 +94,7 @@ def test_a_possible_duplicate_says_so_in_its_event(pipeline: Pipeline):
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True))  # recorded, then 504
 
     pipeline.invoke("associator", [association])
+    pipeline.runtime.drain()  # the copy handed back after the unknown outcome
 
     (event,) = pipeline.events()
     assert event["detail-type"] == "Document Associated" and event["detail"]["possible_duplicate"] is True
@@ -113,3 +119,91 @@ def test_a_bus_that_refuses_the_event_does_not_fail_the_document(
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf["EventsNotPublished"] == [1.0]
     assert pipeline.events() == []
+
+
+def associated_with_its_event_left_in_the_outbox(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Associates the document while the bus refuses every event; returns the association."""
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    wiring.upload_service.cache_clear()
+    wiring.association_service.cache_clear()
+    pipeline.drop(KEY, LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    pipeline.invoke("associator", [association])
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "associated" and entry["event_pending"] == "pending"
+    assert pipeline.events() == []
+    monkeypatch.delenv("EVENT_BUS_NAME")  # the bus is back
+    wiring.upload_service.cache_clear()
+    wiring.association_service.cache_clear()
+    return association
+
+
+def test_an_event_the_bus_refused_is_published_by_the_next_delivery_with_its_own_id(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    association = associated_with_its_event_left_in_the_outbox(pipeline, monkeypatch)
+
+    pipeline.invoke("associator", [association])  # SQS delivers again, or the message is redriven
+    pipeline.invoke("associator", [association])
+
+    (event,) = pipeline.events()  # once: the outbox was emptied by the first
+    (entry,) = pipeline.ledger().values()
+    assert event["detail"]["event_id"] == entry["event_id"] and "event_pending" not in entry
+    assert event["detail"]["occurred_at"] == entry["event_at"]  # when it happened, not when published
+    assert_published_shape(event, pipeline)
+    assert len(pipeline.emulator.documents()) == 1
+
+
+class WorkerKilled(BaseException):
+    """What the function sees of an execution environment that dies: nothing after this line."""
+
+
+def test_a_worker_killed_right_after_the_ledger_write_leaves_its_event_for_the_sweeper(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    pipeline.drop(KEY, LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+
+    def killed(*_: object) -> bool:
+        raise WorkerKilled
+
+    with monkeypatch.context() as dying:
+        dying.setattr(DocumentEvents, "publish", killed)
+        with pytest.raises(WorkerKilled):
+            pipeline.invoke("associator", [association])
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "associated" and entry["event_pending"] == "pending"
+
+    pipeline.runtime.invoke_scheduled("SweeperFunction")
+    assert pipeline.events() == []  # too fresh: the worker that wrote it may still publish it
+    backdate_event(pipeline, entry["document_id"], seconds=OUTBOX_GRACE_SECONDS + 1)
+    summary = pipeline.runtime.invoke_scheduled("SweeperFunction")
+    pipeline.runtime.invoke_scheduled("SweeperFunction")
+
+    assert summary["events_republished"] == 1
+    (event,) = pipeline.events()
+    assert event["detail-type"] == "Document Associated"
+    assert event["detail"]["event_id"] == entry["event_id"]
+    assert "event_pending" not in only(list(pipeline.ledger().values()))
+
+
+def backdate_event(pipeline: Pipeline, document_id: str, seconds: float) -> None:
+    boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName")).update_item(
+        Key={"document_id": document_id},
+        UpdateExpression="SET event_at = :then",
+        ExpressionAttributeValues={":then": event_time(time.time() - seconds)},
+    )
+
+
+def test_every_terminal_change_gets_an_event_id_of_its_own(pipeline: Pipeline):
+    pipeline.drop(f"{PORT_REQUEST}/{SUB_REQUEST}/loa/not-a.pdf", b"plain text, not a PDF")
+    pipeline.drop(KEY, LOA)
+
+    pipeline.runtime.drain()
+
+    events = pipeline.events()
+    ids = {e["detail"]["event_id"] for e in events}
+    assert len(events) == 2 and len(ids) == 2
+    assert ids == {e["event_id"] for e in pipeline.ledger().values()}

@@ -31,8 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from portdocs import shapes, wiring
 from portdocs.errors import PermanentError, TransientError
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS
-from portdocs.redelivery import DEFERRALS_ATTRIBUTE, MAX_DEFERRALS
+from portdocs.redelivery import DEAD_LETTER_REASON_ATTRIBUTE, FIRST_SENT_ATTRIBUTE, MAX_AGE_SECONDS
 from portdocs.retrying import Deadline, with_retries
 from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
 from portdocs.telnyx_http import TelnyxHttp
@@ -225,12 +224,16 @@ def queued_copies(pipeline: Pipeline, queue_output: str) -> list[MessageTypeDef]
     )
 
 
+SENT_AN_HOUR_AGO = str(int((time.time() - 3600) * 1000))
+
+
 def invoke_records(
     pipeline: Pipeline,
     function: str,
     bodies: dict[str, str],
     timeout: float | None = None,
     attributes: dict[str, Any] | None = None,
+    sent: str = SENT_AN_HOUR_AGO,
 ) -> set[str]:
     """Invokes a handler as Lambda's SQS poller would, in batches of the event source's size,
     with message ids of our choosing; returns the ids reported as batch item failures."""
@@ -245,7 +248,7 @@ def invoke_records(
                 "ReceiptHandle": f"rh-{message_id}",
                 "Body": body,
                 "MD5OfBody": "0" * 32,
-                "Attributes": {"ApproximateReceiveCount": "1"},
+                "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": sent},
                 "MessageAttributes": attributes or {},
             }
             for message_id, body in items[start : start + source.batch_size]
@@ -1017,21 +1020,24 @@ def test_association_failing_after_telnyx_recorded_it_ends_associated_as_a_possi
     assert entry["telnyx_document_id"] == documents[1]["id"]
 
 
-def test_association_that_telnyx_records_then_fails_every_time_stops_at_the_limit_and_waits_for_a_person(
+def test_association_that_telnyx_records_then_fails_every_time_posts_once_per_delivery_spread_out(
     pipeline: Pipeline,
 ):
     pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True, times=None))
     object_key = key("loa", "loa.pdf")
     message = json.dumps(upload_then_queue(pipeline, object_key, LOA))
 
-    for _ in range(3):  # the first receive retries in place up to the limit; later ones post nothing
-        response, ids = pipeline.invoke("associator", [message], timeout=30)
-        assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}  # kept, in the end for the DLQ
+    for tries in range(1, 4):
+        response, _ = pipeline.invoke("associator", [message], timeout=30)
+        assert response == {"batchItemFailures": []}  # handed back for later, not spent
+        # Never a second POST in one invocation: every unknown outcome waits for the next delivery.
+        assert len(pipeline.emulator.calls("supporting_documents")) == tries
 
-    assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS
-    assert len(pipeline.emulator.documents()) == MAX_UNCONFIRMED_SENDS  # what Telnyx holds: a person checks
+    assert len(pipeline.emulator.documents()) == 3  # what Telnyx holds; the ledger knows it may
     entry = row_for_key(pipeline, object_key)
-    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention")
+    assert entry["state"] == "failed" and entry["send_unconfirmed"] is True
+    assert int(entry["unconfirmed_sends"]) == 3 and "first_unconfirmed_at" in entry
+    assert not entry["last_error"].startswith("needs attention")  # minutes, not the span: no person yet
     assert pipeline.tags(object_key)["portdocs:status"] == "failed"
 
 
@@ -1230,7 +1236,7 @@ def test_batch_with_too_little_time_hands_its_records_back_as_copies(
             f"{pipeline.emulator.files_url}/files-service-local/direct-uploads%2Fx"
         )
     bodies = {"msg-0": document, "msg-1": "{not json"}
-    upstream = {"upstream-trace": {"stringValue": "trace-42", "dataType": "String"}}
+    upstream = {"upstream-trace": {"StringValue": "trace-42", "DataType": "String"}}
 
     failed = invoke_records(pipeline, function, bodies, timeout=12, attributes=upstream)
 
@@ -1239,7 +1245,8 @@ def test_batch_with_too_little_time_hands_its_records_back_as_copies(
     assert sorted(m["Body"] for m in copies) == sorted(bodies.values())
     for copy in copies:
         assert copy["MessageAttributes"] == {
-            DEFERRALS_ATTRIBUTE: {"StringValue": "1", "DataType": "Number"},
+            # The copy keeps its age: when SQS took the first copy.
+            FIRST_SENT_ATTRIBUTE: {"StringValue": SENT_AN_HOUR_AGO, "DataType": "Number"},
             "upstream-trace": {"StringValue": "trace-42", "DataType": "String"},  # the sender's own, kept
         }
     assert pipeline.ledger() == {}
@@ -1265,16 +1272,38 @@ def test_record_left_without_time_by_a_slow_batch_mate_is_handed_back(
     assert len(pipeline.emulator.calls("upload_requests")) == 1
 
 
-def test_record_deferred_too_often_fails_instead_of_circling(pipeline: Pipeline):
-    deferred_enough = {DEFERRALS_ATTRIBUTE: {"stringValue": str(MAX_DEFERRALS), "dataType": "Number"}}
+def test_record_first_sent_longer_ago_than_the_limit_goes_to_its_dead_letter_queue_saying_why(
+    pipeline: Pipeline,
+):
+    sent_long_ago = str(int((time.time() - MAX_AGE_SECONDS - 60) * 1000))
+    too_old = {FIRST_SENT_ATTRIBUTE: {"StringValue": sent_long_ago, "DataType": "Number"}}
+
+    failed = invoke_records(pipeline, "uploader", {"msg-0": "{not json"}, timeout=12, attributes=too_old)
+
+    assert failed == set()  # acknowledged: it is on the dead-letter queue, not circling
+    assert queued_copies(pipeline, "IntakeQueueUrl") == []
+    (dead,) = queued_copies(pipeline, "IntakeDeadLetterQueueUrl")
+    assert dead["Body"] == "{not json"
+    assert dead["MessageAttributes"][FIRST_SENT_ATTRIBUTE]["StringValue"] == sent_long_ago
+    assert (
+        "handed back for 24 hours" in dead["MessageAttributes"][DEAD_LETTER_REASON_ATTRIBUTE]["StringValue"]
+    )
+    assert pipeline.ledger() == {}
+
+
+def test_a_sender_cannot_make_a_record_young_again_by_its_attributes(pipeline: Pipeline):
+    sent_long_ago = str(int((time.time() - MAX_AGE_SECONDS - 60) * 1000))
+    in_a_year = str(int((time.time() + 365 * 24 * 3600) * 1000))
+    claims_youth = {FIRST_SENT_ATTRIBUTE: {"StringValue": in_a_year, "DataType": "Number"}}
 
     failed = invoke_records(
-        pipeline, "uploader", {"msg-0": "{not json"}, timeout=12, attributes=deferred_enough
+        pipeline, "uploader", {"msg-0": "{not json"}, timeout=12, attributes=claims_youth, sent=sent_long_ago
     )
 
-    assert failed == {"msg-0"}  # SQS counts the receive; the DLQ ends it
-    assert queued_copies(pipeline, "IntakeQueueUrl") == []
-    assert pipeline.ledger() == {}
+    assert failed == set()
+    assert queued_copies(pipeline, "IntakeQueueUrl") == []  # not circling
+    (dead,) = queued_copies(pipeline, "IntakeDeadLetterQueueUrl")
+    assert dead["MessageAttributes"][FIRST_SENT_ATTRIBUTE]["StringValue"] == sent_long_ago  # SQS's word
 
 
 def test_rate_limit_longer_than_the_invocation_hands_the_record_back_delayed(pipeline: Pipeline):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from aws_lambda_powertools.utilities import parameters as parameters_cache
 
 from portdocs import handler, wiring
 from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
+from portdocs.redelivery import FIRST_SENT_ATTRIBUTE, MAX_AGE_SECONDS
 from portdocs_sandbox.runtime import LocalLambdaContext, sqs_event
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import (
@@ -152,6 +154,11 @@ def test_every_call_is_granted_and_every_grant_is_called(
     with monkeypatch.context() as inside:
         as_function(inside, pipeline, "AssociatorFunction")
         pipeline.invoke("associator", [association["Body"]], timeout=12)
+    # Handed back for longer than a day: on to its dead-letter queue, with its reason.
+    for function, logical in (("uploader", "UploaderFunction"), ("associator", "AssociatorFunction")):
+        with monkeypatch.context() as inside:
+            as_function(inside, pipeline, logical)
+            pipeline.invoke(function, ["{not json"], timeout=12, attributes=TOO_OLD)
     # Stuck (their association requests lost): one is put through the associator again, one
     # through the uploader (as if its worker had died before the upload), and one whose file was
     # replaced meanwhile is ended superseded.
@@ -225,12 +232,29 @@ def test_following_orders_calls_what_is_granted_and_nothing_else(
             as_function(inside, pipeline, "TrackerFunction")
             pipeline.handlers["TrackerFunction"](event, LocalLambdaContext(tracker, "us-east-1", timeout=12))
         pipeline.runtime.drain()
+        # Handed back for longer than a day: on to its dead-letter queue, with its reason.
+        too_old = sqs_event(
+            [{**received[0], "MessageAttributes": TOO_OLD}], source.queue_url, pipeline.stack.region
+        )
+        with monkeypatch.context() as inside:
+            as_function(inside, pipeline, "TrackerFunction")
+            pipeline.handlers["TrackerFunction"](
+                too_old, LocalLambdaContext(tracker, "us-east-1", timeout=12)
+            )
     finally:
         emulator.send_webhooks_to(None)
         pipeline.runtime.close()
-    assert pipeline.receive("NotificationsDeadLetterQueueUrl") == []
+    assert [m["Body"] for m in pipeline.receive("NotificationsDeadLetterQueueUrl")] == [received[0]["Body"]]
 
     assert_exactly_granted(pipeline, calls, ("NotificationsFunction", "TrackerFunction", "PollerFunction"))
+
+
+TOO_OLD = {
+    FIRST_SENT_ATTRIBUTE: {
+        "DataType": "Number",
+        "StringValue": str(int((time.time() - MAX_AGE_SECONDS - 60) * 1000)),
+    }
+}
 
 
 def assert_exactly_granted(

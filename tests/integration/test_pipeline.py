@@ -4,6 +4,7 @@ HTTP: what Telnyx received, what the files service stored, what the ledger and t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus, unquote, urlsplit
@@ -13,8 +14,11 @@ import pytest
 
 from portdocs import wiring
 from portdocs.config import SettingsError
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS
+from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS
 from portdocs.handler import sqs_batch_handler
+from portdocs.ledger import ledger_time
+from portdocs.redelivery import OUTAGE_SPAN_SECONDS
+from portdocs_sandbox.runtime import LocalLambdaContext, sqs_event
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import (
     EVERY_DOCUMENT_TYPE,
@@ -194,57 +198,151 @@ def test_rate_limit_reset_header_is_honoured_when_retry_after_is_absent(pipeline
     assert len(pipeline.emulator.documents()) == 1
 
 
-def test_server_errors_until_the_deadline_fail_the_batch_item(pipeline: Pipeline):
+def delayed_copies(pipeline: Pipeline, queue_output: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.output(queue_output), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+
+def number(value: int | float) -> dict[str, str]:
+    return {"DataType": "Number", "StringValue": str(int(value))}
+
+
+def test_server_errors_until_the_deadline_hand_the_record_back_with_a_growing_delay(pipeline: Pipeline):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=500, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
 
-    response, ids = pipeline.invoke("uploader", [notification], timeout=17)
+    response, _ = pipeline.invoke("uploader", [notification], timeout=17)
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
-    assert len(pipeline.emulator.calls("upload_requests")) >= 2  # retried within the invocation
+    assert response == {"batchItemFailures": []}  # no receive spent: an outage is ridden out over time
+    assert len(pipeline.emulator.calls("upload_requests")) >= 2  # retried within the invocation first
+    assert delayed_copies(pipeline, "IntakeQueueUrl") == 1
     entry = only(list(pipeline.ledger().values()))
-    assert entry["state"] == "failed" and "transient" in entry["last_error"]
+    assert entry["state"] == "failed" and "transient" in entry["last_error"]  # visible while it waits
     assert pipeline.emulator.calls("files") == []
 
 
-def test_association_server_errors_stop_after_five_unknown_outcomes_and_wait_for_a_person(pipeline: Pipeline):
-    # A 500 from a non-idempotent POST may have been recorded: each retry might add a copy.
-    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=500, times=None))
+def test_an_association_outage_of_plain_503s_is_ridden_out_and_ends_attached(pipeline: Pipeline):
+    # A 503 without Retry-After from a non-idempotent POST may have been recorded: an unknown outcome.
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", status=503, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    outage_started = time.time()
 
-    first, ids = pipeline.invoke("associator", [association], timeout=30)
-    again, _ = pipeline.invoke("associator", [association], timeout=30)  # the next receive
-
-    assert first == again == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
-    assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS == 5
+    # Each hand-back comes back later (1, 2, 4 ... minutes); here they come back at once, more of
+    # them than the old limit of five, all within the outage.
+    for backoffs in range(MAX_UNCONFIRMED_SENDS + 3):
+        attributes = {
+            "portdocs-backoffs": number(backoffs),
+            "portdocs-failing-since": number(outage_started * 1000),
+        }
+        response, _ = pipeline.invoke("associator", [association], timeout=30, attributes=attributes)
+        assert response == {"batchItemFailures": []}  # handed back, not counted against the message
+    assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS + 3  # one per try
+    assert delayed_copies(pipeline, "AssociationQueueUrl") == MAX_UNCONFIRMED_SENDS + 3
     entry = only(list(pipeline.ledger().values()))
-    assert entry["state"] == "failed" and entry["last_error"].startswith(
-        "needs attention: 5 association attempts"
+    assert entry["state"] == "failed" and not entry["last_error"].startswith("needs attention")
+
+    pipeline.emulator.clear_faults()  # Telnyx recovers
+    response, _ = pipeline.invoke("associator", [association], timeout=30)
+
+    assert response == {"batchItemFailures": []}
+    entry = only(list(pipeline.ledger().values()))
+    assert (
+        entry["state"] == "associated" and entry["possible_duplicate"] is True
+    )  # it might have been recorded
+    assert len(pipeline.emulator.documents()) == 1
+
+
+def test_unknown_outcomes_go_to_a_person_only_when_many_are_spread_over_the_span(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="supporting_documents", ambiguous=True, times=None))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
+    association = only(pipeline.receive("AssociationQueueUrl"))["Body"]
+    (document_id,) = pipeline.ledger()
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+
+    def unknown_outcomes_so_far(sends: int, minutes_ago: float) -> None:
+        table.update_item(
+            Key={"document_id": document_id},
+            UpdateExpression="SET unconfirmed_sends = :n, first_unconfirmed_at = :t, send_unconfirmed = :y",
+            ExpressionAttributeValues={
+                ":n": sends,
+                ":t": ledger_time(time.time() - minutes_ago * 60),
+                ":y": True,
+            },
+        )
+
+    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS * 2, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 - 5)
+    pipeline.invoke("associator", [association], timeout=30)
+    assert len(pipeline.emulator.calls("supporting_documents")) == 1  # many, but within the span: tried
+
+    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS - 1, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 + 60)
+    pipeline.invoke("associator", [association], timeout=30)
+    assert len(pipeline.emulator.calls("supporting_documents")) == 2  # long ago, but few: tried
+
+    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 + 1)
+    response, ids = pipeline.invoke("associator", [association], timeout=30)
+
+    assert len(pipeline.emulator.calls("supporting_documents")) == 2  # nothing more sent
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}  # kept, in the end for the DLQ
+    entry = only(list(pipeline.ledger().values()))
+    assert entry["state"] == "failed" and entry["last_error"].startswith("needs attention")
+    assert "over more than 90 minutes" in entry["last_error"]
+
+
+def test_a_record_failing_for_longer_than_the_outage_span_spends_its_receives(pipeline: Pipeline):
+    pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
+    pipeline.drop(key("loa", "loa.pdf"), LOA)
+    notification = only(pipeline.receive("IntakeQueueUrl"))["Body"]
+    failing_since = (time.time() - OUTAGE_SPAN_SECONDS - 1) * 1000
+
+    response, ids = pipeline.invoke(
+        "uploader",
+        [notification],
+        timeout=17,
+        attributes={"portdocs-backoffs": number(12), "portdocs-failing-since": number(failing_since)},
     )
-    assert pipeline.emulator.documents() == []
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}  # SQS counts it; then its DLQ
+    assert delayed_copies(pipeline, "IntakeQueueUrl") == 0
+    assert only(list(pipeline.ledger().values()))["state"] == "failed"
 
 
 def test_repeated_failures_end_in_the_dead_letter_queue(pipeline: Pipeline):
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
     pipeline.drop(key("loa", "loa.pdf"), LOA)
     runtime_source = pipeline.runtime.source_for("UploaderFunction")
-    # Invocations just long enough to start the record (retrying.MIN_RECORD_SECONDS), so each gives up
-    # quickly; the queue's maxReceiveCount is 5.
+    sqs = boto3.client("sqs")
+    # The record has failed for longer than the outage span, so each receive counts; the queue's
+    # maxReceiveCount is 5. Every receive is put through as Lambda would, attributes included.
+    first = only(pipeline.receive("IntakeQueueUrl"))
+    sqs.send_message(
+        QueueUrl=runtime_source.queue_url,
+        MessageBody=first["Body"],
+        MessageAttributes={
+            "portdocs-failing-since": {
+                "DataType": "Number",
+                "StringValue": str(int((time.time() - OUTAGE_SPAN_SECONDS - 1) * 1000)),
+            }
+        },
+    )
     for _ in range(6):
-        messages = pipeline.receive("IntakeQueueUrl")
+        messages = sqs.receive_message(
+            QueueUrl=runtime_source.queue_url,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            VisibilityTimeout=0,
+        ).get("Messages", [])
         if not messages:
             break
-        bodies = [m["Body"] for m in messages]
-        response, _ = pipeline.invoke("uploader", bodies, timeout=17)
+        event = sqs_event([dict(m) for m in messages], runtime_source.queue_url, pipeline.stack.region)
+        context = LocalLambdaContext(pipeline.stack.functions["UploaderFunction"], pipeline.stack.region, 17)
+        response = pipeline.handlers["UploaderFunction"](event, context)
         assert len(response["batchItemFailures"]) == 1
-        sqs = boto3.client("sqs")
-        for m in messages:
-            sqs.change_message_visibility(
-                QueueUrl=runtime_source.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
 
     dead = pipeline.receive("IntakeDeadLetterQueueUrl")
     assert len(dead) == 1
@@ -364,7 +462,7 @@ def test_oversize_file_is_rejected_before_any_upload(pipeline: Pipeline, monkeyp
     assert pipeline.emulator.calls() == []
 
 
-def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(
+def test_batch_mixing_good_and_bad_records_hands_back_only_the_transient_one(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ):
     set_record_concurrency(monkeypatch, 1)  # the faults below match calls in the records' order
@@ -382,11 +480,13 @@ def test_batch_mixing_good_and_bad_records_fails_only_the_transient_one(
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=None, times=1))
     pipeline.emulator.inject(Fault(endpoint="upload_requests", status=503, times=None))
 
-    response, ids = pipeline.invoke(
+    response, _ = pipeline.invoke(
         "uploader", [notifications[0], "{not json", notifications[1], notifications[2]], timeout=20
     )
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": ids[3]}]}
+    assert response == {"batchItemFailures": []}
+    (copy,) = pipeline.receive_delayed("IntakeQueueUrl")
+    assert copy["Body"] == notifications[2]  # the transient one, back for later
     by_key = {e.get("source", {}).get("key", "message"): e for e in pipeline.ledger().values()}
     assert {k: e["state"] for k, e in by_key.items()} == {
         good: "uploaded",

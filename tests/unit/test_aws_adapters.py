@@ -86,19 +86,21 @@ def test_a_retry_reopens_a_finished_document_once(ledger: Ledger, stack: Stack):
 
 def test_an_unconfirmed_send_is_remembered_until_the_document_is_associated(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    assert ledger.note_send("doc-1", limit=2)
+    assert ledger.note_send("doc-1", limit=2, span_seconds=3600)
     assert ledger.open("doc-1", TARGET).send_unconfirmed
     ledger.mark_associated("doc-1", "telnyx-1", possible_duplicate=True)
     entry = ledger.get("doc-1")
     assert (entry.send_unconfirmed, entry.possible_duplicate) == (False, True)
 
 
-def test_posts_without_a_known_outcome_stop_at_the_limit_until_one_is_known(ledger: Ledger):
+def test_posts_without_a_known_outcome_stop_only_past_the_limit_and_the_span(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    assert ledger.note_send("doc-1", limit=2) and ledger.note_send("doc-1", limit=2)
-    assert not ledger.note_send("doc-1", limit=2)  # a third blind POST is refused
+    for _ in range(5):  # many, but the first was just now: an outage is ridden out
+        assert ledger.note_send("doc-1", limit=2, span_seconds=3600)
+    assert not ledger.note_send("doc-1", limit=2, span_seconds=0)  # many, and the first long enough ago
     ledger.clear_send("doc-1")  # an answer that proves nothing was recorded
-    assert ledger.note_send("doc-1", limit=2)
+    assert ledger.note_send("doc-1", limit=2, span_seconds=0) and ledger.note_send("doc-1", 2, 0)
+    assert not ledger.note_send("doc-1", limit=2, span_seconds=0)  # the count starts again
 
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):

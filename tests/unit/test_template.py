@@ -196,6 +196,7 @@ def test_every_setting_the_code_reads_is_set_by_the_template():
         "TELNYX_API_KEY",
     }
     read.discard("IDEMPOTENCY_TTL_SECONDS")  # optional tuning knob with a documented default
+    read.discard("BACKOFF_BASE_SECONDS")  # shortened by the sandbox and the tests only
     assert read <= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
 
 
@@ -210,11 +211,11 @@ def test_the_record_concurrency_parameter_allows_what_the_code_allows():
 def test_tables_expire_items_and_the_ledger_is_queryable_by_port_request_and_porting_order():
     ledger = RESOURCES["DocumentsTable"]["Properties"]
     assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    from portdocs.ledger import BY_STATE_INDEX
+    from portdocs.ledger import BY_PENDING_EVENT_INDEX, BY_STATE_INDEX
     from portdocs_sandbox.ledger_admin import BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX
 
     indexes = {index["IndexName"] for index in ledger["GlobalSecondaryIndexes"]}
-    assert indexes == {BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX}
+    assert indexes == {BY_PORT_REQUEST_INDEX, BY_PORTING_ORDER_INDEX, BY_STATE_INDEX, BY_PENDING_EVENT_INDEX}
     idempotency = RESOURCES["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # Powertools' default
     assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
@@ -237,14 +238,18 @@ def test_functions_and_layer_target_one_runtime_on_arm64_and_the_layer_is_built_
 def test_every_duplicate_protection_outlives_every_way_a_message_can_come_back():
     from portdocs.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS
     from portdocs.ledger import RETENTION_SECONDS
+    from portdocs.redelivery import MAX_AGE_SECONDS
 
     margin = 2 * 24 * 3600
     longest_return = 0
     for _, _, event in sqs_events():
         queue = RESOURCES[event["Queue"]["Fn::GetAtt"][0]]["Properties"]
         dead_letter = RESOURCES[queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        # Copies handed back circle for up to MAX_AGE_SECONDS after the first was sent; the last
+        # copy may then wait out the queue's retention, and the dead-letter queue keeps it after.
         longest_return = max(
-            longest_return, queue["MessageRetentionPeriod"] + dead_letter["MessageRetentionPeriod"]
+            longest_return,
+            MAX_AGE_SECONDS + queue["MessageRetentionPeriod"] + dead_letter["MessageRetentionPeriod"],
         )
     # The template leaves the TTL at the code's default, which is what is checked here.
     assert "IDEMPOTENCY_TTL_SECONDS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
@@ -363,16 +368,14 @@ STATE = {
 KMS = on("KmsKeyArn", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 
-def consumer(queue: str) -> dict[str, set[str]]:
-    """An SQS event source's own permissions, plus handing a deferred record back to its queue."""
-    actions = [
-        "ReceiveMessage",
-        "DeleteMessage",
-        "ChangeMessageVisibility",
-        "GetQueueAttributes",
-        "GetQueueUrl",
-    ]
-    return on(queue, *(f"sqs:{action}" for action in actions))
+def consumer(queue: str, dead_letter_queue: str) -> dict[str, set[str]]:
+    """An SQS event source's own permissions, plus handing a deferred record back to its queue or,
+    too old, on to its dead-letter queue (portdocs.redelivery)."""
+    actions = ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"]
+    return {
+        **on(queue, *(f"sqs:{action}" for action in actions)),
+        "sqs:GetQueueUrl": {queue, dead_letter_queue},
+    }
 
 
 def logs(group: str) -> dict[str, set[str]]:
@@ -385,8 +388,8 @@ EXPECTED_GRANTS = {
         **OBJECTS,
         **STATE,
         **logs("UploaderLogGroup"),
-        **consumer("IntakeQueue"),
-        "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
+        **consumer("IntakeQueue", "IntakeDeadLetterQueue"),
+        "sqs:SendMessage": {"IntakeQueue", "AssociationQueue", "IntakeDeadLetterQueue"},
         "s3:GetObjectVersion": {"IntakeBucket/*"},
     },
     "AssociatorFunction": {
@@ -394,8 +397,8 @@ EXPECTED_GRANTS = {
         **OBJECTS,
         **STATE,
         **logs("AssociatorLogGroup"),
-        **consumer("AssociationQueue"),
-        "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
+        **consumer("AssociationQueue", "AssociationDeadLetterQueue"),
+        "sqs:SendMessage": {"IntakeQueue", "AssociationQueue", "AssociationDeadLetterQueue"},
         "dynamodb:UpdateItem": {"DocumentsTable", "IdempotencyTable", "PortingOrdersTable"},
     },
     "SweeperFunction": {
@@ -403,7 +406,7 @@ EXPECTED_GRANTS = {
         **on("IntakeBucket/*", "s3:GetObject", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"),
         "s3:ListBucket": {"IntakeBucket"},
         **logs("SweeperLogGroup"),
-        "dynamodb:Query": {"DocumentsTable/index/by-state"},
+        "dynamodb:Query": {"DocumentsTable/index/by-state", "DocumentsTable/index/by-pending-event"},
         "dynamodb:GetItem": {"DocumentsTable"},
         "dynamodb:UpdateItem": {"DocumentsTable"},
         "sqs:SendMessage": {"IntakeQueue", "AssociationQueue"},
@@ -419,8 +422,8 @@ EXPECTED_GRANTS = {
     "TrackerFunction": {
         **BASICS,
         **logs("TrackerLogGroup"),
-        **consumer("NotificationsQueue"),
-        "sqs:SendMessage": {"NotificationsQueue"},
+        **consumer("NotificationsQueue", "NotificationsDeadLetterQueue"),
+        "sqs:SendMessage": {"NotificationsQueue", "NotificationsDeadLetterQueue"},
         **on("PortingOrdersTable", "dynamodb:GetItem", "dynamodb:PutItem"),
         "dynamodb:UpdateItem": {"PortingOrdersTable", "DocumentsTable"},
         "dynamodb:Query": {"DocumentsTable/index/by-porting-order"},

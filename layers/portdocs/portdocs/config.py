@@ -14,8 +14,9 @@ DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 DEFAULT_ALLOWED_CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/tiff")
-# Idempotency must outlive every way a message can come back: 4 days on a queue, then 14 in its
-# dead-letter queue (template.yaml), redriven on the last day; 21 days leaves 3 of margin.
+# Idempotency must outlive every way a message can come back: copies handed back for up to a day
+# (portdocs.redelivery.MAX_AGE_SECONDS), then 4 days on a queue and 14 in its dead-letter queue
+# (template.yaml), redriven on the last day; 21 days leaves 2 of margin.
 # tests/unit/test_template.py holds this against the template's retention periods.
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 21 * 24 * 3600
 # Records of one batch in flight at once. At most 10: requests keeps 10 connections per host, and
@@ -25,6 +26,9 @@ MAX_RECORD_CONCURRENCY = 10
 # The sweeper's threshold: queues' visibility timeouts are minutes, so an hour without a change
 # means a document is not in flight any more.
 DEFAULT_STUCK_AFTER_SECONDS = 3600
+# The first delay of a failing record handed back (portdocs.redelivery); later ones double, up to
+# 15 times this. Only the sandbox and the tests shorten it, as they shorten visibility timeouts.
+DEFAULT_BACKOFF_BASE_SECONDS = 60
 
 
 class SettingsError(ValueError):
@@ -49,6 +53,7 @@ class Settings:
     event_bus_name: str
     intake_queue_url: str
     stuck_after_seconds: int
+    backoff_base_seconds: int
     # Following porting orders (docs/orders.md).
     notifications_queue_url: str
     porting_orders_table: str
@@ -89,6 +94,12 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
             intake_queue_url=_required(env, "INTAKE_QUEUE_URL"),
             stuck_after_seconds=positive_int_setting(env, "STUCK_AFTER_SECONDS", DEFAULT_STUCK_AFTER_SECONDS),
+            backoff_base_seconds=positive_int_setting(
+                env,
+                "BACKOFF_BASE_SECONDS",
+                DEFAULT_BACKOFF_BASE_SECONDS,
+                maximum=DEFAULT_BACKOFF_BASE_SECONDS,
+            ),
             notifications_queue_url=_required(env, "NOTIFICATIONS_QUEUE_URL"),
             porting_orders_table=_required(env, "PORTING_ORDERS_TABLE"),
             action_topic_arn=_required(env, "ACTION_TOPIC_ARN"),

@@ -23,7 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import portdocs.flows
 import portdocs.idempotency
 from portdocs import aws, delivery
-from portdocs.errors import DeferredError
+from portdocs.config import Settings
+from portdocs.errors import DeferredError, TransientError
 from portdocs.observability import correlate, logger, metrics
 from portdocs.redelivery import Redelivery
 from portdocs.retrying import MIN_RECORD_SECONDS, Deadline
@@ -56,7 +57,16 @@ def redelivery() -> Redelivery:
 
 @cache
 def _redelivery() -> Redelivery:
-    return Redelivery(aws.sqs())
+    return Redelivery(aws.sqs(), Settings.from_environ().backoff_base_seconds)
+
+
+def handed_back(record: SQSRecord, error: TransientError) -> bool:
+    """A deferred record goes back after the wait asked for; a failing one (recorded as failed
+    already, portdocs.lifecycle) with a growing delay, so that an outage is ridden out over time.
+    False when it must spend a receive instead."""
+    if isinstance(error, DeferredError):
+        return redelivery().defer(record.raw_event, error.retry_after or 0.0)
+    return redelivery().back_off(record.raw_event)
 
 
 @cache
@@ -82,8 +92,8 @@ def sqs_batch_handler(
         try:
             deadline.ensure(MIN_RECORD_SECONDS, "start another record")
             service().handle_message(record.body, record.message_id, deadline)
-        except DeferredError as error:
-            if not redelivery().defer(record.raw_event, error.retry_after or 0.0):
+        except TransientError as error:
+            if not handed_back(record, error):
                 raise
         except Exception as error:
             # Powertools reports the record as failed without a word: say it here, in the record's

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 BY_PORTING_ORDER_INDEX = "by-porting-order"
 # Keys only, by state and last change: the sweeper reads the few open documents, never the history.
 BY_STATE_INDEX = "by-state"
+# Sparse: only items whose terminal change's event is still in the outbox.
+BY_PENDING_EVENT_INDEX = "by-pending-event"
 OPEN_STATES = (State.RECEIVED, State.UPLOADED, State.FAILED)
 # Outlives every way a message can come back (queue + dead-letter retention, 18 days) many times.
 RETENTION_SECONDS = 180 * 24 * 3600
@@ -48,7 +52,8 @@ _NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
     "attribute_not_exists(#state) OR #state <> :associated",
     {":associated": str(State.ASSOCIATED)},
 )
-_UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends")
+EVENT_PENDING = "pending"
+_UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends", "first_unconfirmed_at")
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ class LedgerEntry:
     review_status: str | None = None
     review_reason: str | None = None
     reviewed_at: str | None = None
+    # The outbox of its last terminal change (portdocs.events): the event's id and moment, written
+    # with the change itself, and `event_pending` until the event is on the bus.
+    event_id: str | None = None
+    event_at: str | None = None
+    event_pending: bool = False
     created_at: str = ""
     # The last change, as the ledger writes times (ledger_time): such strings sort as the moments do.
     updated_at: str = ""
@@ -113,6 +123,9 @@ class LedgerEntry:
             review_status=item.get("review_status"),
             review_reason=item.get("review_reason"),
             reviewed_at=item.get("reviewed_at"),
+            event_id=item.get("event_id"),
+            event_at=item.get("event_at"),
+            event_pending=bool(item.get("event_pending")),
             created_at=str(item.get("created_at", "")),
             updated_at=str(item.get("updated_at", "")),
         )
@@ -142,6 +155,11 @@ _LEDGER_UPLOAD_NAMES = {
 def upload_fields(upload: Upload) -> dict[str, Any]:
     """An upload as the ledger stores it."""
     return {_LEDGER_UPLOAD_NAMES[field]: value for field, value in upload.as_fields().items()}
+
+
+def event_time(epoch_seconds: float) -> str:
+    """An event's moment, as its detail says it (occurred_at) and the outbox sorts it."""
+    return utc_iso(epoch_seconds, timespec="milliseconds")
 
 
 def ledger_time(epoch_seconds: float) -> str:
@@ -220,11 +238,12 @@ class Ledger:
 
     def mark_associated(
         self, document_id: str, telnyx_document_id: str, possible_duplicate: bool = False
-    ) -> bool:
+    ) -> LedgerEntry | None:
+        """The ended entry, its event in the outbox; None if it was associated already."""
         fields: dict[str, Any] = {"telnyx_document_id": telnyx_document_id}
         if possible_duplicate:
             fields["possible_duplicate"] = True
-        return self._transition(
+        return self._end(
             document_id,
             State.ASSOCIATED,
             remove=(*_UNCONFIRMED, "reason", "possibly_attached"),
@@ -240,15 +259,52 @@ class Ledger:
         target: Target | None = None,
         source: SourceObject | None = None,
         possibly_attached: bool = False,
-    ) -> bool:
+    ) -> LedgerEntry | None:
         """Ends a document in a terminal state other than associated (rejected, superseded,
-        withdrawn), with the reason a person reads; False if it had already ended.
-        `possibly_attached`: an earlier association attempt's outcome was never learnt."""
+        withdrawn), with the reason a person reads; the ended entry, its event in the outbox, or
+        None if it had already ended. `possibly_attached`: an earlier association attempt's
+        outcome was never learnt."""
         assert state.is_terminal and state is not State.ASSOCIATED
         fields = _document_fields(target, source)
         if possibly_attached:
             fields["possibly_attached"] = True
-        return self._transition(document_id, state, reason=reason, **fields)
+        return self._end(document_id, state, reason=reason, **fields)
+
+    def event_published(self, document_id: str, event_id: str) -> None:
+        """Empties the outbox if it still holds this event. Not a change of the document, so
+        updated_at stays as it was."""
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key={"document_id": document_id},
+                UpdateExpression="REMOVE event_pending",
+                ConditionExpression="event_id = :event",
+                ExpressionAttributeValues={":event": event_id},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise aws.translate(error, "writing the documents ledger") from None
+        except BotoCoreError as error:
+            raise aws.translate(error, "writing the documents ledger") from None
+
+    def unpublished(self, before: str) -> Iterator[LedgerEntry]:
+        """Terminal changes whose event is still in the outbox, written before `before`
+        (an event's occurred_at): a worker died between the write and the publish."""
+        request: dict[str, Any] = {
+            "TableName": self._table_name,
+            "IndexName": BY_PENDING_EVENT_INDEX,
+            "KeyConditionExpression": "event_pending = :pending AND event_at < :before",
+            "ExpressionAttributeValues": {":pending": EVENT_PENDING, ":before": before},
+        }
+        while True:
+            try:
+                page = self._client.query(**request)
+            except (ClientError, BotoCoreError) as error:
+                raise aws.translate(error, "querying the documents ledger") from None
+            yield from (LedgerEntry.from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_failed(
         self,
@@ -262,20 +318,29 @@ class Ledger:
             document_id, State.FAILED, last_error=error, **_document_fields(target, source)
         )
 
-    def note_send(self, document_id: str, limit: int) -> bool:
+    def note_send(self, document_id: str, limit: int, span_seconds: float) -> bool:
         """Recorded before every association POST: if the outcome is never learnt (a crash, an
         ambiguous answer), the next attempt knows a copy may already be on Telnyx. False, and
-        nothing recorded, once `limit` POSTs have gone without a known outcome (a conditional
-        write, so concurrent deliveries cannot exceed it either)."""
+        nothing recorded, once `limit` POSTs have gone without a known outcome AND the first of
+        them is more than `span_seconds` old: an outage is ridden out, a Telnyx that records and
+        then fails every time is not fed for ever (a conditional write, so concurrent deliveries
+        cannot pass it either)."""
+        now = time.time()
         try:
             self._update(
                 document_id,
                 {"send_unconfirmed": True},
+                extra_set="first_unconfirmed_at = if_not_exists(first_unconfirmed_at, :first)",
+                extra_values={":first": ledger_time(now)},
                 add={"unconfirmed_sends": 1},
                 condition=(
-                    f"({_NOT_TERMINAL[0]}) AND "
-                    "(attribute_not_exists(unconfirmed_sends) OR unconfirmed_sends < :limit)",
-                    {**_NOT_TERMINAL[1], ":limit": limit},
+                    f"({_NOT_TERMINAL[0]}) AND (attribute_not_exists(unconfirmed_sends) "
+                    "OR unconfirmed_sends < :limit OR first_unconfirmed_at > :span_start)",
+                    {
+                        **_NOT_TERMINAL[1],
+                        ":limit": limit,
+                        ":span_start": ledger_time(now - span_seconds),
+                    },
                 ),
             )
         except _Finished:
@@ -415,6 +480,29 @@ class Ledger:
         except _Finished:
             return False
         return True
+
+    def _end(
+        self,
+        document_id: str,
+        state: State,
+        remove: tuple[str, ...] = (),
+        condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
+        **fields: Any,
+    ) -> LedgerEntry | None:
+        """A terminal change and its event's outbox in one conditional write: a worker that dies
+        right after it leaves the event for a duplicate delivery or the sweeper to publish."""
+        try:
+            item = self._update(
+                document_id,
+                {**fields, "event_id": uuid.uuid4().hex, "event_at": event_time(time.time())},
+                extra_set="#state = :state, event_pending = :pending",
+                extra_values={":state": str(state), ":pending": EVENT_PENDING},
+                remove=remove,
+                condition=condition,
+            )
+        except _Finished:
+            return None
+        return LedgerEntry.from_item(item)
 
     def _update(
         self,

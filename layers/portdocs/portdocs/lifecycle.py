@@ -70,8 +70,9 @@ class Attempt:
 
 class Lifecycle:
     """The one owner of a document's state changes. Every terminal change is written to the ledger
-    first; the object tag and the document event (portdocs.events) follow only the write that made
-    the change, so a duplicate delivery neither tags twice nor publishes twice."""
+    first, with its event in the outbox; the object tag and the event (portdocs.events) follow. A
+    duplicate delivery finds the change made and brings the tag up to date, and publishes the event
+    only if it is still in the outbox (its worker died, or the bus refused it)."""
 
     def __init__(
         self,
@@ -119,7 +120,7 @@ class Lifecycle:
             if failed:
                 self._tag(attempt.source, {STATUS_TAG: str(State.FAILED)})
                 if delivery.is_last_receive():  # next stop: the dead-letter queue, where a person redrives it
-                    self._publish(attempt, State.FAILED, reason=reason)
+                    self._publish_failed(attempt, reason)
             raise
         except IdempotencyAlreadyInProgressError:
             # Another record holds this document right now (a duplicate in the same batch, or in
@@ -152,13 +153,14 @@ class Lifecycle:
         log = logger.warning if state is State.REJECTED else logger.info
         log(f"document {state}", extra={"document_id": attempt.document_id, "reason": reason})
         count(f"Documents{str(state).capitalize()}")
-        if self._ledger.close(
+        ended = self._ledger.close(
             attempt.document_id, state, reason, attempt.target, attempt.source, possibly_attached
-        ):
-            self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
-            self._publish(attempt, state, reason=reason, possibly_attached=possibly_attached)
-        else:
+        )
+        if ended is None:
             self.bring_tag_up_to_date(attempt)
+            return
+        self._tag(attempt.source, tags_for(state, reason, possibly_attached=possibly_attached))
+        self._announce(ended)
 
     def end_unless_latest(
         self,
@@ -192,7 +194,8 @@ class Lifecycle:
             association.possible_duplicate,
         )
         self._follow(attempt.target)
-        if not self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate):
+        ended = self._ledger.mark_associated(attempt.document_id, telnyx_document_id, possible_duplicate)
+        if ended is None:
             self.bring_tag_up_to_date(attempt)
             return
         count("DocumentsAssociated")
@@ -205,12 +208,7 @@ class Lifecycle:
         else:
             logger.info("document associated", extra={"telnyx_document_id": telnyx_document_id})
         self._tag(attempt.source, tags_for(State.ASSOCIATED, possible_duplicate=possible_duplicate))
-        self._publish(
-            attempt,
-            State.ASSOCIATED,
-            telnyx_document_id=telnyx_document_id,
-            possible_duplicate=possible_duplicate,
-        )
+        self._announce(ended)
 
     def _follow(self, target: Target | None) -> None:
         """Before the ledger write, so that a duplicate delivery of a document whose worker died
@@ -258,38 +256,45 @@ class Lifecycle:
 
     def duplicate(self, attempt: Attempt, entry: LedgerEntry) -> None:
         logger.info("duplicate delivery of a finished document", extra={"state": str(entry.state)})
-        self._tag(attempt.source, tags_of(entry))
+        self._catch_up(attempt, entry)
 
     def bring_tag_up_to_date(self, attempt: Attempt) -> None:
         entry = self._ledger.find(attempt.document_id)
         if entry is not None:
-            self._tag(attempt.source, tags_of(entry))
+            self._catch_up(attempt, entry)
+
+    def _catch_up(self, attempt: Attempt, entry: LedgerEntry) -> None:
+        """What a worker killed after the ledger write left undone: the tag, and the event."""
+        self._tag(attempt.source, tags_of(entry))
+        if entry.event_pending:
+            logger.info("the document's event was never published; publishing it now")
+            self._announce(entry)
+
+    def announce_pending(self, entry: LedgerEntry) -> bool:
+        """The sweeper's part: an event left in the outbox. True once it is on the bus."""
+        return self._announce(entry)
+
+    def _announce(self, ended: LedgerEntry) -> bool:
+        """Publishes the ended entry's event from its outbox, then empties the outbox."""
+        if not self._events.publish(DocumentChange.of(ended)):
+            return False  # left in the outbox, for the next delivery or the sweeper
+        assert ended.event_id is not None
+        try:
+            self._ledger.event_published(ended.document_id, ended.event_id)
+        except PortdocsError as error:
+            # Published all the same: it may be published again, with the same id.
+            logger.warning("could not empty the event's outbox", extra={"error": str(error)})
+        return True
 
     def reject_message(self, message_id: str, error: PermanentError) -> None:
         """A message too malformed to name a document is still recorded, under its message id."""
         count("MessagesRejected")
         self.reject(Attempt(f"sqs-message:{message_id}"), str(error))
 
-    def _publish(
-        self,
-        attempt: Attempt,
-        state: State,
-        reason: str | None = None,
-        telnyx_document_id: str | None = None,
-        possible_duplicate: bool = False,
-        possibly_attached: bool = False,
-    ) -> None:
+    def _publish_failed(self, attempt: Attempt, reason: str) -> None:
+        """Not a terminal change, so not from the outbox: one event per last receive."""
         self._events.publish(
-            DocumentChange(
-                document_id=attempt.document_id,
-                state=state,
-                target=attempt.target,
-                source=attempt.source,
-                reason=reason,
-                telnyx_document_id=telnyx_document_id,
-                possible_duplicate=possible_duplicate,
-                possibly_attached=possibly_attached,
-            )
+            DocumentChange(attempt.document_id, State.FAILED, attempt.target, attempt.source, reason)
         )
 
     def _tag(self, source: SourceObject | None, tags: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from portdocs.errors import DeferredError, TransientError
+from portdocs.errors import AmbiguousError, DeferredError, TransientError
 from portdocs.observability import count, logger
 from portdocs.urls import without_url_paths
 
@@ -87,8 +87,9 @@ def with_retries(
     on_retry: Callable[[TransientError, float], None] = lambda error, wait: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Runs `unit`, retrying TransientError until it succeeds, MAX_ATTEMPTS is reached or the
-    next wait would pass the deadline; then the last TransientError is raised."""
+    """Runs `unit`, retrying TransientError (but not AmbiguousError) until it succeeds,
+    MAX_ATTEMPTS is reached or the next wait would pass the deadline; then the last
+    TransientError is raised."""
 
     def give_up(retry_state: RetryCallState) -> bool:
         return (
@@ -113,7 +114,11 @@ def with_retries(
             on_retry(error, retry_state.upcoming_sleep)
 
     retrying = Retrying(
-        retry=retry_if_exception_type(TransientError) & retry_if_not_exception_type(DeferredError),
+        # An unknown outcome is never tried again in the same invocation: the record goes back to
+        # its queue with a growing delay (portdocs.redelivery), so an outage is ridden out over
+        # time, not spent in seconds.
+        retry=retry_if_exception_type(TransientError)
+        & retry_if_not_exception_type((DeferredError, AmbiguousError)),
         wait=wait_for,
         stop=give_up,
         before_sleep=before_sleep,

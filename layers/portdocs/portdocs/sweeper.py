@@ -3,6 +3,8 @@ STUCK_AFTER_SECONDS, counts them (StuckDocuments, which an alarm watches) and pu
 through the pipeline where that is safe and has not been done too often, recording it on the
 ledger (`sweeps`, `swept_at`).
 
+It also publishes the document events a worker left in the ledger's outbox (portdocs.events).
+
 Never a second association: a document whose association may already have been sent (its outcome
 unknown) is left to a person; everything re-driven goes through the same idempotent, ledger-checked
 steps as any delivery. A document whose file was replaced or deleted meanwhile is ended as
@@ -18,13 +20,16 @@ from collections import Counter
 from portdocs.documents import State
 from portdocs.errors import PermanentError, PortdocsError
 from portdocs.intake import IntakeStore
-from portdocs.ledger import Ledger, LedgerEntry, ledger_time
+from portdocs.ledger import Ledger, LedgerEntry, event_time, ledger_time
 from portdocs.lifecycle import Attempt, Lifecycle
 from portdocs.observability import correlate, count, logger, metrics
 from portdocs.resend import Resender, resend_of
 from portdocs.urls import without_url_paths
 
 MAX_SWEEPS = 3
+# Longer than any invocation (the functions' timeouts are at most 300 s): an event younger than
+# this may still be on its way from the worker that wrote it.
+OUTBOX_GRACE_SECONDS = 600
 
 
 class Swept(enum.StrEnum):
@@ -92,8 +97,24 @@ class Sweeper:
                 )
                 swept[Swept.ERRORS] += 1
         summary = {"stuck": len(stuck), **{str(kind): number for kind, number in swept.items()}}
+        if republished := self._publish_left_events():
+            summary["events_republished"] = republished
         logger.info("sweep done", extra={"sweep": summary})
         return summary
+
+    def _publish_left_events(self) -> int:
+        """Events a worker left in the outbox (it died after the ledger write, or the bus refused),
+        published with their own ids; OUTBOX_GRACE_SECONDS leaves a live worker its own."""
+        republished = 0
+        try:
+            for entry in self._ledger.unpublished(before=event_time(time.time() - OUTBOX_GRACE_SECONDS)):
+                correlate(entry.document_id)
+                if self._lifecycle.announce_pending(entry):
+                    count("EventsRepublished")
+                    republished += 1
+        except PortdocsError as error:
+            logger.warning("could not read the events left unpublished", extra={"error": str(error)})
+        return republished
 
     def _sweep_one(self, document_id: str, before: float) -> Swept:
         # The index is eventually consistent and a sweep takes a while: judge the entry as it is now.

@@ -9,8 +9,14 @@ if TYPE_CHECKING:
     from portdocs.retrying import Deadline
 
 # After an unknown outcome an attach is tried again (a missing LOA blocks a port), but not for ever:
-# a Telnyx that records and then fails every time would otherwise collect a copy per try.
-MAX_UNCONFIRMED_SENDS = 5
+# a Telnyx that records and then fails every time would otherwise collect a copy per try. A
+# person is asked only when both hold: this many unknown outcomes, the first of them longer ago
+# than the span. Unknown outcomes are spread out (portdocs.redelivery: about 1, 2, 4, 8, then 15
+# minutes), so after an outage of up to an hour the try that goes through comes within 75 minutes
+# of the first unknown outcome: it heals by itself. A Telnyx that keeps failing is left after 90
+# minutes, with at most 12 copies for a person to check (tests/unit/test_redelivery.py).
+MAX_UNCONFIRMED_SENDS = 6
+UNCONFIRMED_SPAN_SECONDS = 90 * 60
 
 TargetT = TypeVar("TargetT", contravariant=True)
 UploadT = TypeVar("UploadT")
