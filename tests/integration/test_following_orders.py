@@ -21,10 +21,12 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from portdocs import wiring
+from portdocs.events import EventBus
+from portdocs.order_events import stable_event_id
 from portdocs.orders import OrderRecord, Orders
 from portdocs.receiver import MAX_BODY_BYTES
 from portdocs_sandbox import cli
-from portdocs_sandbox.runtime import LocalLambdaContext
+from portdocs_sandbox.runtime import LocalLambdaContext, sqs_event
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import INVOICE, LOA, PORTING_ORDER, Pipeline
 
@@ -620,3 +622,94 @@ def test_a_split_of_hundreds_of_numbers_in_one_notification_is_recorded(followin
     recorded = following.order(part)
     assert recorded is not None and len(recorded.split_numbers) == 300
     assert following.pipeline.receive("NotificationsDeadLetterQueueUrl") == []
+
+
+class WorkerKilled(BaseException):
+    """What the function sees of an execution environment that dies: nothing after this line."""
+
+
+def test_a_tracker_killed_after_the_write_announces_on_the_next_delivery_with_the_same_ids(
+    following: Following, monkeypatch: pytest.MonkeyPatch
+):
+    following.follow()
+    following.post(
+        status_body(
+            "exception", "2026-12-04T10:00:01Z", "e-killed", [{"code": "FOC_EXPIRED", "description": "x"}]
+        )
+    )
+    (message,) = following.pipeline.receive("NotificationsQueueUrl")
+    source = following.pipeline.runtime.source_for("TrackerFunction")
+    tracker = following.pipeline.stack.functions["TrackerFunction"]
+
+    def deliver() -> None:
+        event = sqs_event(
+            [{**message, "Attributes": {"ApproximateReceiveCount": "1"}}],
+            source.queue_url,
+            following.pipeline.stack.region,
+        )
+        following.pipeline.handlers["TrackerFunction"](event, LocalLambdaContext(tracker, "us-east-1"))
+
+    def killed(*_: object) -> bool:
+        raise WorkerKilled
+
+    with monkeypatch.context() as dying:
+        dying.setattr(EventBus, "put", killed)
+        with pytest.raises(WorkerKilled):
+            deliver()  # the status is written; the worker dies before announcing it
+    recorded = following.order()
+    assert recorded is not None and recorded.status == "exception"
+    assert following.order_events() == [] and following.notices() == []
+
+    deliver()  # SQS delivers the notification again
+    deliver()  # and again: by now it is marked seen
+
+    kinds = sorted(e["detail-type"] for e in following.order_events())
+    assert kinds == ["Porting Order Needs Action", "Porting Order Status Changed"]
+    (changed,) = [e for e in following.order_events() if e["detail-type"] == "Porting Order Status Changed"]
+    assert changed["detail"]["status"] == "exception" and "previous_status" not in changed["detail"]
+    assert len(following.notices()) == 1
+    # An announcement made again carries the id it was first made with.
+    assert changed["detail"]["event_id"] == stable_event_id(
+        "Porting Order Status Changed", PORTING_ORDER, "e-killed", "exception"
+    )
+
+
+def test_a_review_recorded_by_a_killed_tracker_is_announced_when_the_poll_comes_again(
+    following: Following, monkeypatch: pytest.MonkeyPatch
+):
+    telnyx_document_id = attach(following.pipeline, "loa", LOA)
+    following.emulator.review_document(telnyx_document_id, "denied", "signature missing")
+    following.poll()
+    (message,) = [  # the order's snapshot, which carries the review
+        m
+        for m in following.pipeline.receive("NotificationsQueueUrl")
+        if "portdocs.order_snapshot" in m["Body"]
+    ]
+    source = following.pipeline.runtime.source_for("TrackerFunction")
+    tracker = following.pipeline.stack.functions["TrackerFunction"]
+    event = sqs_event(
+        [{**message, "Attributes": {"ApproximateReceiveCount": "1"}}],
+        source.queue_url,
+        following.pipeline.stack.region,
+    )
+
+    put = EventBus.put
+
+    def killed_at_the_denial(bus: EventBus, detail_type: str, detail: Any) -> bool:
+        if detail_type == "Document Denied":
+            raise WorkerKilled
+        return put(bus, detail_type, detail)
+
+    with monkeypatch.context() as dying:
+        dying.setattr(EventBus, "put", killed_at_the_denial)
+        with pytest.raises(WorkerKilled):
+            following.pipeline.handlers["TrackerFunction"](event, LocalLambdaContext(tracker, "us-east-1"))
+    reviews = {e["telnyx_document_id"]: e.get("review_status") for e in following.pipeline.ledger().values()}
+    assert reviews[telnyx_document_id] == "denied"  # recorded; the worker died announcing it
+    assert "Document Denied" not in [e["detail-type"] for e in following.order_events()]
+
+    following.pipeline.handlers["TrackerFunction"](event, LocalLambdaContext(tracker, "us-east-1"))
+
+    kinds = [e["detail-type"] for e in following.order_events()]
+    assert kinds.count("Document Denied") == 1 and kinds.count("Porting Order Needs Action") == 1
+    assert len(following.notices()) == 1

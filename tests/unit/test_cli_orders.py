@@ -75,9 +75,9 @@ def notify(orders: Orders, event_type: str, payload: dict[str, Any], minutes: in
     }
     for fact in PortingEvent.from_telnyx(body, received_via="webhook").facts():
         if isinstance(fact, StatusChange):
-            assert orders.apply_status(fact) is not None
+            assert orders.apply_status(fact, by=f"evt-{minutes}") is not None
         else:
-            assert isinstance(fact, Comment) and orders.apply_comment(fact) is not None
+            assert isinstance(fact, Comment) and orders.apply_comment(fact, by=f"evt-{minutes}") is not None
 
 
 def status(orders: Orders, order: str, value: str, minutes: int, **extra: Any) -> None:
@@ -108,7 +108,7 @@ def attach(
         ExpressionAttributeValues={":created": utc_iso(START + number * 60, zone="+00:00")},
     )
     if review:
-        assert ledger.record_review(document_id, review, why or None, at(number))
+        assert ledger.record_review(document_id, review, why or None, at(number), by=f"poll-{number}")
 
 
 @pytest.fixture
@@ -210,7 +210,9 @@ def test_orders_json_has_every_field_of_each_order_and_its_documents_reviews(
     target: cli.Target, orders: Orders, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     orders.apply_split(
-        Split(EXCEPTION_ORDER, SPLIT_PART, ("+13125550199", "+13125550100"), at(8)), follow_part=True
+        Split(EXCEPTION_ORDER, SPLIT_PART, ("+13125550199", "+13125550100"), at(8)),
+        follow_part=True,
+        by="evt-split",
     )
 
     assert run(target, monkeypatch, "--json") == 0
@@ -344,11 +346,19 @@ def test_portdocs_events_lists_porting_order_events_beside_document_events(targe
                 "telnyx_document_id": "t-1",
             },
         },
-        {"detail-type": STATUS_CHANGED, "detail": detail_of(order, {"previous_status": "submitted"}, START)},
-        {"detail-type": NEEDS_ACTION, "detail": detail_of(order, {"why": "is in exception"}, START + 1)},
+        {
+            "detail-type": STATUS_CHANGED,
+            "detail": detail_of(order, {"previous_status": "submitted"}, "a" * 32, START),
+        },
+        {
+            "detail-type": NEEDS_ACTION,
+            "detail": detail_of(order, {"why": "is in exception"}, "b" * 32, START + 1),
+        },
         {
             "detail-type": SPLIT,
-            "detail": detail_of(OrderRecord(SPLIT_PART), {"split_from": EXCEPTION_ORDER}, START + 2),
+            "detail": detail_of(
+                OrderRecord(SPLIT_PART), {"split_from": EXCEPTION_ORDER}, "c" * 32, START + 2
+            ),
         },
         {"detail-type": "Document Associated", "detail": {"document_id": "other", "occurred_at": at(9)}},
     ]

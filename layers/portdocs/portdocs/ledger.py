@@ -90,6 +90,8 @@ class LedgerEntry:
     review_status: str | None = None
     review_reason: str | None = None
     reviewed_at: str | None = None
+    # The notification that recorded the review (portdocs.tracker: announced again if it comes again).
+    review_event: str | None = None
     # The outbox of its last terminal change (portdocs.events): the event's id and moment, written
     # with the change itself, and `event_pending` until the event is on the bus.
     event_id: str | None = None
@@ -123,6 +125,7 @@ class LedgerEntry:
             review_status=item.get("review_status"),
             review_reason=item.get("review_reason"),
             reviewed_at=item.get("reviewed_at"),
+            review_event=item.get("review_event"),
             event_id=item.get("event_id"),
             event_at=item.get("event_at"),
             event_pending=bool(item.get("event_pending")),
@@ -375,13 +378,14 @@ class Ledger:
             raise aws.translate(error, "reading the documents ledger") from None
         return found
 
-    def record_review(self, document_id: str, status: str, reason: str | None, at: str) -> bool:
+    def record_review(self, document_id: str, status: str, reason: str | None, at: str, by: str) -> bool:
         """Telnyx's review of an attached document, if it was read later than the one the ledger
-        has; False for an older or repeated read, which changes nothing."""
+        has; False for an older or repeated read, which changes nothing. `by`: the notification."""
+        fields = {"review_status": status, "reviewed_at": at, "review_event": by}
         try:
             self._update(
                 document_id,
-                {"review_status": status, "reviewed_at": at, **({"review_reason": reason} if reason else {})},
+                {**fields, **({"review_reason": reason} if reason else {})},
                 remove=() if reason else ("review_reason",),
                 condition=(
                     "attribute_exists(#state) AND (attribute_not_exists(reviewed_at) OR reviewed_at < :at)",

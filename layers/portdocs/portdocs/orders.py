@@ -4,12 +4,19 @@ Telnyx last said about it, and the bookkeeping of following (event ids seen, the
 Every fact is written by one conditional update that holds only if the fact is newer than the one
 the item has (each kind of fact has its own time attribute): a duplicate, late or out-of-order
 notification changes nothing, whichever channel (webhook or poll) brought it first.
+
+Each write also records which notification made it (`status_event`, `comment_event`,
+`split_event`) and, for a status, the one it replaced. A delivery of that same notification that
+finds its fact already written was preceded by a worker that died before it could announce the
+change: the write is answered as if it had just been made, so the change is announced again (at
+least once; the events' ids stay the same).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,6 +74,10 @@ class OrderRecord:
     split_into: tuple[str, ...] = ()
     # portdocs attached a document to it (or to the order it was split from), and it has not ended.
     following: bool = False
+    # The notification that wrote its status, its comment, and that first split it off.
+    status_event: str | None = None
+    comment_event: str | None = None
+    split_event: str | None = None
     first_seen_at: str = ""
     updated_at: str = ""
 
@@ -90,6 +101,9 @@ class OrderRecord:
             split_numbers=tuple(sorted(item.get("split_numbers", ()))),
             split_into=tuple(sorted(item.get("split_into", ()))),
             following=item.get("following") == FOLLOWING,
+            status_event=item.get("status_event"),
+            comment_event=item.get("comment_event"),
+            split_event=item.get("split_event"),
             first_seen_at=str(item.get("first_seen_at", "")),
             updated_at=str(item.get("updated_at", "")),
         )
@@ -131,12 +145,14 @@ class Orders:
 
     # -- facts -------------------------------------------------------------------------------------
 
-    def apply_status(self, change: StatusChange) -> OrderRecord | None:
-        """The order as it was before, if `change` is newer than its status; None if not."""
+    def apply_status(self, change: StatusChange, by: str) -> OrderRecord | None:
+        """The order as it was before, if `change` is newer than its status (or was written by this
+        very notification `by`, whose announcement may not have been made); None if not."""
         fields: dict[str, Any] = {
             "status_value": str(change.value),
             "status_details": [d.as_dict() for d in change.details],
             "status_at": change.at,
+            "status_event": by,
         }
         fields.update(
             {
@@ -151,12 +167,23 @@ class Orders:
         # An ended order is no longer polled; only an attachment (follow) starts the polling, so an
         # order of the account portdocs never attached to is recorded, never polled.
         final = change.value in FINAL_STATUSES
-        return self._newer(
-            change.porting_order_id, "status_at", change.at, fields, remove=("following",) if final else ()
+        before = self._newer(
+            change.porting_order_id,
+            "status_at",
+            change.at,
+            fields,
+            remove=("following",) if final else (),
+            replaced=(
+                "status_previous = if_not_exists(status_value, :none)",
+                "details_previous = if_not_exists(status_details, :no_details)",
+            ),
         )
+        if before is None:
+            return self._made_by(change.porting_order_id, "status_event", by, _as_before_its_status)
+        return before
 
-    def apply_comment(self, comment: Comment) -> OrderRecord | None:
-        return self._newer(
+    def apply_comment(self, comment: Comment, by: str) -> OrderRecord | None:
+        before = self._newer(
             comment.porting_order_id,
             "comment_at",
             comment.at,
@@ -165,8 +192,12 @@ class Orders:
                 "comment_user_type": comment.user_type,
                 "comment_id": comment.comment_id,
                 "comment_at": comment.at,
+                "comment_event": by,
             },
         )
+        if before is None:
+            return self._made_by(comment.porting_order_id, "comment_event", by, OrderRecord.from_item)
+        return before
 
     def apply_requirements(self, requirements: Requirements) -> OrderRecord | None:
         return self._newer(
@@ -180,7 +211,7 @@ class Orders:
             },
         )
 
-    def apply_split(self, split: Split, follow_part: bool) -> tuple[bool, bool]:
+    def apply_split(self, split: Split, follow_part: bool, by: str) -> tuple[bool, bool]:
         """Records both sides of a split: (the part is new, a number is new). Telnyx announces a
         split once per number moved, so a part gathers its numbers over several notifications.
         An order portdocs never saw is recorded all the same; the part of a followed order is
@@ -193,6 +224,8 @@ class Orders:
             {"split_from": split.from_order, **({"following": FOLLOWING} if follow_part else {})},
             add={"split_numbers": numbers} if numbers else None,
             condition=("attribute_not_exists(split_from) OR split_from = :from", {":from": split.from_order}),
+            replaced=("split_event = if_not_exists(split_event, :by)",),
+            replaced_values={":by": by},
         )
         self._write(
             split.from_order,
@@ -205,7 +238,9 @@ class Orders:
         )
         if before is None:  # a part already split from another order: Telnyx's word stands
             return False, False
-        return before.split_from is None, bool(numbers - set(before.split_numbers))
+        # A new part, or one this very notification made (its announcement may not have been made).
+        new_part = before.split_from is None or before.split_event == by
+        return new_part, bool(numbers - set(before.split_numbers))
 
     def get(self, porting_order_id: str) -> OrderRecord | None:
         item = self._item(porting_order_id)
@@ -268,13 +303,29 @@ class Orders:
         at: str,
         fields: dict[str, Any],
         remove: tuple[str, ...] = (),
+        replaced: tuple[str, ...] = (),
     ) -> OrderRecord | None:
         return self._write(
             porting_order_id,
             fields,
             remove=remove,
             condition=(f"attribute_not_exists({time_attribute}) OR {time_attribute} < :at", {":at": at}),
+            replaced=replaced,
+            replaced_values={":none": "", ":no_details": []} if replaced else None,
         )
+
+    def _made_by(
+        self,
+        porting_order_id: str,
+        event_attribute: str,
+        by: str,
+        before: Callable[[dict[str, Any]], OrderRecord],
+    ) -> OrderRecord | None:
+        """After a write that did not hold: the order as it was before, if notification `by` made
+        the change already (a delivery that died before announcing it); None if another did."""
+        item = self._item(porting_order_id)
+        plain = _plain(item) if item else {}
+        return before(plain) if plain.get(event_attribute) == by else None
 
     def _write(
         self,
@@ -283,11 +334,19 @@ class Orders:
         condition: tuple[str, dict[str, Any]],
         remove: tuple[str, ...] = (),
         add: dict[str, set[str]] | None = None,
+        replaced: tuple[str, ...] = (),
+        replaced_values: dict[str, Any] | None = None,
     ) -> OrderRecord | None:
         """One conditional write that keeps record_type, first_seen_at and updated_at; the order as
-        it was before (an empty record if it is new), or None when `condition` does not hold."""
-        values = {":rt": RECORD_TYPE, ":now": utc_iso(time.time(), timespec="milliseconds"), **condition[1]}
-        expression, names = _update_expression(fields, remove, add or {}, values)
+        it was before (an empty record if it is new), or None when `condition` does not hold.
+        `replaced`: assignments that keep what the write replaces (read before the write)."""
+        values = {
+            ":rt": RECORD_TYPE,
+            ":now": utc_iso(time.time(), timespec="milliseconds"),
+            **condition[1],
+            **(replaced_values or {}),
+        }
+        expression, names = _update_expression(fields, remove, add or {}, values, replaced)
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"porting_order_id": {"S": porting_order_id}},
@@ -310,7 +369,11 @@ class Orders:
 
 
 def _update_expression(
-    fields: dict[str, Any], remove: tuple[str, ...], add: dict[str, set[str]], values: dict[str, Any]
+    fields: dict[str, Any],
+    remove: tuple[str, ...],
+    add: dict[str, set[str]],
+    values: dict[str, Any],
+    replaced: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, str]]:
     """SET (the bookkeeping and `fields`) REMOVE ... ADD ..., and its attribute names; `values`
     gains the fields' and the sets' values. Names go through placeholders: some are reserved."""
@@ -319,6 +382,7 @@ def _update_expression(
         "record_type = :rt",
         "first_seen_at = if_not_exists(first_seen_at, :now)",
         "updated_at = :now",
+        *replaced,
     ]
     for index, (name, value) in enumerate(fields.items()):
         names[f"#f{index}"], values[f":f{index}"] = name, value
@@ -335,6 +399,13 @@ def _update_expression(
     if add:
         expression += " ADD " + ", ".join(f"#a{index} :a{index}" for index in range(len(add)))
     return expression, names
+
+
+def _as_before_its_status(item: dict[str, Any]) -> OrderRecord:
+    """The order as it was before the status its item holds (status_previous, details_previous)."""
+    record = OrderRecord.from_item(item)
+    details = tuple(Detail(str(d["code"]), str(d["description"])) for d in item.get("details_previous", ()))
+    return replace(record, status=item.get("status_previous") or None, details=details)
 
 
 def _condition_failed(error: ClientError) -> bool:

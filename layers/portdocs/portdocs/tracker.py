@@ -5,6 +5,11 @@ notice to a person, in words, when the order needs one (docs/orders.md).
 A duplicate is dropped by its event id; a late or repeated fact is refused by the store because it
 is not newer than the one held (portdocs.orders). Only a write that changed something publishes,
 so neither path makes a second event or a second notice.
+
+At least once: the event id is marked seen only after the announcements, and each write records
+the notification that made it. A worker that dies between a write and its announcement leaves
+the notification on its queue; its next delivery finds the change made by that same notification
+and announces it then, with the same event ids (a notice may then come twice).
 """
 
 from __future__ import annotations
@@ -91,25 +96,26 @@ class Tracker:
                 "notification of a type portdocs does not follow", extra={"event_type": event.event_type}
             )
         for fact in facts:
-            self.apply(fact)
+            self.apply(fact, by=event.id)
         if repeatable:
             self.orders.mark_seen(event.id)
         count("NotificationsApplied")
 
-    def apply(self, fact: Fact) -> None:
+    def apply(self, fact: Fact, by: str) -> None:
+        """`by`: the notification's id, which names what it wrote and what it announces."""
         if isinstance(fact, StatusChange):
-            self._status(fact)
+            self._status(fact, by)
         elif isinstance(fact, Comment):
-            self._comment(fact)
+            self._comment(fact, by)
         elif isinstance(fact, Split):
-            self._split(fact)
+            self._split(fact, by)
         elif isinstance(fact, Requirements):
             self._requirements(fact)
         else:
-            self._review(fact)
+            self._review(fact, by)
 
-    def _status(self, change: StatusChange) -> None:
-        before = self.orders.apply_status(change)
+    def _status(self, change: StatusChange, by: str) -> None:
+        before = self.orders.apply_status(change, by)
         if before is None:
             count("NotificationsStale")
             return
@@ -121,54 +127,58 @@ class Tracker:
         )
         count_by("OrdersEnteringStatus", "status", str(change.value))
         order = self._order(change.porting_order_id)
-        self.events.status_changed(order, previous=before.status)
+        self.events.status_changed(order, previous=before.status, by=by)
         if change.value == OrderStatus.EXCEPTION:
-            self._needs_action(order, "is in exception")
+            self._needs_action(order, "is in exception", by)
 
-    def _comment(self, comment: Comment) -> None:
-        if self.orders.apply_comment(comment) is None:
+    def _comment(self, comment: Comment, by: str) -> None:
+        if self.orders.apply_comment(comment, by) is None:
             count("NotificationsStale")
             return
         order = self._order(comment.porting_order_id)
         if comment.from_telnyx_staff and order.status not in FINAL_STATUSES:
-            self._needs_action(order, "has a new comment from Telnyx's staff")
+            self._needs_action(order, "has a new comment from Telnyx's staff", by)
 
-    def _split(self, split: Split) -> None:
+    def _split(self, split: Split, by: str) -> None:
         new_part, new_number = self.orders.apply_split(
-            split, follow_part=self._order(split.from_order).following
+            split, follow_part=self._order(split.from_order).following, by=by
         )
         if not new_number:
             count("NotificationsStale")
         if not new_part:
             return  # one more number of a part already announced
         parent, part = self._order(split.from_order), self._order(split.to_order)
-        self.events.split(parent, part)
+        self.events.split(parent, part, by)
         self._needs_action(
-            part, f"was split from porting order {split.from_order}; complete this part on its own"
+            part, f"was split from porting order {split.from_order}; complete this part on its own", by
         )
 
     def _requirements(self, requirements: Requirements) -> None:
         if self.orders.apply_requirements(requirements) is None:
             count("NotificationsStale")
 
-    def _review(self, review: DocumentReview) -> None:
+    def _review(self, review: DocumentReview, by: str) -> None:
         entry = self._document(review)
         if entry is None:
             count("ReviewsOfUnknownDocuments")
             return
-        changed_status = entry.review_status != review.status
+        # Recorded by this very notification already: its worker may have died before announcing.
+        recorded_by_it = entry.review_event == by
+        changed_status = recorded_by_it or entry.review_status != review.status
         if not changed_status and entry.review_reason == review.reason:
             return  # read again, unchanged: no write (a pending review is read every poll)
-        if not self.ledger.record_review(entry.document_id, str(review.status), review.reason, review.at):
+        if not recorded_by_it and not self.ledger.record_review(
+            entry.document_id, str(review.status), review.reason, review.at, by
+        ):
             count("NotificationsStale")
             return
         if not changed_status or review.status == ReviewStatus.PENDING:
             return
         order = self._order(review.porting_order_id)
-        self.events.document_reviewed(order, entry, review)
+        self.events.document_reviewed(order, entry, review, by)
         if review.status == ReviewStatus.DENIED:
             self._needs_action(
-                order, f"had its {document_type_of(entry) or 'document'} denied by Telnyx's review"
+                order, f"had its {document_type_of(entry) or 'document'} denied by Telnyx's review", by
             )
 
     def _document(self, review: DocumentReview) -> LedgerEntry | None:
@@ -181,7 +191,7 @@ class Tracker:
             None,
         )
 
-    def _needs_action(self, order: OrderRecord, why: str) -> None:
+    def _needs_action(self, order: OrderRecord, why: str, by: str) -> None:
         if not order.following:
             # Not an order portdocs attached documents to (another team's, or one that has ended):
             # recorded and published, but no one here is told to act on it.
@@ -192,7 +202,7 @@ class Tracker:
             for entry in current_documents(self.ledger.documents_of_porting_order(order.porting_order_id))
             if entry.review_status == ReviewStatus.DENIED
         ]
-        self.events.needs_action(order, why, denied)
+        self.events.needs_action(order, why, denied, by)
         self.notices.needs_action(order, why, denied)
         count("OrdersNeedingAction")
 
