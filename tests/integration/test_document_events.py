@@ -100,15 +100,28 @@ def test_a_possible_duplicate_says_so_in_its_event(pipeline: Pipeline):
     assert event["detail-type"] == "Document Associated" and event["detail"]["possible_duplicate"] is True
 
 
-def test_a_bus_that_refuses_the_event_does_not_fail_the_document(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-):
-    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+def the_bus_refuses(monkeypatch: pytest.MonkeyPatch, refuses: bool = True) -> None:
+    if refuses:
+        monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    else:
+        monkeypatch.delenv("EVENT_BUS_NAME")  # the bus is back
     wiring.upload_service.cache_clear()
     wiring.association_service.cache_clear()
+
+
+def uploaded(pipeline: Pipeline) -> str:
+    """The association request of the document, uploaded."""
     pipeline.drop(KEY, LOA)
     pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
     (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    return association
+
+
+def test_a_bus_that_refuses_the_event_does_not_fail_the_document(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    the_bus_refuses(monkeypatch)
+    association = uploaded(pipeline)
     capsys.readouterr()
 
     response, _ = pipeline.invoke("associator", [association])
@@ -123,19 +136,13 @@ def test_a_bus_that_refuses_the_event_does_not_fail_the_document(
 
 def associated_with_its_event_left_in_the_outbox(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
     """Associates the document while the bus refuses every event; returns the association."""
-    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
-    wiring.upload_service.cache_clear()
-    wiring.association_service.cache_clear()
-    pipeline.drop(KEY, LOA)
-    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    the_bus_refuses(monkeypatch)
+    association = uploaded(pipeline)
     pipeline.invoke("associator", [association])
     (entry,) = pipeline.ledger().values()
     assert entry["state"] == "associated" and entry["event_pending"] == "pending"
     assert pipeline.events() == []
-    monkeypatch.delenv("EVENT_BUS_NAME")  # the bus is back
-    wiring.upload_service.cache_clear()
-    wiring.association_service.cache_clear()
+    the_bus_refuses(monkeypatch, refuses=False)
     return association
 
 
@@ -162,9 +169,7 @@ class WorkerKilled(BaseException):
 def test_a_worker_killed_right_after_the_ledger_write_leaves_its_event_for_the_sweeper(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ):
-    pipeline.drop(KEY, LOA)
-    pipeline.runtime.poll_once(pipeline.runtime.source_for("UploaderFunction"))
-    (association,) = [m["Body"] for m in pipeline.receive("AssociationQueueUrl")]
+    association = uploaded(pipeline)
 
     def killed(*_: object) -> bool:
         raise WorkerKilled
