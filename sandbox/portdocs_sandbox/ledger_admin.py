@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portdocs import aws
 from portdocs.documents import State
-from portdocs.ledger import BY_PORTING_ORDER_INDEX, LedgerEntry, ledger_time
+from portdocs.ledger import BY_PORTING_ORDER_INDEX, UNCONFIRMED_SEND_FIELDS, LedgerEntry, ledger_time
 from portdocs.orders import RECORD_TYPE, OrderRecord
 
 if TYPE_CHECKING:
@@ -102,6 +102,12 @@ def _plain_value(value: Any) -> Any:
     return str(value)
 
 
+# What a retry forgets besides the reason: the doubts about earlier association POSTs (the person
+# has checked Telnyx) and an event still in the outbox (the document is open again; its next
+# terminal change has an event of its own).
+RETRY_FORGETS = (*UNCONFIRMED_SEND_FIELDS, "event_pending")
+
+
 def reopen(table: Table, document_id: str, from_states: tuple[State, ...]) -> bool:
     """Puts a document back to `received` for a deliberate retry, only from one of
     `from_states` or from `received`/`uploaded` left untouched for STALE_AFTER_SECONDS (a
@@ -117,7 +123,7 @@ def reopen(table: Table, document_id: str, from_states: tuple[State, ...]) -> bo
             Key={"document_id": document_id},
             UpdateExpression="SET #state = :received, updated_at = :now, retried_at = :now, "
             "version_pinned = :true, reuploads_at_retry = if_not_exists(reuploads, :zero) "
-            "REMOVE #reason, #last_error, send_unconfirmed, unconfirmed_sends ADD retries :one",
+            f"REMOVE #reason, #last_error, {', '.join(RETRY_FORGETS)} ADD retries :one",
             ConditionExpression=f"#state IN ({', '.join(values)}) "
             "OR (#state IN (:received, :uploaded) AND updated_at < :stale)",
             ExpressionAttributeNames={"#state": "state", "#reason": "reason", "#last_error": "last_error"},

@@ -13,9 +13,11 @@ import pytest
 
 from portdocs import shapes, wiring
 from portdocs.delivery import MAX_RECEIVES
+from portdocs.documents import State
 from portdocs.events import DocumentEvents
 from portdocs.ledger import event_time
 from portdocs.sweeper import OUTBOX_GRACE_SECONDS
+from portdocs_sandbox import ledger_admin
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.support import PORT_REQUEST, SAMPLES, SUB_REQUEST, Pipeline, only
 
@@ -105,8 +107,7 @@ def the_bus_refuses(monkeypatch: pytest.MonkeyPatch, refuses: bool = True) -> No
         monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     else:
         monkeypatch.delenv("EVENT_BUS_NAME")  # the bus is back
-    wiring.upload_service.cache_clear()
-    wiring.association_service.cache_clear()
+    wiring.clear_caches()
 
 
 def uploaded(pipeline: Pipeline) -> str:
@@ -212,3 +213,24 @@ def test_every_terminal_change_gets_an_event_id_of_its_own(pipeline: Pipeline):
     ids = {e["detail"]["event_id"] for e in events}
     assert len(events) == 2 and len(ids) == 2
     assert ids == {e["event_id"] for e in pipeline.ledger().values()}
+
+
+def test_a_document_retried_before_its_event_was_published_leaves_nothing_for_the_sweeper(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    the_bus_refuses(monkeypatch)
+    pipeline.drop(f"{PORT_REQUEST}/{SUB_REQUEST}/loa/not-a.pdf", b"plain text, not a PDF")
+    (notification,) = [m["Body"] for m in pipeline.receive("IntakeQueueUrl")]
+    pipeline.invoke("uploader", [notification])
+    (entry,) = pipeline.ledger().values()
+    assert entry["state"] == "rejected" and entry["event_pending"] == "pending"
+    the_bus_refuses(monkeypatch, refuses=False)
+    table = boto3.resource("dynamodb").Table(pipeline.output("DocumentsTableName"))
+
+    assert ledger_admin.reopen(table, entry["document_id"], (State.REJECTED,))  # portdocs retry
+    backdate_event(pipeline, entry["document_id"], seconds=OUTBOX_GRACE_SECONDS + 1)
+    summary = pipeline.runtime.invoke_scheduled("SweeperFunction")
+
+    assert "events_republished" not in summary and "errors" not in summary
+    assert pipeline.events() == []  # no event for a document that is open again
+    assert "event_pending" not in only(list(pipeline.ledger().values()))

@@ -14,7 +14,7 @@ import pytest
 
 from portdocs import wiring
 from portdocs.config import SettingsError
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS
+from portdocs.flows.flow import UNCONFIRMED_SENDS
 from portdocs.handler import sqs_batch_handler
 from portdocs.ledger import ledger_time
 from portdocs.redelivery import OUTAGE_SPAN_SECONDS
@@ -234,15 +234,15 @@ def test_an_association_outage_of_plain_503s_is_ridden_out_and_ends_attached(pip
 
     # Each hand-back comes back later (1, 2, 4 ... minutes); here they come back at once, more of
     # them than the old limit of five, all within the outage.
-    for backoffs in range(MAX_UNCONFIRMED_SENDS + 3):
+    for backoffs in range(UNCONFIRMED_SENDS.count + 3):
         attributes = {
             "portdocs-backoffs": number(backoffs),
             "portdocs-failing-since": number(outage_started * 1000),
         }
         response, _ = pipeline.invoke("associator", [association], timeout=30, attributes=attributes)
         assert response == {"batchItemFailures": []}  # handed back, not counted against the message
-    assert len(pipeline.emulator.calls("supporting_documents")) == MAX_UNCONFIRMED_SENDS + 3  # one per try
-    assert delayed_copies(pipeline, "AssociationQueueUrl") == MAX_UNCONFIRMED_SENDS + 3
+    assert len(pipeline.emulator.calls("supporting_documents")) == UNCONFIRMED_SENDS.count + 3  # one per try
+    assert delayed_copies(pipeline, "AssociationQueueUrl") == UNCONFIRMED_SENDS.count + 3
     entry = only(list(pipeline.ledger().values()))
     assert entry["state"] == "failed" and not entry["last_error"].startswith("needs attention")
 
@@ -276,15 +276,15 @@ def test_unknown_outcomes_go_to_a_person_only_when_many_are_spread_over_the_span
             },
         )
 
-    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS * 2, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 - 5)
+    unknown_outcomes_so_far(UNCONFIRMED_SENDS.count * 2, minutes_ago=UNCONFIRMED_SENDS.span_seconds / 60 - 5)
     pipeline.invoke("associator", [association], timeout=30)
     assert len(pipeline.emulator.calls("supporting_documents")) == 1  # many, but within the span: tried
 
-    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS - 1, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 + 60)
+    unknown_outcomes_so_far(UNCONFIRMED_SENDS.count - 1, minutes_ago=UNCONFIRMED_SENDS.span_seconds / 60 + 60)
     pipeline.invoke("associator", [association], timeout=30)
     assert len(pipeline.emulator.calls("supporting_documents")) == 2  # long ago, but few: tried
 
-    unknown_outcomes_so_far(MAX_UNCONFIRMED_SENDS, minutes_ago=UNCONFIRMED_SPAN_SECONDS / 60 + 1)
+    unknown_outcomes_so_far(UNCONFIRMED_SENDS.count, minutes_ago=UNCONFIRMED_SENDS.span_seconds / 60 + 1)
     response, ids = pipeline.invoke("associator", [association], timeout=30)
 
     assert len(pipeline.emulator.calls("supporting_documents")) == 2  # nothing more sent

@@ -12,7 +12,7 @@ from moto import mock_aws
 from portdocs.documents import DocumentType, DraftTarget, LocationUpload, SourceObject, State
 from portdocs.errors import PermanentError
 from portdocs.intake import IntakeStore
-from portdocs.ledger import Ledger
+from portdocs.ledger import Ledger, UnconfirmedSendLimit
 from portdocs_sandbox import ledger_admin
 from portdocs_sandbox.stack import Stack, provision
 
@@ -74,6 +74,7 @@ def test_an_attachment_that_happened_overrides_a_racing_duplicates_superseded(le
 
 def test_a_retry_reopens_a_finished_document_once(ledger: Ledger, stack: Stack):
     ledger.open("doc-1", TARGET)
+    assert ledger.note_send("doc-1", UnconfirmedSendLimit(count=1, span_seconds=0, ceiling=9))
     ledger.close("doc-1", State.REJECTED, "no such sub-request")
 
     assert ledger_admin.reopen(documents_table(stack), "doc-1", (State.REJECTED, State.FAILED))
@@ -82,11 +83,14 @@ def test_a_retry_reopens_a_finished_document_once(ledger: Ledger, stack: Stack):
     )  # in flight
     entry = ledger.get("doc-1")
     assert (entry.state, entry.reason) == (State.RECEIVED, None)
+    # The person checked Telnyx: the doubts start afresh, and the ended state's event is not due.
+    item = documents_table(stack).get_item(Key={"document_id": "doc-1"})["Item"]
+    assert not {"send_unconfirmed", "unconfirmed_sends", "first_unconfirmed_at", "event_pending"} & set(item)
 
 
 def test_an_unconfirmed_send_is_remembered_until_the_document_is_associated(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    assert ledger.note_send("doc-1", limit=2, span_seconds=3600)
+    assert ledger.note_send("doc-1", UnconfirmedSendLimit(count=2, span_seconds=3600, ceiling=9))
     assert ledger.open("doc-1", TARGET).send_unconfirmed
     ledger.mark_associated("doc-1", "telnyx-1", possible_duplicate=True)
     entry = ledger.get("doc-1")
@@ -94,13 +98,22 @@ def test_an_unconfirmed_send_is_remembered_until_the_document_is_associated(ledg
 
 
 def test_posts_without_a_known_outcome_stop_only_past_the_limit_and_the_span(ledger: Ledger):
+    patient = UnconfirmedSendLimit(count=2, span_seconds=3600, ceiling=9)
+    spent = UnconfirmedSendLimit(count=2, span_seconds=0, ceiling=9)
     ledger.open("doc-1", TARGET)
     for _ in range(5):  # many, but the first was just now: an outage is ridden out
-        assert ledger.note_send("doc-1", limit=2, span_seconds=3600)
-    assert not ledger.note_send("doc-1", limit=2, span_seconds=0)  # many, and the first long enough ago
+        assert ledger.note_send("doc-1", patient)
+    assert not ledger.note_send("doc-1", spent)  # many, and the first long enough ago
     ledger.clear_send("doc-1")  # an answer that proves nothing was recorded
-    assert ledger.note_send("doc-1", limit=2, span_seconds=0) and ledger.note_send("doc-1", 2, 0)
-    assert not ledger.note_send("doc-1", limit=2, span_seconds=0)  # the count starts again
+    assert ledger.note_send("doc-1", spent) and ledger.note_send("doc-1", spent)
+    assert not ledger.note_send("doc-1", spent)  # the count starts again
+
+
+def test_posts_without_a_known_outcome_stop_at_the_ceiling_at_any_pace(ledger: Ledger):
+    ledger.open("doc-1", TARGET)
+    limit = UnconfirmedSendLimit(count=2, span_seconds=3600, ceiling=4)
+    assert all(ledger.note_send("doc-1", limit) for _ in range(4))
+    assert not ledger.note_send("doc-1", limit)  # within the span, but at the ceiling
 
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):

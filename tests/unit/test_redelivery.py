@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from portdocs.config import DEFAULT_BACKOFF_BASE_SECONDS
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS
+from portdocs.flows.flow import UNCONFIRMED_SENDS
 from portdocs.redelivery import MAX_DELAY_SECONDS, OUTAGE_SPAN_SECONDS, backoff_delay
 
 
@@ -35,12 +35,12 @@ def test_an_hour_of_outage_never_reaches_a_person_and_a_lasting_one_does():
         during = tries_within(outage, shortest)
         first_after = tries_within(outage + MAX_DELAY_SECONDS, shortest)[len(during)]
         # The try that goes through comes within 15 minutes of the end, before a person is asked.
-        assert first_after - during[0] <= outage + MAX_DELAY_SECONDS < UNCONFIRMED_SPAN_SECONDS
+        assert first_after - during[0] <= outage + MAX_DELAY_SECONDS < UNCONFIRMED_SENDS.span_seconds
     # A Telnyx that keeps failing: by the span, enough unknown outcomes to ask a person, and
     # not one a minute for ever; a record rides out longer than that before spending receives.
-    at_the_span = tries_within(UNCONFIRMED_SPAN_SECONDS, shortest=True)
-    assert MAX_UNCONFIRMED_SENDS <= len(at_the_span) <= 13
-    assert OUTAGE_SPAN_SECONDS > UNCONFIRMED_SPAN_SECONDS
+    at_the_span = tries_within(UNCONFIRMED_SENDS.span_seconds, shortest=True)
+    assert UNCONFIRMED_SENDS.count <= len(at_the_span) <= 13
+    assert UNCONFIRMED_SENDS.span_seconds < OUTAGE_SPAN_SECONDS
 
 
 class FixedDraw(random.Random):

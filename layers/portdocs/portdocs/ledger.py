@@ -53,7 +53,8 @@ _NOT_ASSOCIATED: tuple[str, dict[str, Any]] = (
     {":associated": str(State.ASSOCIATED)},
 )
 EVENT_PENDING = "pending"
-_UNCONFIRMED = ("send_unconfirmed", "unconfirmed_sends", "first_unconfirmed_at")
+# Everything that records association POSTs without a known outcome (cleared together).
+UNCONFIRMED_SEND_FIELDS = ("send_unconfirmed", "unconfirmed_sends", "first_unconfirmed_at")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,16 @@ def upload_fields(upload: Upload) -> dict[str, Any]:
     return {_LEDGER_UPLOAD_NAMES[field]: value for field, value in upload.as_fields().items()}
 
 
+@dataclass(frozen=True)
+class UnconfirmedSendLimit:
+    """When association POSTs without a known outcome must stop for a person: at least `count` of
+    them with the first more than `span_seconds` ago, or `ceiling` of them whenever."""
+
+    count: int
+    span_seconds: float
+    ceiling: int
+
+
 def event_time(epoch_seconds: float) -> str:
     """An event's moment, as its detail says it (occurred_at) and the outbox sorts it."""
     return utc_iso(epoch_seconds, timespec="milliseconds")
@@ -249,7 +260,7 @@ class Ledger:
         return self._end(
             document_id,
             State.ASSOCIATED,
-            remove=(*_UNCONFIRMED, "reason", "possibly_attached"),
+            remove=(*UNCONFIRMED_SEND_FIELDS, "reason", "possibly_attached"),
             condition=_NOT_ASSOCIATED,
             **fields,
         )
@@ -321,13 +332,12 @@ class Ledger:
             document_id, State.FAILED, last_error=error, **_document_fields(target, source)
         )
 
-    def note_send(self, document_id: str, limit: int, span_seconds: float) -> bool:
+    def note_send(self, document_id: str, limit: UnconfirmedSendLimit) -> bool:
         """Recorded before every association POST: if the outcome is never learnt (a crash, an
         ambiguous answer), the next attempt knows a copy may already be on Telnyx. False, and
-        nothing recorded, once `limit` POSTs have gone without a known outcome AND the first of
-        them is more than `span_seconds` old: an outage is ridden out, a Telnyx that records and
-        then fails every time is not fed for ever (a conditional write, so concurrent deliveries
-        cannot pass it either)."""
+        nothing recorded, once `limit` is reached: an outage is ridden out, a Telnyx that records
+        and then fails every time is not fed for ever (a conditional write, so concurrent
+        deliveries cannot pass it either)."""
         now = time.time()
         try:
             self._update(
@@ -338,11 +348,13 @@ class Ledger:
                 add={"unconfirmed_sends": 1},
                 condition=(
                     f"({_NOT_TERMINAL[0]}) AND (attribute_not_exists(unconfirmed_sends) "
-                    "OR unconfirmed_sends < :limit OR first_unconfirmed_at > :span_start)",
+                    "OR (unconfirmed_sends < :ceiling "
+                    "AND (unconfirmed_sends < :limit OR first_unconfirmed_at > :span_start)))",
                     {
                         **_NOT_TERMINAL[1],
-                        ":limit": limit,
-                        ":span_start": ledger_time(now - span_seconds),
+                        ":limit": limit.count,
+                        ":ceiling": limit.ceiling,
+                        ":span_start": ledger_time(now - limit.span_seconds),
                     },
                 ),
             )
@@ -356,7 +368,7 @@ class Ledger:
     def clear_send(self, document_id: str) -> None:
         """The POST provably did not reach Telnyx (or Telnyx refused it): nothing to doubt."""
         with contextlib.suppress(_Finished):
-            self._update(document_id, {}, remove=_UNCONFIRMED)
+            self._update(document_id, {}, remove=UNCONFIRMED_SEND_FIELDS)
 
     def find(self, document_id: str) -> LedgerEntry | None:
         item = self._item(document_id)

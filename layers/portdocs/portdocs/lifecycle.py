@@ -270,12 +270,19 @@ class Lifecycle:
             logger.info("the document's event was never published; publishing it now")
             self._announce(entry)
 
-    def announce_pending(self, entry: LedgerEntry) -> bool:
-        """The sweeper's part: an event left in the outbox. True once it is on the bus."""
+    def announce_pending(self, listed: LedgerEntry) -> bool:
+        """The sweeper's part: an event left in the outbox, as the index listed it. The item is read
+        again first (the index lags): only the event still in its outbox is published, never one a
+        later change replaced. True once it is on the bus."""
+        entry = self._ledger.find(listed.document_id)
+        if entry is None or not entry.event_pending or entry.event_id != listed.event_id:
+            return False
         return self._announce(entry)
 
     def _announce(self, ended: LedgerEntry) -> bool:
         """Publishes the ended entry's event from its outbox, then empties the outbox."""
+        if not ended.state.is_terminal:
+            return False  # reopened by a person since (portdocs retry): its next end has its own
         if not self._events.publish(DocumentChange.of(ended)):
             return False  # left in the outbox, for the next delivery or the sweeper
         assert ended.event_id is not None

@@ -40,8 +40,17 @@ if TYPE_CHECKING:
 FIRST_SENT_ATTRIBUTE = "portdocs-first-sent"  # epoch milliseconds, as SQS's SentTimestamp
 BACKOFFS_ATTRIBUTE = "portdocs-backoffs"
 FAILING_SINCE_ATTRIBUTE = "portdocs-failing-since"  # epoch milliseconds
+DEFERRALS_ATTRIBUTE = "portdocs-deferrals"
+# Deferrals taken at the delay asked for, before the delay grows by itself.
+FREE_DEFERRALS = 3
 DEAD_LETTER_REASON_ATTRIBUTE = "portdocs-dead-letter-reason"
-OURS = (FIRST_SENT_ATTRIBUTE, BACKOFFS_ATTRIBUTE, FAILING_SINCE_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE)
+OURS = (
+    FIRST_SENT_ATTRIBUTE,
+    BACKOFFS_ATTRIBUTE,
+    FAILING_SINCE_ATTRIBUTE,
+    DEFERRALS_ATTRIBUTE,
+    DEAD_LETTER_REASON_ATTRIBUTE,
+)
 SQS_MAX_ATTRIBUTES = 10
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit
 # The longest delay, in steps of the base (config.DEFAULT_BACKOFF_BASE_SECONDS): 15 minutes.
@@ -67,8 +76,12 @@ class Redelivery:
 
     def defer(self, record: dict[str, Any], delay_seconds: float) -> bool:
         """True when the record is queued again (or, too old, on its dead-letter queue) and the
-        original may be acknowledged."""
-        return self._hand_back(record, delay_seconds, {})
+        original may be acknowledged. After a few deferrals in a row the delay grows (1 s, 2 s, 4 s
+        ... up to SQS's 15 minutes) whatever was asked: a record deferred with no wait at all (a
+        function timeout too short to start it) must not circle hot for a day."""
+        deferrals = _number(record.get("messageAttributes") or {}, DEFERRALS_ATTRIBUTE)
+        floor = 0.0 if deferrals < FREE_DEFERRALS else float(1 << min(deferrals - FREE_DEFERRALS, 10))
+        return self._hand_back(record, max(delay_seconds, floor), {DEFERRALS_ATTRIBUTE: deferrals + 1})
 
     def back_off(self, record: dict[str, Any], now: float | None = None) -> bool:
         """True when a failing record went back with a growing delay (or, too old, to its
@@ -99,7 +112,10 @@ class Redelivery:
         # Never later than SQS says this copy was sent: a sender cannot make a record young again.
         sent = _sent_timestamp(record, now)
         first_sent = min(_number(attributes, FIRST_SENT_ATTRIBUTE) or sent, sent)
-        carried = {name: _number(attributes, name) for name in (BACKOFFS_ATTRIBUTE, FAILING_SINCE_ATTRIBUTE)}
+        carried = {
+            name: _number(attributes, name)
+            for name in (BACKOFFS_ATTRIBUTE, FAILING_SINCE_ATTRIBUTE, DEFERRALS_ATTRIBUTE)
+        }
         carried = {name: value for name, value in carried.items() if value}
         kept = _kept_attributes(attributes, {FIRST_SENT_ATTRIBUTE: first_sent, **carried, **ours})
         try:
@@ -133,6 +149,8 @@ class Redelivery:
             f"handed back for {age / 3600:.0f} hours without finishing (the limit is "
             f"{MAX_AGE_SECONDS // 3600}): its document's last_error in the ledger says why"
         )
+        # Without our clocks: a redrive, by any means, is a fresh start a person chose.
+        kept = {name: value for name, value in kept.items() if name not in OURS}
         kept[DEAD_LETTER_REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason}
         self._sqs.send_message(
             QueueUrl=self._dead_letter_url(queue_arn), MessageBody=record["body"], MessageAttributes=kept

@@ -14,6 +14,7 @@ superseded or withdrawn instead, as the pipeline itself would.
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from collections import Counter
 
@@ -30,6 +31,9 @@ MAX_SWEEPS = 3
 # Longer than any invocation (the functions' timeouts are at most 300 s): an event younger than
 # this may still be on its way from the worker that wrote it.
 OUTBOX_GRACE_SECONDS = 600
+# A sweep's share of its 5 minutes for events (each a read, a put and a write): a larger backlog,
+# a bus that refused for long, is worked through over the next sweeps, oldest first.
+MAX_EVENTS_PER_SWEEP = 500
 
 
 class Swept(enum.StrEnum):
@@ -107,9 +111,15 @@ class Sweeper:
         published with their own ids; OUTBOX_GRACE_SECONDS leaves a live worker its own."""
         republished = 0
         try:
-            for entry in self._ledger.unpublished(before=event_time(time.time() - OUTBOX_GRACE_SECONDS)):
+            left = self._ledger.unpublished(before=event_time(time.time() - OUTBOX_GRACE_SECONDS))
+            for entry in itertools.islice(left, MAX_EVENTS_PER_SWEEP):
                 correlate(entry.document_id)
-                if self._lifecycle.announce_pending(entry):
+                try:
+                    published = self._lifecycle.announce_pending(entry)
+                except PortdocsError as error:  # one entry must not stop the others
+                    logger.warning("could not publish a left event", extra={"error": str(error)})
+                    continue
+                if published:
                     count("EventsRepublished")
                     republished += 1
         except PortdocsError as error:

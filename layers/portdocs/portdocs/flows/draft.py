@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from portdocs.association_queue import AssociationQueue
 from portdocs.documents import Association, Document, DraftTarget, LocationUpload
 from portdocs.errors import AmbiguousError, AttentionError, ConfigurationError, PermanentError, PortdocsError
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS
+from portdocs.flows.flow import UNCONFIRMED_SENDS
 from portdocs.messages import AssociationRequest
 from portdocs.retrying import Deadline, note_retry, with_retries
 from portdocs.telnyx_legacy import DraftAssociation, DraftPortRequestsApi, UploadForm
@@ -114,11 +114,12 @@ class _Sends:
 
     def note(self) -> None:
         """Recorded before every POST; refused once unknown outcomes went on too long (flow.py)."""
-        if not self._ledger.note_send(self._document_id, MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS):
+        if not self._ledger.note_send(self._document_id, UNCONFIRMED_SENDS):
             self.ambiguous = True
             raise AttentionError(
-                f"{MAX_UNCONFIRMED_SENDS} or more association attempts over more than "
-                f"{UNCONFIRMED_SPAN_SECONDS // 60} minutes ended without a known outcome: "
+                f"{UNCONFIRMED_SENDS.count} or more association attempts over more than "
+                f"{UNCONFIRMED_SENDS.span_seconds // 60:.0f} minutes (or {UNCONFIRMED_SENDS.ceiling} "
+                "at any pace) ended without a known outcome: "
                 "Telnyx may hold this document, perhaps more than once. "
                 "Check the draft port request; if it is missing, `portdocs retry` it"
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
+from portdocs.ledger import UnconfirmedSendLimit
+
 if TYPE_CHECKING:
     from portdocs.documents import Association, Document
     from portdocs.retrying import Deadline
@@ -15,8 +17,9 @@ if TYPE_CHECKING:
 # minutes), so after an outage of up to an hour the try that goes through comes within 75 minutes
 # of the first unknown outcome: it heals by itself. A Telnyx that keeps failing is left after 90
 # minutes, with at most 12 copies for a person to check (tests/unit/test_redelivery.py).
-MAX_UNCONFIRMED_SENDS = 6
-UNCONFIRMED_SPAN_SECONDS = 90 * 60
+# `ceiling`, whatever the time: several copies of one document's message (a duplicate S3 event, a
+# re-drive) each come back on their own schedule, and together could POST far more often.
+UNCONFIRMED_SENDS = UnconfirmedSendLimit(count=6, span_seconds=90 * 60, ceiling=20)
 
 TargetT = TypeVar("TargetT", contravariant=True)
 UploadT = TypeVar("UploadT")

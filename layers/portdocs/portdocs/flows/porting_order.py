@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from portdocs.documents import Association, Document, DocumentUpload, PortingOrderTarget, check_size
 from portdocs.errors import AmbiguousError, PermanentError
-from portdocs.flows.flow import MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS
+from portdocs.flows.flow import UNCONFIRMED_SENDS
 from portdocs.retrying import Deadline, note_retry, with_retries
 from portdocs.telnyx_v2 import PortingOrdersApi
 
@@ -121,7 +121,7 @@ class PortingOrderFlow:
                 self._api.link_additional_document(target, telnyx_document_id, deadline)
             except AmbiguousError:
                 links_that_may_exist += 1
-                self._ledger.note_send(document_id, MAX_UNCONFIRMED_SENDS, UNCONFIRMED_SPAN_SECONDS)
+                self._ledger.note_send(document_id, UNCONFIRMED_SENDS)
                 raise
             links_that_may_exist += 1
 
