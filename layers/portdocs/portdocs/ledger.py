@@ -224,9 +224,10 @@ class Ledger:
         return LedgerEntry.from_item(item)
 
     def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
-        return self._transition(
+        uploaded = self._transition(
             document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload)
         )
+        return uploaded is not None
 
     def forget_upload(self, document_id: str, telnyx_document_id: str) -> LedgerEntry | None:
         """Telnyx deleted the document's unlinked upload: back to `received`, for a fresh upload
@@ -328,9 +329,10 @@ class Ledger:
         source: SourceObject | None = None,
     ) -> bool:
         """Not terminal: the message goes back to its queue (and, in the end, its DLQ)."""
-        return self._transition(
+        failed = self._transition(
             document_id, State.FAILED, last_error=error, **_document_fields(target, source)
         )
+        return failed is not None
 
     def note_send(self, document_id: str, limit: UnconfirmedSendLimit) -> bool:
         """Recorded before every association POST: if the outcome is never learnt (a crash, an
@@ -482,10 +484,11 @@ class Ledger:
         remove: tuple[str, ...] = (),
         condition: tuple[str, dict[str, Any]] = _NOT_TERMINAL,
         **fields: Any,
-    ) -> bool:
-        """False when a duplicate finished first: its terminal state stands."""
+    ) -> LedgerEntry | None:
+        """The entry as the change left it; None when a duplicate finished first: its terminal
+        state stands."""
         try:
-            self._update(
+            item = self._update(
                 document_id,
                 fields,
                 extra_set="#state = :state",
@@ -494,8 +497,8 @@ class Ledger:
                 condition=condition,
             )
         except _Finished:
-            return False
-        return True
+            return None
+        return LedgerEntry.from_item(item)
 
     def _end(
         self,
@@ -507,18 +510,12 @@ class Ledger:
     ) -> LedgerEntry | None:
         """A terminal change and its event's outbox in one conditional write: a worker that dies
         right after it leaves the event for a duplicate delivery or the sweeper to publish."""
-        try:
-            item = self._update(
-                document_id,
-                {**fields, "event_id": uuid.uuid4().hex, "event_at": event_time(time.time())},
-                extra_set="#state = :state, event_pending = :pending",
-                extra_values={":state": str(state), ":pending": EVENT_PENDING},
-                remove=remove,
-                condition=condition,
-            )
-        except _Finished:
-            return None
-        return LedgerEntry.from_item(item)
+        outbox = {
+            "event_id": uuid.uuid4().hex,
+            "event_at": event_time(time.time()),
+            "event_pending": EVENT_PENDING,
+        }
+        return self._transition(document_id, state, remove, condition, **fields, **outbox)
 
     def _update(
         self,
