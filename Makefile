@@ -59,11 +59,12 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
-## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), streaming uploads (200 MiB to the files service, 19 MiB to the documents service) against naive ones, and the webhook receiver's cold start and time to a 2xx against naive unverified queueing
+## bench: cold start against the floor, batches of 10 against 1 (together vs one at a time), streaming uploads (200 MiB to the files service, 19 MiB to the documents service) against naive ones, checking and converting a 20 MiB TIFF, a 100-page fax and a HEIC photo against a naive in-process conversion, and the webhook receiver's cold start and time to a 2xx against naive unverified queueing
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/batch_ratio.py 2>/dev/null
 	$(BIN)/python bench/upload_memory.py
+	$(BIN)/python bench/conversion.py
 	$(BIN)/python bench/receiver.py
 
 ## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")
@@ -72,9 +73,10 @@ soak: $(VENV)/.installed
 
 ## lock: re-resolve every lock file (latest releases the .in files admit), with hashes
 lock: $(UV_VENV)/.installed
-	$(LOCK) --python-version 3.13 --python-platform aarch64-manylinux2014 \
+	$(LOCK) --override requirements/overrides.txt --python-version 3.13 --python-platform aarch64-manylinux_2_28 \
 		layers/portdocs/requirements.in -o layers/portdocs/requirements.txt
-	$(LOCK) --universal --python-version 3.11 requirements/dev.in -o requirements/dev.txt
+	$(LOCK) --override requirements/overrides.txt --universal --python-version 3.11 \
+		requirements/dev.in -o requirements/dev.txt
 	$(LOCK) --universal --python-version 3.11 requirements/sam-cli.in -o requirements/sam-cli.txt
 	$(LOCK) --universal --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
 	$(LOCK) --universal --python-version 3.11 requirements/uv.in -o requirements/uv.txt

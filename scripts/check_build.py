@@ -7,6 +7,7 @@ CPython."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import re
@@ -57,6 +58,22 @@ def check_platform(layer: Path) -> None:
         assert module.name.endswith((suffix, ".abi3.so")), f"{module} is not built for {suffix} or abi3"
 
 
+def check_worker_imports(layer: Path) -> None:
+    """The file checker's worker (portdocs/file_check_worker.py) runs in a process of its own and
+    imports libraries no handler does, some compiled for aarch64 (so not importable here): every
+    module it imports at its top is checked to be in the layer, and Pillow's and pi-heif's
+    compiled cores with them."""
+    worker = layer / "portdocs" / "file_check_worker.py"
+    tree = ast.parse(worker.read_text())
+    imported = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+    for module in sorted({name.split(".")[0] for name in imported} - set(sys.stdlib_module_names)):
+        found = (layer / module).is_dir() or (layer / f"{module}.py").is_file()
+        assert found, f"{worker.name} imports {module}, which the layer does not have"
+    for core in ("PIL/_imaging.*.so", "_pi_heif.*.so"):
+        assert list(layer.glob(core)), f"the layer has no {core}"
+
+
 def main() -> None:
     sys.path[:0] = [str(BUILD / "PortdocsLayer" / "python")]
     for function in functions():
@@ -76,11 +93,13 @@ def main() -> None:
     # The receiver's Ed25519 check needs cryptography's compiled core, which `-S` above cannot
     # load (it is built for aarch64): that it is in the layer at all is checked here.
     assert list(layer.glob("cryptography/hazmat/bindings/_rust*.so")), "the layer has no cryptography"
+    check_worker_imports(layer)
     retired = sorted(p.name for p in layer.glob("aws_xray_sdk*"))
     assert not retired, f"the layer ships the retired AWS X-Ray SDK: {retired}"
     check_platform(layer)
     print(
-        "built functions import their handlers from the layer alone; schemas load; no X-Ray SDK; "
+        "built functions import their handlers from the layer alone; schemas load; the file "
+        "checker's libraries are there; no X-Ray SDK; "
         f"every wheel and compiled module is for CPython {lambda_python()} on aarch64"
     )
 

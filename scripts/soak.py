@@ -184,9 +184,26 @@ class Action:
 
 
 def pdf(nonce: str) -> bytes:
-    # The smallest thing every sniffer calls a PDF; the nonce makes each version's bytes (and so
-    # its ETag and what the files service stores) unique, which maps Telnyx documents back.
-    return f"%PDF-1.4\n%soak {nonce}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".encode()
+    """The smallest PDF the uploader's pre-flight check takes (one page, a correct xref table);
+    the nonce makes each version's bytes (and so its ETag and what Telnyx stores) unique, which
+    maps Telnyx documents back."""
+    body = bytearray(f"%PDF-1.4\n%soak {nonce}\n".encode())
+    offsets = []
+    for number, text in enumerate(SOAK_PDF_OBJECTS, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, text)
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
+    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
+    return bytes(body)
+
+
+SOAK_PDF_OBJECTS = (
+    b"<< /Type /Catalog /Pages 2 0 R >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+)
 
 
 class Plan:

@@ -20,6 +20,7 @@ from portdocs_sandbox import cli
 from portdocs_sandbox.runtime import InProcessInvoker, LocalLambdaContext, LocalRuntime, sqs_event
 from portdocs_sandbox.stack import Stack, load_template
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
+from tests.files import JPEG, PNG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import PutObjectOutputTypeDef
@@ -48,9 +49,6 @@ EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
 LOA = (SAMPLES / "Letter of Authorization.pdf").read_bytes()
 INVOICE = (SAMPLES / "losing-carrier-invoice.pdf").read_bytes()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
-TIFF = b"II*\x00\x08\x00\x00\x00" + bytes(64)
 # One file of each document type: both flows' acceptance tests drop each.
 EVERY_DOCUMENT_TYPE = pytest.mark.parametrize(
     ("document_type", "file_name", "body", "content_type"),

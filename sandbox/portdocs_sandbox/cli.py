@@ -54,6 +54,7 @@ from portdocs.documents import (
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError
+from portdocs.formats import CHECK_SECONDS, FORMATS
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.orders import OrderRecord, current_documents, document_type_of, needs_action
 from portdocs.porting_status import OrderStatus, ReviewStatus
@@ -247,6 +248,28 @@ def _flow_of(destination: DocumentTarget) -> type[DraftFlow] | type[PortingOrder
     return flow_type(destination)
 
 
+def check_before_drop(file: Path, target: Target, destination: DocumentTarget) -> str:
+    """The checks the uploader makes (portdocs.file_check), made here first: a refused file is
+    named before anything is dropped. Returns the file's content type as sniffed."""
+    from portdocs.file_check import check_for_target
+    from portdocs.retrying import Deadline
+
+    check_size(file.stat().st_size, target.max_document_bytes)
+    with file.open("rb") as handle:
+        content_type = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
+    with tempfile.TemporaryDirectory(prefix="portdocs-drop-") as folder:
+        check_for_target(
+            file,
+            Path(folder, "converted"),
+            file.name,
+            content_type,
+            destination,
+            _flow_of(destination).check_fits,
+            Deadline(time.monotonic() + CHECK_SECONDS),
+        )
+    return content_type
+
+
 def drop_documents(
     target: Target, paths: Sequence[Path], destination: DocumentTarget, description: str | None
 ) -> list[str]:
@@ -259,12 +282,7 @@ def drop_documents(
     problems, content_types = [], {}
     for file in files:
         try:
-            check_size(file.stat().st_size, target.max_document_bytes)
-            with file.open("rb") as handle:
-                content_types[file] = check_content_type(
-                    handle.read(SNIFF_BYTES), target.allowed_content_types
-                )
-            _flow_of(destination).check_fits(file.name, file.stat().st_size, content_types[file])
+            content_types[file] = check_before_drop(file, target, destination)
         except PermanentError as error:
             problems.append(f"{file}: {error}")
     if problems:
@@ -306,7 +324,7 @@ def status_table(entries: list[LedgerEntry]) -> Table:
         table.add_row(
             Text((file_name_of(entry.source.key) if entry.source else "") or entry.document_id),
             entry.target.short_name if entry.target else "",
-            str(entry.target.document_type) if entry.target else "",
+            _type_cell(entry),
             f"[{colours.get(state, 'white')}]{state}[/]{check}",
             _review_cell(entry),
             entry.telnyx_document_id or "",
@@ -321,6 +339,17 @@ REVIEW_COLOURS: dict[str, str] = {
     ReviewStatus.VERIFIED: "green",
     ReviewStatus.DENIED: "red",
 }
+
+
+def _type_cell(entry: LedgerEntry) -> str:
+    """The document type, and what portdocs made of the file when it converted it for Telnyx."""
+    if entry.target is None:
+        return ""
+    if not entry.converted_from:
+        return str(entry.target.document_type)
+    names = {format_.content_type: format_.name for format_ in FORMATS}
+    made = names.get(entry.content_type or "", entry.content_type or "?")
+    return f"{entry.target.document_type} ({names.get(entry.converted_from, entry.converted_from)} → {made})"
 
 
 def _review_cell(entry: LedgerEntry) -> Text:

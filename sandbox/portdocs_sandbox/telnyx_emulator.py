@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 import json
 import random
 import re
@@ -77,6 +78,8 @@ import requests
 from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from PIL import Image
+from pypdf import PdfReader
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.routing import Map, Rule
@@ -506,6 +509,10 @@ class TelnyxEmulator:
             ids = list(self.state.v2_documents)
         return [_public(document) for document_id in ids if (document := self._live_document(document_id))]
 
+    def v2_document_bytes(self, document_id: str) -> bytes:
+        """The bytes the documents service received as this document."""
+        return (self._storage / f"document-{document_id}").read_bytes()
+
     def stored_bytes(self, location: str) -> bytes:
         stored = self._object_at(location)
         if stored is None:
@@ -794,10 +801,9 @@ class TelnyxEmulator:
             )
         sniffed = filetype.guess(content[:8192])
         content_type = sniffed.mime if sniffed else (upload.mimetype or "application/octet-stream")
-        if content_type not in DOCUMENTS_ACCEPTED_TYPES:
-            return _v2_refusal(
-                422, "10015", "Invalid file", f"{content_type} is not an accepted file type", "/file"
-            )
+        refused = _refused_file(content, content_type)
+        if refused:
+            return _v2_refusal(422, "10015", "Invalid file", refused, "/file")
         extension = DOCUMENTS_EXTENSIONS.get(content_type, "")
         if extension and not name.lower().endswith(extension):
             name += extension
@@ -818,6 +824,7 @@ class TelnyxEmulator:
             "uploaded_at": self.now(),
             "linked": False,
         }
+        (self._storage / f"document-{document_id}").write_bytes(content)
         with self._lock:
             self.state.v2_documents[document_id] = document
         return _json(200, {"data": _public(document)})
@@ -1800,3 +1807,31 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _refused_file(content: bytes, content_type: str) -> str | None:
+    """Why the documents service refuses the file as its type: not a type it takes, or one that
+    does not open as it; None when it takes it."""
+    if content_type not in DOCUMENTS_ACCEPTED_TYPES:
+        return f"{content_type} is not an accepted file type"
+    unreadable = _unreadable(content, content_type)
+    return f"not a readable {content_type}: {unreadable}" if unreadable else None
+
+
+def _unreadable(content: bytes, content_type: str) -> str | None:
+    """Why `content` does not open as the type it was detected as; None when it does. The documents
+    service reads what it is sent (it names the file by the type it detects, and its reviewers open
+    it): the emulator holds portdocs to sending files that open, whatever the name says."""
+    try:
+        if content_type == "application/pdf":
+            reader = PdfReader(io.BytesIO(content))
+            if reader.is_encrypted:
+                return "encrypted"
+            if not reader.pages:
+                return "no pages"
+        elif content_type.startswith("image/"):
+            with Image.open(io.BytesIO(content)) as image:
+                image.load()
+    except Exception as error:  # whatever the parser says of it: the file does not open
+        return f"{type(error).__name__}: {error}"
+    return None

@@ -23,6 +23,8 @@ import requests
 from portdocs.shapes import DOCUMENT_EVENT_SCHEMA, validate
 from portdocs_sandbox import cli
 from portdocs_sandbox.sandbox import SandboxState
+from portdocs_sandbox.telnyx_emulator import DEFAULT_API_KEY
+from tests.files import pdf
 from tests.support import EVENTS, SAMPLES
 
 pytestmark = pytest.mark.e2e
@@ -272,8 +274,8 @@ def test_upstream_association_message_is_applied(session: Session):
 
 def test_porting_order_documents_of_every_type_are_attached_once(session: Session, tmp_path: Path):
     csr, other = tmp_path / "csr.pdf", tmp_path / "photo id.pdf"
-    csr.write_bytes(LOA.read_bytes() + b"\n% csr")
-    other.write_bytes(LOA.read_bytes() + b"\n% other")
+    csr.write_bytes(pdf("customer service record"))
+    other.write_bytes(pdf("photo id"))
     for path, document_type in ((LOA, "loa"), (INVOICE, "invoice"), (csr, "csr"), (other, "other")):
         session.drop_for_order(path, document_type)
 
@@ -295,6 +297,40 @@ def test_porting_order_documents_of_every_type_are_attached_once(session: Sessio
     assert {e["detail"]["target"]["porting_order_id"] for e in json.loads(events[1])} == {
         session.porting_order
     }
+
+
+def test_a_faxed_tiff_loa_and_a_heic_photo_end_linked_to_the_order_as_pdf_and_jpeg(session: Session):
+    session.drop_for_order(SAMPLES / "faxed-loa.tif", "loa")
+    session.drop_for_order(SAMPLES / "loa-phone-photo.heic", "other")
+
+    rows = eventually(session.order_status, associated(2), "the fax and the photo attached")
+
+    by_type = {row["document_type"]: row for row in rows}
+    assert (
+        by_type["loa"]["converted_from"] == "image/tiff"
+        and by_type["loa"]["content_type"] == "application/pdf"
+    )
+    assert (
+        by_type["other"]["converted_from"] == "image/heic"
+        and by_type["other"]["content_type"] == "image/jpeg"
+    )
+    order = session.order()
+    assert order["documents"]["loa"] == by_type["loa"]["telnyx_document_id"]
+    assert [d["document_id"] for d in order["additional_documents"]] == [
+        by_type["other"]["telnyx_document_id"]
+    ]
+    for row, content_type, file_name in (
+        (by_type["loa"], "application/pdf", "faxed-loa.pdf"),
+        (by_type["other"], "image/jpeg", "loa-phone-photo.jpg"),
+    ):
+        stored = requests.get(
+            f"{session.state.emulator_api_url}/v2/documents/{row['telnyx_document_id']}",
+            headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
+            timeout=10,
+        ).json()["data"]
+        assert (stored["content_type"], stored["filename"]) == (content_type, file_name)
+    code, table = session.portdocs("status", "--porting-order", session.porting_order)
+    assert code == 0 and "TIFF → PDF" in table and "HEIC → JPEG" in table
 
 
 def test_a_porting_order_upload_telnyx_deleted_is_uploaded_again_through_the_sandbox(session: Session):

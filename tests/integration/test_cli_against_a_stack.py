@@ -43,11 +43,13 @@ def portdocs(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-def test_drop_puts_files_under_the_layout_of_the_stacks_bucket(deployed: Stack, capsys):
+def test_drop_puts_files_under_the_layout_of_the_stacks_bucket(deployed: Stack, capsys, tmp_path):
+    for sample in ("Letter of Authorization.pdf", "losing-carrier-invoice.pdf"):  # within the 2,000 bytes
+        (tmp_path / sample).write_bytes((SAMPLES / sample).read_bytes())
     code, output = portdocs(
         capsys,
         "drop",
-        str(SAMPLES),
+        str(tmp_path),
         *DRAFT_SUB_REQUEST,
         "--type",
         "LOA",
@@ -58,7 +60,7 @@ def test_drop_puts_files_under_the_layout_of_the_stacks_bucket(deployed: Stack, 
     assert code == 0, output
     bucket = deployed.outputs["IntakeBucketName"]
     keys = sorted(o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"])
-    assert keys == sorted(f"{PORT_REQUEST}/{SUB_REQUEST}/loa/{p.name}" for p in SAMPLES.iterdir())
+    assert keys == sorted(f"{PORT_REQUEST}/{SUB_REQUEST}/loa/{p.name}" for p in tmp_path.iterdir())
     head = boto3.client("s3").head_object(Bucket=bucket, Key=keys[0])
     assert head["Metadata"] == {"description": "signed"} and head["ContentType"] == "application/pdf"
 

@@ -118,10 +118,23 @@ def test_posts_without_a_known_outcome_stop_at_the_ceiling_at_any_pace(ledger: L
 
 def test_upload_checkpoint_survives_a_failure(ledger: Ledger):
     ledger.open("doc-1", TARGET)
-    ledger.mark_uploaded("doc-1", LocationUpload("https://files/x"), "application/pdf")
+    ledger.mark_uploaded("doc-1", LocationUpload("https://files/x"), "application/pdf", None)
     ledger.mark_failed("doc-1", "transient: queue unavailable")
     entry = ledger.open("doc-1", TARGET)
     assert (entry.state, entry.upload) == (State.FAILED, LocationUpload("https://files/x"))
+
+
+def test_the_ledger_says_what_a_file_was_converted_from_and_forgets_it_for_an_unconverted_upload(
+    ledger: Ledger,
+):
+    ledger.open("doc-1", TARGET)
+    ledger.mark_uploaded("doc-1", LocationUpload("https://files/x"), "application/pdf", "image/tiff")
+    entry = ledger.get("doc-1")
+    assert (entry.content_type, entry.converted_from) == ("application/pdf", "image/tiff")
+
+    ledger.mark_uploaded("doc-1", LocationUpload("https://files/y"), "image/png", None)
+    entry = ledger.get("doc-1")
+    assert (entry.content_type, entry.converted_from) == ("image/png", None)
 
 
 def test_documents_are_queryable_by_port_request(ledger: Ledger, stack: Stack):

@@ -60,3 +60,22 @@ def test_the_status_table_shows_telnyxs_review_of_each_attached_porting_order_do
     assert lines["denied"] == "denied ([b]x[/b])"  # Telnyx's reason, shown as written
     assert lines["unread"] == "pending"
     assert lines["draft"] == "" and lines["refused"] == ""
+
+
+def test_the_status_table_says_what_a_converted_file_was_and_became():
+    order = PortingOrderTarget("7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b", DocumentType.LOA)
+    text = rendered(
+        [
+            LedgerEntry(
+                "fax",
+                State.ASSOCIATED,
+                target=order,
+                content_type="application/pdf",
+                converted_from="image/tiff",
+            ),
+            LedgerEntry("pdf", State.ASSOCIATED, target=order, content_type="application/pdf"),
+        ]
+    )
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if line.startswith("│")}
+    assert "loa (TIFF → PDF)" in lines["fax"]
+    assert "→" not in lines["pdf"] and "loa" in lines["pdf"]

@@ -21,7 +21,13 @@ def test_defaults_follow_the_documented_contract():
     assert settings.telnyx_api_base_url == "https://api.telnyx.com"
     assert settings.allowed_upload_hosts == ("files-service-prod.s3.amazonaws.com",)
     assert settings.max_document_bytes == 20 * 1024 * 1024
-    assert settings.allowed_content_types == ("application/pdf", "image/jpeg", "image/png", "image/tiff")
+    assert settings.allowed_content_types == (
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "image/tiff",
+        "image/heic",
+    )
     assert settings.telnyx_credentials_secret_arn is None
     assert settings.record_concurrency == 5
 
@@ -78,3 +84,10 @@ def test_the_api_key_is_never_sent_but_over_https(base_url):
 def test_plain_http_is_allowed_to_a_loopback_emulator_only():
     settings = Settings.from_environ({**REQUIRED, "TELNYX_API_BASE_URL": "http://127.0.0.1:8080/"})
     assert settings.telnyx_api_base_url == "http://127.0.0.1:8080"
+
+
+def test_allowed_content_types_may_narrow_the_formats_but_not_name_one_portdocs_cannot_check():
+    narrowed = Settings.from_environ({**REQUIRED, "ALLOWED_CONTENT_TYPES": "application/pdf, image/tiff"})
+    assert narrowed.allowed_content_types == ("application/pdf", "image/tiff")
+    with pytest.raises(SettingsError, match="names application/zip, which portdocs cannot check"):
+        Settings.from_environ({**REQUIRED, "ALLOWED_CONTENT_TYPES": "application/pdf,application/zip"})

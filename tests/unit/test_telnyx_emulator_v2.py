@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from portdocs_sandbox.telnyx_emulator import EICAR, Fault, TelnyxEmulator
+from tests.files import JPEG, pdf, pdf_of_streams
 from tests.support import SAMPLES
 
 API_KEY = "v2-key-0123456789"
@@ -60,7 +61,11 @@ def test_an_uploaded_document_is_scanned_awaiting_review_and_named_as_telnyx_nam
     [
         (TIFF, "image/tiff is not an accepted file type"),
         (b"%PDF-1.4\n" + bytes(20 * 1024 * 1024), "exceeds 20 MB"),
+        (b"%PDF-1.7\n%%EOF\n", "not a readable application/pdf"),
+        (pdf(), "not a readable application/pdf: no pages"),
+        (JPEG[: len(JPEG) // 2], "not a readable image/jpeg"),
     ],
+    ids=["tiff", "over 20 MB", "a PDF that does not open", "a PDF without pages", "half a JPEG"],
 )
 def test_what_the_documents_service_refuses_is_refused(v2: TelnyxEmulator, content: bytes, detail: str):
     answer = upload(v2, content)
@@ -68,7 +73,7 @@ def test_what_the_documents_service_refuses_is_refused(v2: TelnyxEmulator, conte
 
 
 def test_an_infected_file_is_denied_and_cannot_be_linked(v2: TelnyxEmulator):
-    document = upload(v2, b"%PDF-1.4\n" + EICAR).json()["data"]
+    document = upload(v2, pdf_of_streams(EICAR)).json()["data"]
     assert (document["status"], document["av_scan_status"]) == ("denied", "infected")
 
     answer = call(v2, "PATCH", f"/porting_orders/{ORDER}", json={"documents": {"loa": document["id"]}})

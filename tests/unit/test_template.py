@@ -225,9 +225,10 @@ def test_functions_and_layer_target_one_runtime_on_arm64_and_the_layer_is_built_
     functions = TEMPLATE["Globals"]["Function"]
     makefile = (ROOT / "layers/portdocs/Makefile").read_text()
     (python,) = re.findall(r"^LAMBDA_PYTHON := (\S+)$", makefile, re.MULTILINE)
-    (platform,) = re.findall(r"^LAMBDA_PLATFORM := (\S+)$", makefile, re.MULTILINE)
+    (platforms,) = re.findall(r"^LAMBDA_PLATFORMS := (.+)$", makefile, re.MULTILINE)
     assert functions["Runtime"] == f"python{python}" and functions["Architectures"] == ["arm64"]
-    assert platform.endswith("_aarch64")
+    tags = re.findall(r"--platform (\S+)", platforms)
+    assert tags and all(tag.startswith("manylinux") and tag.endswith("_aarch64") for tag in tags)
     layer = RESOURCES["PortdocsLayer"]
     assert layer["Properties"]["CompatibleRuntimes"] == [functions["Runtime"]]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]

@@ -7,13 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portdocs.errors import PermanentError
+from portdocs.formats import CONTENT_TYPES
 from portdocs.telnyx_credentials import TelnyxCredentials
 from portdocs.urls import secure_url
 
 DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 DEFAULT_ALLOWED_UPLOAD_HOSTS = ("files-service-prod.s3.amazonaws.com",)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
-DEFAULT_ALLOWED_CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/tiff")
+# Every format portdocs takes (portdocs.formats); the setting may narrow it, never widen it.
+DEFAULT_ALLOWED_CONTENT_TYPES = CONTENT_TYPES
 # Idempotency must outlive every way a message can come back: copies handed back for up to a day
 # (portdocs.redelivery.MAX_AGE_SECONDS), then 4 days on a queue and 14 in its dead-letter queue
 # (template.yaml), redriven on the last day; 21 days leaves 2 of margin.
@@ -84,7 +86,7 @@ class Settings:
             idempotency_table=_required(env, "IDEMPOTENCY_TABLE"),
             allowed_upload_hosts=csv_setting(env, "ALLOWED_UPLOAD_HOSTS", DEFAULT_ALLOWED_UPLOAD_HOSTS),
             max_document_bytes=positive_int_setting(env, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=csv_setting(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
+            allowed_content_types=_content_types(env),
             idempotency_ttl_seconds=positive_int_setting(
                 env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
             ),
@@ -105,6 +107,17 @@ class Settings:
             action_topic_arn=_required(env, "ACTION_TOPIC_ARN"),
             webhook_key_secret_arn=env.get("WEBHOOK_KEY_SECRET_ARN") or None,
         )
+
+
+def _content_types(env: Mapping[str, str]) -> tuple[str, ...]:
+    allowed = csv_setting(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES)
+    unknown = [content_type for content_type in allowed if content_type not in CONTENT_TYPES]
+    if unknown:
+        raise SettingsError(
+            f"environment variable ALLOWED_CONTENT_TYPES names {', '.join(unknown)}, which portdocs "
+            f"cannot check; it takes {', '.join(CONTENT_TYPES)}"
+        )
+    return allowed
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -57,6 +57,8 @@ class DocumentChange:
     telnyx_document_id: str | None = None
     possible_duplicate: bool = False
     possibly_attached: bool = False
+    content_type: str | None = None
+    converted_from: str | None = None
     # A terminal change's come from its outbox (`of`); a failed one's are its own, made now.
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     occurred_at: str | None = None
@@ -73,6 +75,8 @@ class DocumentChange:
             telnyx_document_id=entry.telnyx_document_id,
             possible_duplicate=entry.possible_duplicate,
             possibly_attached=entry.possibly_attached,
+            content_type=entry.content_type,
+            converted_from=entry.converted_from,
             event_id=entry.event_id or uuid.uuid4().hex,
             occurred_at=entry.event_at,
         )
@@ -94,6 +98,8 @@ class DocumentChange:
             "telnyx_document_id": self.telnyx_document_id,
             "possible_duplicate": self.possible_duplicate or None,
             "possibly_attached": self.possibly_attached or None,
+            "content_type": self.content_type,
+            "converted_from": self.converted_from,
         }
         detail.update({name: value for name, value in optional.items() if value is not None})
         return shapes.validate(detail, shapes.DOCUMENT_EVENT_SCHEMA)

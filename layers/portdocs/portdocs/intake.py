@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Required, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +27,7 @@ S3_MAX_TAGS = 10
 # S3 object tags allow letters, digits, white space and + - = . _ : / @, at most 256 characters.
 _TAG_FORBIDDEN = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
 TAG_VALUE_MAX = 256
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 class ByteStream(Protocol):
@@ -87,6 +90,15 @@ class IntakeStore:
             yield body
         finally:
             body.close()
+
+    def download(self, source: SourceObject, path: Path) -> None:
+        """The object's body, pinned as `open` pins it, into a local file: checked and sent from
+        there (a reader seeks; S3's stream does not)."""
+        with self.open(source) as body, path.open("wb") as file:
+            try:
+                shutil.copyfileobj(body, file, DOWNLOAD_CHUNK_BYTES)
+            except (ClientError, BotoCoreError) as error:
+                raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
 
     def tag(self, source: SourceObject, ours: dict[str, str]) -> None:
         """Replaces every portdocs: tag with `ours` while keeping the object's other tags; does

@@ -69,6 +69,10 @@ class LedgerEntry:
     upload: Upload | None = None
     telnyx_document_id: str | None = None
     reason: str | None = None
+    # The type of the file Telnyx was sent, and of the file as received when portdocs converted it
+    # (portdocs.formats).
+    content_type: str | None = None
+    converted_from: str | None = None
     # The last transient or configuration fault, while the document is `failed`.
     last_error: str | None = None
     # A POST to Telnyx's (non-idempotent) association endpoint was started and its outcome is
@@ -114,6 +118,8 @@ class LedgerEntry:
             upload=upload_of({field: item.get(name) for field, name in _LEDGER_UPLOAD_NAMES.items()}),
             telnyx_document_id=item.get("telnyx_document_id"),
             reason=item.get("reason"),
+            content_type=item.get("content_type"),
+            converted_from=item.get("converted_from"),
             last_error=item.get("last_error"),
             send_unconfirmed=bool(item.get("send_unconfirmed")),
             version_pinned=bool(item.get("version_pinned")),
@@ -223,9 +229,17 @@ class Ledger:
             return self.get(document_id)
         return LedgerEntry.from_item(item)
 
-    def mark_uploaded(self, document_id: str, upload: Upload, content_type: str) -> bool:
+    def mark_uploaded(
+        self, document_id: str, upload: Upload, content_type: str, converted_from: str | None
+    ) -> bool:
+        conversion: dict[str, Any] = {"converted_from": converted_from} if converted_from else {}
         uploaded = self._transition(
-            document_id, State.UPLOADED, content_type=content_type, **upload_fields(upload)
+            document_id,
+            State.UPLOADED,
+            remove=() if converted_from else ("converted_from",),
+            content_type=content_type,
+            **conversion,
+            **upload_fields(upload),
         )
         return uploaded is not None
 

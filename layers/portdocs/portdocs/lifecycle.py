@@ -45,6 +45,7 @@ from portdocs.observability import correlate, count, logger
 from portdocs.urls import without_url_paths
 
 if TYPE_CHECKING:
+    from portdocs.file_check import CheckedFile
     from portdocs.orders import Orders
 
 # The other delivery's in-progress lock ends with its invocation (at most the function's timeout,
@@ -236,10 +237,12 @@ class Lifecycle:
             attempt.document_id, attempt.target, attempt.source, description, upload, version_pinned
         )
 
-    def uploaded(self, attempt: Attempt, upload: Upload, content_type: str) -> bool:
+    def uploaded(self, attempt: Attempt, upload: Upload, checked: CheckedFile) -> bool:
         """False when a racing delivery ended the document meanwhile (a newer version, a deletion):
         its word stands, and nothing is to be handed to the associator."""
-        if not self._ledger.mark_uploaded(attempt.document_id, upload, content_type):
+        if not self._ledger.mark_uploaded(
+            attempt.document_id, upload, checked.content_type, checked.converted_from
+        ):
             self.bring_tag_up_to_date(attempt)
             return False
         count("DocumentsUploaded")

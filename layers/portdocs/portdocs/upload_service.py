@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from portdocs.association_queue import AssociationQueue
@@ -20,6 +22,7 @@ from portdocs.documents import (
     is_folder_placeholder,
 )
 from portdocs.errors import MissingObjectError, PermanentError, UploadGoneError
+from portdocs.file_check import CheckedFile, check_for_target
 from portdocs.flows import Flow, Flows
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, ObjectInfo
@@ -189,14 +192,19 @@ class UploadService:
         reuploads = int(identity.get("reupload", 0))
         upload = self._still_on_telnyx(flow, attempt, uploaded, deadline)
         if upload is None:
-            content_type, upload = self._fresh_upload(flow, document, deadline)
-            if not self._lifecycle.uploaded(attempt, upload, content_type):
+            checked, upload = self._fresh_upload(flow, document, deadline)
+            if not self._lifecycle.uploaded(attempt, upload, checked):
                 # A racing delivery ended the document meanwhile: nothing goes to the associator.
                 return Uploaded.of(document.document_id, reuploads, upload)
             # The Location is a bearer link to the file (Telnyx's form makes it public-read): the
             # ledger keeps it, the logs name the file only.
             logger.info(
-                "document uploaded", extra={"file_name": document.file_name, "content_type": content_type}
+                "document uploaded",
+                extra={
+                    "file_name": checked.file_name,
+                    "content_type": checked.content_type,
+                    "converted_from": checked.converted_from,
+                },
             )
         self._lifecycle.tag_uploaded(attempt)
         self._queue.send(AssociationRequest.of(document, upload))
@@ -219,13 +227,25 @@ class UploadService:
 
     def _fresh_upload(
         self, flow: Flow[Any, Any], document: Document, deadline: Deadline
-    ) -> tuple[str, Upload]:
-        """The file checked as its flow's Telnyx service would, then sent; its content type too."""
+    ) -> tuple[CheckedFile, Upload]:
+        """The file checked (portdocs.file_check) and converted where its target needs another
+        format, checked again as its flow's Telnyx service would, then sent from a local copy."""
         check_size(document.size, self._settings.max_document_bytes)
         head = self._intake.read_head(document.source, SNIFF_BYTES)
         content_type = check_content_type(head, self._settings.allowed_content_types)
-        flow.check_fits(document.file_name, document.size, content_type)
-        upload: Upload = with_retries(
-            lambda: flow.upload(document, content_type, deadline), deadline, on_retry=note_retry
-        )
-        return content_type, upload
+        with tempfile.TemporaryDirectory(prefix="portdocs-") as folder:
+            original, converted = Path(folder, "original"), Path(folder, "converted")
+            self._intake.download(document.source, original)
+            checked = check_for_target(
+                original,
+                converted,
+                document.file_name,
+                content_type,
+                document.target,
+                flow.check_fits,
+                deadline,
+            )
+            upload: Upload = with_retries(
+                lambda: flow.upload(document, checked, deadline), deadline, on_retry=note_retry
+            )
+        return checked, upload

@@ -155,7 +155,7 @@ class _Parts:
         from portdocs.telnyx_http import TelnyxHttp
 
         http = TelnyxHttp(self.settings.telnyx_api_base_url, _credentials(self.settings))
-        return Flows(FlowParts(http, self.intake, self.ledger, self.settings.allowed_upload_hosts))
+        return Flows(FlowParts(http, self.ledger, self.settings.allowed_upload_hosts))
 
     def idempotency(self) -> Idempotency:
         from portdocs.idempotency import Idempotency

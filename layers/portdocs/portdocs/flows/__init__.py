@@ -12,7 +12,6 @@ from portdocs.flows.flow import Flow
 from portdocs.flows.porting_order import PortingOrderFlow
 
 if TYPE_CHECKING:
-    from portdocs.intake import IntakeStore
     from portdocs.ledger import Ledger
     from portdocs.telnyx_http import TelnyxHttp
 
@@ -36,7 +35,6 @@ class FlowParts:
     and the adapters they share with the services."""
 
     http: TelnyxHttp
-    intake: IntakeStore
     ledger: Ledger
     allowed_upload_hosts: tuple[str, ...]
 

@@ -20,6 +20,7 @@ from portdocs.telnyx_legacy import DraftAssociation, DraftPortRequestsApi, Uploa
 from portdocs.urls import check_url_allowed
 
 if TYPE_CHECKING:
+    from portdocs.file_check import CheckedFile
     from portdocs.flows import FlowParts
     from portdocs.ledger import Ledger
 
@@ -33,7 +34,6 @@ class DraftFlow:
 
     def __init__(self, parts: FlowParts) -> None:
         self._api = DraftPortRequestsApi(parts.http, parts.allowed_upload_hosts)
-        self._intake = parts.intake
         self._ledger = parts.ledger
         self._allowed_upload_hosts = parts.allowed_upload_hosts
 
@@ -41,12 +41,14 @@ class DraftFlow:
     def check_fits(file_name: str, size: int, content_type: str) -> None:
         """The files service takes what the uploader's own settings allow."""
 
-    def upload(self, document: Document, content_type: str, deadline: Deadline) -> LocationUpload:
+    def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> LocationUpload:
         # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
-        form = self._api.request_upload_form(content_type, deadline)
-        self._check_association_would_be_accepted(document, form)
-        with self._intake.open(document.source) as body:
-            location = self._api.upload(form, document.file_name, body, document.size, content_type, deadline)
+        form = self._api.request_upload_form(checked.content_type, deadline)
+        self._check_association_would_be_accepted(document, form, checked.file_name)
+        with checked.path.open("rb") as body:
+            location = self._api.upload(
+                form, checked.file_name, body, checked.size, checked.content_type, deadline
+            )
         return LocationUpload(location)
 
     def confirm_still_there(self, upload: LocationUpload, deadline: Deadline) -> None:
@@ -92,11 +94,13 @@ class DraftFlow:
             telnyx_document_id = ID_NOT_RETURNED
         return Association(telnyx_document_id, possible_duplicate=sends.ambiguous)
 
-    def _check_association_would_be_accepted(self, document: Document, form: UploadForm) -> None:
+    def _check_association_would_be_accepted(
+        self, document: Document, form: UploadForm, file_name: str
+    ) -> None:
         """The association message is checked against its schema before the file is sent, with the
         URL the files service will answer: a document the associator would refuse (a file name too
         long for a URL, say) is rejected now, not stranded as `uploaded`."""
-        predicted = AssociationRequest.of(document, LocationUpload(form.location_for(document.file_name)))
+        predicted = AssociationRequest.of(document, LocationUpload(form.location_for(file_name)))
         try:
             AssociationQueue.check(predicted)
         except PermanentError as error:

@@ -8,6 +8,7 @@ from portdocs.ledger import UnconfirmedSendLimit
 
 if TYPE_CHECKING:
     from portdocs.documents import Association, Document
+    from portdocs.file_check import CheckedFile
     from portdocs.retrying import Deadline
 
 # After an unknown outcome an attach is tried again (a missing LOA blocks a port), but not for ever:
@@ -35,8 +36,8 @@ class Flow(Protocol[TargetT, UploadT]):
     def check_fits(self, file_name: str, size: int, content_type: str) -> None:
         """Raises PermanentError, with the reason, for what this flow's Telnyx service would refuse."""
 
-    def upload(self, document: Document, content_type: str, deadline: Deadline) -> UploadT:
-        """Sends the file to Telnyx; once per attempt (the caller retries)."""
+    def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> UploadT:
+        """Sends the checked (perhaps converted) file to Telnyx; once per attempt (the caller retries)."""
 
     def confirm_still_there(self, upload: UploadT, deadline: Deadline) -> None:
         """Raises UploadGoneError if Telnyx no longer has the uploaded file."""

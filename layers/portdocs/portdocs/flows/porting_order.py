@@ -21,6 +21,7 @@ from portdocs.retrying import Deadline, note_retry, with_retries
 from portdocs.telnyx_v2 import PortingOrdersApi
 
 if TYPE_CHECKING:
+    from portdocs.file_check import CheckedFile
     from portdocs.flows import FlowParts
 
 # Telnyx's documents service: what it accepts, checked before a byte is sent.
@@ -47,7 +48,6 @@ class PortingOrderFlow:
 
     def __init__(self, parts: FlowParts) -> None:
         self._api = PortingOrdersApi(parts.http)
-        self._intake = parts.intake
         self._ledger = parts.ledger
 
     @staticmethod
@@ -64,12 +64,12 @@ class PortingOrderFlow:
                 f"{DOCUMENTS_SERVICE_NAME_MAX} printable characters"
             )
 
-    def upload(self, document: Document, content_type: str, deadline: Deadline) -> DocumentUpload:
+    def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> DocumentUpload:
         # Taken before the upload starts: Telnyx's 30 minutes cannot have begun earlier.
         started = time.time()
-        with self._intake.open(document.source) as body:
+        with checked.path.open("rb") as body:
             telnyx_document_id = self._api.upload_document(
-                document.file_name, body, document.size, content_type, deadline
+                checked.file_name, body, checked.size, checked.content_type, deadline
             )
         return DocumentUpload(telnyx_document_id, uploaded_at=started)
 
