@@ -198,9 +198,11 @@ def main() -> None:
                 env=ENV,
                 capture_output=True,
                 text=True,
-                check=True,
-            ).stdout
-            results[name] = json.loads(output.strip().splitlines()[-1])
+                check=False,
+            )
+            if output.returncode != 0:
+                sys.exit(f"the {name} variant failed:\n{output.stderr}")
+            results[name] = json.loads(output.stdout.strip().splitlines()[-1])
     finally:
         for process in (moto, emulator):
             process.terminate()
@@ -215,14 +217,39 @@ def main() -> None:
 
 
 def put_document(s3: object, key: str, size: int) -> None:
+    """A PDF of `size` bytes that opens (the emulator's documents service reads what it takes): one
+    page whose content stream is random bytes, written in pieces, never held whole."""
+    head = b"%PDF-1.7\n"
+    objects = [
+        b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+        b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n",
+        b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>\nendobj\n",
+    ]
+    offsets = [len(head) + sum(len(o) for o in objects[:n]) for n in range(len(objects) + 1)]
+
+    def tail(stream_length: int) -> tuple[bytes, bytes]:
+        opening = b"4 0 obj\n<< /Length %d >>\nstream\n" % stream_length
+        xref_at = offsets[3] + len(opening) + stream_length + len(b"\nendstream\nendobj\n")
+        entries = b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+        closing = (
+            b"\nendstream\nendobj\nxref\n0 5\n0000000000 65535 f \n"
+            + entries
+            + b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref_at
+        )
+        return opening, closing
+
+    opening, closing = tail(size)
+    stream_length = size - offsets[3] - len(opening) - len(closing)
+    opening, closing = tail(stream_length)
     with tempfile.TemporaryFile() as document:
-        document.write(b"%PDF-1.7\n")
+        document.write(head + b"".join(objects) + opening)
         chunk = os.urandom(1024 * 1024)
-        written = 9
-        while written < size:
-            piece = chunk[: size - written]
+        written = 0
+        while written < stream_length:
+            piece = chunk[: stream_length - written]
             document.write(piece)
             written += len(piece)
+        document.write(closing)
         document.seek(0)
         s3.upload_fileobj(document, BUCKET, key)  # type: ignore[attr-defined]
 

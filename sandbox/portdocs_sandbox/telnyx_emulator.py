@@ -1782,33 +1782,6 @@ def _s3_error(status: int, code: str, message: str) -> Response:
     return Response(body, status=status, content_type="application/xml")
 
 
-def main() -> None:
-    """Runs the emulator on its own (for benchmarks): prints its URLs as one JSON line."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-upload-bytes", type=int, default=64 * 1024 * 1024)
-    parser.add_argument(
-        "--seed", nargs="+", metavar="ID", default=[], help="draft port request id, then sub-request ids"
-    )
-    args = parser.parse_args()
-    emulator = TelnyxEmulator(max_upload_bytes=args.max_upload_bytes).start()
-    if args.seed:
-        emulator.seed(args.seed[0], *args.seed[1:])
-    print(
-        json.dumps(
-            {"api_url": emulator.api_url, "files_url": emulator.files_url, "files_host": emulator.files_host}
-        )
-    )
-    sys.stdout.flush()
-    threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()
-
-
 def _refused_file(content: bytes, content_type: str) -> str | None:
     """Why the documents service refuses the file as its type: not a type it takes, or one that
     does not open as it; None when it takes it."""
@@ -1835,3 +1808,30 @@ def _unreadable(content: bytes, content_type: str) -> str | None:
     except Exception as error:  # whatever the parser says of it: the file does not open
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def main() -> None:
+    """Runs the emulator on its own (for benchmarks): prints its URLs as one JSON line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-upload-bytes", type=int, default=64 * 1024 * 1024)
+    parser.add_argument(
+        "--seed", nargs="+", metavar="ID", default=[], help="draft port request id, then sub-request ids"
+    )
+    args = parser.parse_args()
+    emulator = TelnyxEmulator(max_upload_bytes=args.max_upload_bytes).start()
+    if args.seed:
+        emulator.seed(args.seed[0], *args.seed[1:])
+    print(
+        json.dumps(
+            {"api_url": emulator.api_url, "files_url": emulator.files_url, "files_host": emulator.files_host}
+        )
+    )
+    sys.stdout.flush()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
