@@ -5,8 +5,10 @@ in the same run on the same files.
 
 Each variant runs in a fresh process that reports its own peak RSS (Linux's VmHWM, read at its
 end: rusage's maxrss would start at this process's peak, which holds the files). Files:
-- a 20 MiB scan: 7 pages of A4 at 300 dpi, 8-bit grey, LZW (noise keeps it from compressing);
+- a 20 MiB scan: 11 pages of A4 at 300 dpi, 8-bit grey, LZW (a band of noise on each page);
 - a 100-page fax: CCITT group 4, fine mode, the most pages portdocs converts;
+- a colour scan: 3 pages of A4 at 300 dpi, JPEG-coded (decoded and stored losslessly: the worst
+  case for time and size);
 - the sample HEIC photo, converted to JPEG.
 
     make bench            # or: .venv/bin/python bench/conversion.py
@@ -60,6 +62,17 @@ def scan_tiff(target_bytes: int = 20 * 1024 * 1024) -> bytes:
         pages.append(page)
         estimate += alone
     return _tiff(pages, "tiff_lzw")
+
+
+def colour_scan_tiff() -> bytes:
+    """Three A4 pages at 300 dpi in colour, JPEG-coded: a phone or copier scan, decoded to convert."""
+    rng = random.Random(11)
+    pages = [
+        Image.frombytes("RGB", A4_300_DPI, rng.randbytes(A4_300_DPI[0] * A4_300_DPI[1] * 3)) for _ in range(3)
+    ]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", compression="jpeg", quality=60, save_all=True, append_images=pages[1:])
+    return out.getvalue()
 
 
 def fax_tiff(count: int = 100) -> bytes:
@@ -141,6 +154,14 @@ def main() -> None:
         cases = [
             ("20 MiB scan, LZW grey", Path(folder, "scan.tif"), scan_tiff(), "image/tiff", "to PDF", "pdf"),
             ("100-page fax, CCITT G4", Path(folder, "fax.tif"), fax_tiff(), "image/tiff", "to PDF", "pdf"),
+            (
+                "colour scan, JPEG-coded",
+                Path(folder, "colour.tif"),
+                colour_scan_tiff(),
+                "image/tiff",
+                "to PDF",
+                "pdf",
+            ),
             ("HEIC photo (sample)", Path(folder, "photo.heic"), None, "image/heic", "to JPEG", "jpeg"),
         ]
         print("check and conversion (a worker process per file) vs naive (Pillow, in-process, re-encoding)")

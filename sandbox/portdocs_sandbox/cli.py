@@ -53,7 +53,7 @@ from portdocs.documents import (
     file_name_of,
 )
 from portdocs.documents import Target as DocumentTarget
-from portdocs.errors import PermanentError
+from portdocs.errors import PermanentError, PortdocsError
 from portdocs.formats import CHECK_SECONDS, FORMATS
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.orders import OrderRecord, current_documents, document_type_of, needs_action
@@ -265,7 +265,8 @@ def check_before_drop(file: Path, target: Target, destination: DocumentTarget) -
             content_type,
             destination,
             _flow_of(destination).check_fits,
-            Deadline(time.monotonic() + CHECK_SECONDS),
+            # A whole check's time and some: a file that takes all of it is refused, not deferred.
+            Deadline(time.monotonic() + CHECK_SECONDS + 10),
         )
     return content_type
 
@@ -283,7 +284,7 @@ def drop_documents(
     for file in files:
         try:
             content_types[file] = check_before_drop(file, target, destination)
-        except PermanentError as error:
+        except PortdocsError as error:  # refused, or the checker itself could not run
             problems.append(f"{file}: {error}")
     if problems:
         raise CliError("refusing to drop anything:\n  " + "\n  ".join(problems))

@@ -60,7 +60,7 @@ class LocalLambdaContext:
         self.function_name = function.name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function.name}"
-        self.memory_limit_in_mb = 512
+        self.memory_limit_in_mb = function.memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function.name}"
         self.log_stream_name = f"local/{self.aws_request_id}"
@@ -174,7 +174,7 @@ def lambda_environment(function: LocalFunction, region: str, extra: dict[str, st
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_LOG_FORMAT": function.log_format,
         **({"AWS_LAMBDA_LOG_LEVEL": function.log_level} if function.log_level else {}),
         **extra,

@@ -84,6 +84,7 @@ class LocalFunction:
     handler: str
     timeout: int
     environment: dict[str, str]
+    memory_mb: int = 128  # Lambda's default
     # The LoggingConfig's format and application level, which Lambda hands its runtime as
     # AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL.
     log_format: str = "Text"
@@ -353,6 +354,7 @@ class _Provisioner:
             code_dir=PROJECT_ROOT / props["CodeUri"],
             handler=props["Handler"],
             timeout=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
             log_format=props.get("LoggingConfig", {}).get("LogFormat", "Text"),
             log_level=props.get("LoggingConfig", {}).get("ApplicationLogLevel"),

@@ -198,3 +198,19 @@ def test_a_sandbox_that_is_gone_is_a_clear_error(capsys, tmp_path):
 
     code = cli.main(["status", "--state-file", str(tmp_path / "missing.json")])
     assert code == 2 and "no sandbox is running" in capsys.readouterr().err
+
+
+def test_drop_names_a_file_the_checker_could_not_check_instead_of_failing(
+    deployed: Stack, capsys, tmp_path, monkeypatch
+):
+    (tmp_path / "loa.pdf").write_bytes((SAMPLES / "Letter of Authorization.pdf").read_bytes())
+    broken = tmp_path / "stand-ins" / "img2pdf"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('img2pdf is not installed')\n")
+    monkeypatch.syspath_prepend(str(broken.parent))
+
+    code, output = portdocs(capsys, "drop", str(tmp_path / "loa.pdf"), *DRAFT_SUB_REQUEST, "--type", "loa")
+
+    assert code == 2
+    assert "loa.pdf: the file checker could not run: ImportError: img2pdf is not installed" in output
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=deployed.outputs["IntakeBucketName"])

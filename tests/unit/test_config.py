@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from portdocs.config import Settings, SettingsError
+from portdocs.config import Settings, SettingsError, check_content_types_known
 
 REQUIRED = {
     "ASSOCIATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
@@ -89,5 +89,7 @@ def test_plain_http_is_allowed_to_a_loopback_emulator_only():
 def test_allowed_content_types_may_narrow_the_formats_but_not_name_one_portdocs_cannot_check():
     narrowed = Settings.from_environ({**REQUIRED, "ALLOWED_CONTENT_TYPES": "application/pdf, image/tiff"})
     assert narrowed.allowed_content_types == ("application/pdf", "image/tiff")
+    check_content_types_known(narrowed)
+    widened = Settings.from_environ({**REQUIRED, "ALLOWED_CONTENT_TYPES": "application/pdf,application/zip"})
     with pytest.raises(SettingsError, match="names application/zip, which portdocs cannot check"):
-        Settings.from_environ({**REQUIRED, "ALLOWED_CONTENT_TYPES": "application/pdf,application/zip"})
+        check_content_types_known(widened)

@@ -66,6 +66,12 @@ def test_folder_placeholders_are_not_documents():
     assert not is_folder_placeholder("prq-1/sub-1/loa/a.pdf", 0)
 
 
+def ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """The start of an ISO base media file: its file-type box."""
+    body = major + bytes(4) + b"".join(compatible)
+    return (8 + len(body)).to_bytes(4, "big") + b"ftyp" + body
+
+
 @pytest.mark.parametrize(
     ("head", "expected"),
     [
@@ -74,6 +80,11 @@ def test_folder_placeholders_are_not_documents():
         (JPEG, "image/jpeg"),
         (TIFF_LE, "image/tiff"),
         (TIFF_BE, "image/tiff"),
+        (ftyp(b"heic", b"mif1", b"heic"), "image/heic"),
+        (ftyp(b"heix", b"mif1"), "image/heic"),  # 10-bit, as some Android phones write
+        (ftyp(b"mif1", b"heic"), "image/heic"),
+        (ftyp(b"mif1", b"avif"), "image/avif"),  # HEIF, but not HEVC: not a HEIC
+        (ftyp(b"isom", b"mp41"), "video/mp4"),
     ],
 )
 def test_content_type_is_sniffed_from_the_bytes(head, expected):

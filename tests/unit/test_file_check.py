@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_a_format_portdocs_does_not_take_is_named_with_what_it_takes():
         ("IMG_0001.HEIC", Handling.TO_JPEG, "IMG_0001.jpg"),
         ("scan", Handling.TO_PDF, "scan.pdf"),
         ("a.b.tiff", Handling.TO_PDF, "a.b.pdf"),
+        ("Invoice v1.2", Handling.TO_PDF, "Invoice v1.2.pdf"),
+        ("photo.HEIF", Handling.TO_JPEG, "photo.jpg"),
+        (".tif", Handling.TO_PDF, ".tif.pdf"),
         ("loa.pdf", Handling.AS_IS, "loa.pdf"),
     ],
 )
@@ -227,3 +231,100 @@ def test_the_worker_gets_no_credential_from_the_lambdas_environment(monkeypatch,
     seen = str(raised.value)
     assert "PYTHONPATH" in seen
     assert "AWS_SECRET_ACCESS_KEY" not in seen and "TELNYX_API_KEY" not in seen
+
+
+def test_an_image_just_over_the_pixel_limit_is_refused_for_its_size_not_as_damaged(tmp_path: Path):
+    picture = io.BytesIO()
+    Image.new("1", (8000, 7600), 1).save(picture, "PNG")  # 60.8 megapixels: Pillow warns as it opens
+
+    with pytest.raises(PermanentError, match="larger than portdocs' limit of 50 megapixels"):
+        check_file(
+            written(tmp_path, picture.getvalue()),
+            tmp_path / "out",
+            "a.png",
+            "image/png",
+            Handling.AS_IS,
+            ample(),
+        )
+
+
+def test_a_conversion_too_big_for_the_documents_service_says_it_was_converted(tmp_path: Path):
+    def at_most_1000_bytes(file_name: str, size: int, content_type: str) -> None:
+        if size > 1000:
+            raise PermanentError(f"the file is {size} bytes, over the limit of 1000 bytes")
+
+    with pytest.raises(PermanentError, match=r"^converted to PDF for its target: the file is \d+ bytes"):
+        check_for_target(
+            written(tmp_path, FAXED_LOA),
+            tmp_path / "out",
+            "fax.tif",
+            "image/tiff",
+            ORDER,
+            at_most_1000_bytes,
+            ample(),
+        )
+
+
+def test_a_worker_killed_for_memory_refuses_the_file_saying_so(monkeypatch, tmp_path: Path):
+    stand_in(monkeypatch, tmp_path, "pypdf", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+
+    with pytest.raises(PermanentError, match="took more memory than the function has"):
+        check_file(
+            written(tmp_path, LOA_PDF),
+            tmp_path / "out",
+            "loa.pdf",
+            "application/pdf",
+            Handling.AS_IS,
+            ample(),
+        )
+
+
+def test_after_a_check_the_lambdas_own_environment_cannot_be_read_by_its_workers(tmp_path: Path):
+    import ctypes
+
+    check_file(
+        written(tmp_path, LOA_PDF), tmp_path / "out", "loa.pdf", "application/pdf", Handling.AS_IS, ample()
+    )
+
+    # Not dumpable: /proc/<pid>/environ and mem belong to root, not to the (same) user of a worker.
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
+
+
+def test_folders_an_invocation_killed_mid_check_left_are_cleared_at_a_cold_start(monkeypatch, tmp_path: Path):
+    import os
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with file_check.local_folder() as current:
+        stale = Path(tmp_path, f"{file_check.LOCAL_FOLDER_PREFIX}killed")
+        (stale / "nested").mkdir(parents=True)
+        (stale / "nested" / "original").write_bytes(b"x")
+        old = time.time() - file_check.LEFTOVER_AFTER_SECONDS - 60
+        os.utime(stale, (old, old))
+
+        file_check.clear_leftovers()
+
+        assert not stale.exists() and Path(current).is_dir()
+
+
+def test_a_jpeg_coded_colour_scan_becomes_a_pdf_of_jpeg_pages_not_a_lossless_giant(tmp_path: Path):
+    from typing import Any, cast
+
+    from pypdf import PdfReader
+
+    pages = [Image.new("RGB", (600, 800), colour) for colour in ("white", "lightyellow")]
+    scan = io.BytesIO()
+    pages[0].save(scan, "TIFF", compression="jpeg", save_all=True, append_images=pages[1:])
+
+    converted = check_file(
+        written(tmp_path, scan.getvalue()),
+        tmp_path / "out",
+        "scan.tif",
+        "image/tiff",
+        Handling.TO_PDF,
+        ample(),
+    )
+
+    pdf_pages = PdfReader(converted.path).pages
+    assert len(pdf_pages) == converted.pages == 2
+    images = [cast(Any, page)["/Resources"]["/XObject"]["/Im0"] for page in pdf_pages]
+    assert all(image["/Filter"] in ("/DCTDecode", ["/DCTDecode"]) for image in images)

@@ -86,7 +86,7 @@ class Settings:
             idempotency_table=_required(env, "IDEMPOTENCY_TABLE"),
             allowed_upload_hosts=csv_setting(env, "ALLOWED_UPLOAD_HOSTS", DEFAULT_ALLOWED_UPLOAD_HOSTS),
             max_document_bytes=positive_int_setting(env, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES),
-            allowed_content_types=_content_types(env),
+            allowed_content_types=csv_setting(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES),
             idempotency_ttl_seconds=positive_int_setting(
                 env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
             ),
@@ -109,15 +109,16 @@ class Settings:
         )
 
 
-def _content_types(env: Mapping[str, str]) -> tuple[str, ...]:
-    allowed = csv_setting(env, "ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES)
-    unknown = [content_type for content_type in allowed if content_type not in CONTENT_TYPES]
+def check_content_types_known(settings: Settings) -> None:
+    """The uploader's own check, at its cold start (the other functions never read the setting,
+    so a stack upgraded with an old list keeps following orders while the uploader says why it
+    cannot start)."""
+    unknown = [known for known in settings.allowed_content_types if known not in CONTENT_TYPES]
     if unknown:
         raise SettingsError(
             f"environment variable ALLOWED_CONTENT_TYPES names {', '.join(unknown)}, which portdocs "
             f"cannot check; it takes {', '.join(CONTENT_TYPES)}"
         )
-    return allowed
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -292,8 +292,24 @@ def association_document_id(target: Target, upload: Upload) -> str:
 
 def sniff_content_type(head: bytes) -> str | None:
     """The content type the bytes really are (from magic numbers, never from the file name)."""
+    if _is_hevc_heif(head):
+        return "image/heic"
     kind = filetype.guess(head)
     return kind.mime if kind else None
+
+
+# HEIF file-type brands of HEVC-coded images and sequences (ISO/IEC 23008-12): filetype knows only
+# `heic`, and so missed the 10-bit `heix` some phones write.
+HEVC_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+
+
+def _is_hevc_heif(head: bytes) -> bool:
+    """An ISO base media file whose `ftyp` box names an HEVC HEIF brand, major or compatible."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(head[:4], "big")
+    brands = [head[8:12]] + [head[at : at + 4] for at in range(16, min(size, len(head)) - 3, 4)]
+    return any(brand in HEVC_HEIF_BRANDS for brand in brands)
 
 
 def check_size(size: int, max_bytes: int) -> None:

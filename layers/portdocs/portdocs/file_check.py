@@ -9,17 +9,24 @@ deliver again and again, into its dead-letter queue."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portdocs.errors import ConfigurationError, DeferredError, PermanentError
+from portdocs.errors import ConfigurationError, DeferredError, PermanentError, TransientError
 from portdocs.formats import CHECK_SECONDS, Handling, converted_name, format_of
 from portdocs.observability import logger
 
@@ -30,10 +37,15 @@ if TYPE_CHECKING:
 # A flow's check of what its Telnyx service takes: (file name, size, content type).
 Fits = Callable[[str, int, str], None]
 
-# What the Lambda itself keeps, out of its memory, while a worker runs.
-PARENT_RESERVE_MIB = 256
+# What the Lambda itself keeps, out of its memory, while a worker runs: its own peak with a batch
+# in flight, and the worker's shared libraries, which its limit does not count.
+PARENT_RESERVE_MIB = 384
 # Outside Lambda (the sandbox, the tests): the deployed uploader's memory (template.yaml).
 DEFAULT_FUNCTION_MIB = 1024
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+LOCAL_FOLDER_PREFIX = "portdocs-check-"
+# Longer than the uploader's timeout (template.yaml): a folder this old has no invocation using it.
+LEFTOVER_AFTER_SECONDS = 15 * 60
 # One worker at a time: its memory limit is what the function can spare once, not per record.
 _ONE_AT_A_TIME = threading.Lock()
 
@@ -49,6 +61,21 @@ class CheckedFile:
     pages: int
     # The sniffed content type of the file as received, when it was converted.
     converted_from: str | None = None
+
+
+def local_folder() -> tempfile.TemporaryDirectory[str]:
+    """Where one record's file and its conversion sit while it is checked and sent."""
+    return tempfile.TemporaryDirectory(prefix=LOCAL_FOLDER_PREFIX)
+
+
+def clear_leftovers(now: float | None = None) -> None:
+    """Removes what an invocation killed mid-check (a timeout, out of memory) left in /tmp, which
+    Lambda keeps for the next: at a cold start, folders older than any invocation still running."""
+    cutoff = (time.time() if now is None else now) - LEFTOVER_AFTER_SECONDS
+    for folder in Path(tempfile.gettempdir()).glob(f"{LOCAL_FOLDER_PREFIX}*"):
+        with contextlib.suppress(OSError):  # another process's, removed meanwhile
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_memory_bytes() -> int:
@@ -72,7 +99,12 @@ def check_for_target(
     if handling is Handling.AS_IS:  # what the service would refuse anyway is not read first
         fits(file_name, path.stat().st_size, content_type)
     checked = check_file(path, output, file_name, content_type, handling, deadline)
-    fits(checked.file_name, checked.size, checked.content_type)
+    try:
+        fits(checked.file_name, checked.size, checked.content_type)
+    except PermanentError as error:
+        if checked.converted_from is None:
+            raise
+        raise PermanentError(f"converted {handling.value} for its target: {error}") from None
     return checked
 
 
@@ -104,6 +136,7 @@ def check_file(
 
 
 def _run_worker(request: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    _keep_environment_private()
     with _ONE_AT_A_TIME:
         # A check cut short by this invocation's end says nothing about the file: only one given
         # all its time refuses a file for taking it.
@@ -130,11 +163,32 @@ def _worker_environment() -> dict[str, str]:
     """Only where to import from: what this process imports, from where it does (a layer's
     /opt/python in Lambda, the venv here). Nothing else of this process's environment, which holds
     the function role's AWS credentials (and, run locally, Telnyx's): a decoder a hostile file
-    took over would find no key to use."""
-    return {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path), "PATH": os.defpath}
+    took over would find no key to use (and `_keep_environment_private` keeps it from reading
+    this process's)."""
+    environment = {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path), "PATH": os.defpath}
+    # Where Lambda's interpreter finds its own libpython (/var/lang/lib): no secret, and needed.
+    if "LD_LIBRARY_PATH" in os.environ:
+        environment["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    return environment
+
+
+@functools.cache
+def _keep_environment_private() -> None:
+    """Makes this process not dumpable: its /proc files (its environment, with the role's
+    credentials; its memory) then belong to root, and a worker (the same user, in Lambda not root)
+    cannot read them. Linux only; elsewhere there is no /proc to guard."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _answer_of(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    if done.returncode == -signal.SIGKILL:
+        # Not a signal the worker sends itself: the function ran out of memory (the kernel's
+        # choice), or the file did outside what the worker's limit counts.
+        raise PermanentError(
+            "reading the file took more memory than the function has: it may be built to exhaust "
+            "a reader; save it again, or scan it at a lower resolution"
+        )
     if done.returncode < 0:
         # A signal: a decoder crashed on this file (the worker's own faults end in an answer).
         raise PermanentError(f"the file crashed the reader of its type (signal {-done.returncode})")
@@ -144,4 +198,6 @@ def _answer_of(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
         logger.error("the file checker could not run", extra={"detail": detail})
         raise ConfigurationError(f"the file checker could not run: {''.join(detail) or 'no answer'}")
     answer: dict[str, Any] = json.loads(lines[-1])
+    if "no_room" in answer:
+        raise TransientError(str(answer["no_room"]))
     return answer

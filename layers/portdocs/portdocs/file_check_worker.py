@@ -11,6 +11,8 @@ install) exits without an answer."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import resource
 import sys
@@ -73,7 +75,7 @@ def _ends_as_a_pdf(path: Path) -> bool:
     end = tail.rfind(PDF_END_MARKER)
     if end < 0:
         return False
-    after = (line.strip(b" \t\r\x00") for line in tail[end + len(PDF_END_MARKER) :].split(b"\n"))
+    after = (line.strip(b" \t\r\f\x00") for line in tail[end + len(PDF_END_MARKER) :].split(b"\n"))
     return all(not line or line.startswith(b"%") for line in after)
 
 
@@ -112,12 +114,29 @@ def check_tiff(path: Path) -> int:
 
 
 def tiff_to_pdf(path: Path, output: Path) -> None:
-    """Each page wrapped as it is (CCITT fax and JPEG data copied; the rest compressed losslessly)."""
+    """Every page, without loss: a fax's CCITT G4 data (one strip a page) copied as it is, other
+    pages decoded and compressed losslessly. Except JPEG-coded pages (colour scans): stored
+    losslessly they come out several times larger than the TIFF, over the documents service's
+    20 MB, so each is saved again as a JPEG of high quality, which img2pdf copies in."""
+    pages: str | list[bytes] = str(path)
+    with Image.open(path) as image:
+        if image.info.get("compression") == "jpeg":
+            pages = [_as_jpeg(image, page) for page in range(getattr(image, "n_frames", 1))]
     try:
-        pdf = img2pdf.convert(str(path), engine=img2pdf.Engine.internal, rotation=img2pdf.Rotation.ifvalid)
+        pdf = img2pdf.convert(pages, engine=img2pdf.Engine.internal, rotation=img2pdf.Rotation.ifvalid)
     except img2pdf.AlphaChannelError:
         raise Refused("the TIFF has a transparency (alpha) channel: save it without one") from None
     output.write_bytes(pdf)
+
+
+def _as_jpeg(image: Image.Image, page: int) -> bytes:
+    image.seek(page)
+    out = io.BytesIO()
+    dpi = image.info.get("dpi")
+    image.convert("RGB" if image.mode not in ("L", "RGB", "CMYK") else image.mode).save(
+        out, "JPEG", quality=JPEG_QUALITY, **({"dpi": dpi} if dpi else {})
+    )
+    return out.getvalue()
 
 
 def heic_to_jpeg(path: Path, output: Path) -> None:
@@ -153,10 +172,10 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
     return {"content_type": content_type, "pages": pages}
 
 
-def _reason(error: Exception, path: str) -> str:
-    """A library's message, without the worker's temporary path in it."""
-    detail = str(error).replace(path, "the file")
-    return f"the file could not be read as its type ({type(error).__name__}: {detail})"
+def _refusal(error: Exception, request: dict[str, Any]) -> dict[str, str]:
+    """A library's message, without the worker's temporary paths in it."""
+    detail = str(error).replace(request["path"], "the file").replace(request["output"], "the converted file")
+    return {"refused": f"the file could not be read as its type ({type(error).__name__}: {detail})"}
 
 
 def main() -> int:
@@ -172,15 +191,20 @@ def main() -> int:
         answer = check(request)
     except Refused as refused:
         answer = {"refused": str(refused)}
-    except Image.DecompressionBombError:  # declared far over the limit: refused as Pillow opens it
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # as Pillow opens it
         answer = {"refused": str(too_many_pixels("the image"))}
+    except OSError as error:  # a full /tmp is the function's, not the file's
+        no_room = error.errno == errno.ENOSPC
+        answer = (
+            {"no_room": "no room left in /tmp to check the file"} if no_room else _refusal(error, request)
+        )
     except MemoryError:
         answer = {
             "refused": "the file needs more memory to read than a document can: it may be built to"
             " exhaust a reader; save it again, or scan it at a lower resolution"
         }
     except Exception as error:  # whatever a library raises on this file is the file's fault
-        answer = {"refused": _reason(error, request["path"])}
+        answer = _refusal(error, request)
     print(json.dumps(answer))
     return 0
 

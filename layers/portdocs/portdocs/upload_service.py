@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from portdocs.documents import (
     file_name_of,
     is_folder_placeholder,
 )
-from portdocs.errors import MissingObjectError, PermanentError, UploadGoneError
-from portdocs.file_check import CheckedFile, check_for_target
+from portdocs.errors import MissingObjectError, PermanentError, TransientError, UploadGoneError
+from portdocs.file_check import CheckedFile, check_for_target, local_folder
 from portdocs.flows import Flow, Flows
 from portdocs.idempotency import Idempotency
 from portdocs.intake import IntakeStore, ObjectInfo
@@ -225,6 +224,12 @@ class UploadService:
             return None
         return uploaded
 
+    def _download(self, document: Document, path: Path) -> None:
+        try:
+            self._intake.download(document.source, path)
+        except OSError as error:  # this function's /tmp (full, most likely) or the read: not the file
+            raise TransientError(f"cannot copy the file into /tmp to check it: {error.strerror}") from None
+
     def _fresh_upload(
         self, flow: Flow[Any, Any], document: Document, deadline: Deadline
     ) -> tuple[CheckedFile, Upload]:
@@ -233,9 +238,9 @@ class UploadService:
         check_size(document.size, self._settings.max_document_bytes)
         head = self._intake.read_head(document.source, SNIFF_BYTES)
         content_type = check_content_type(head, self._settings.allowed_content_types)
-        with tempfile.TemporaryDirectory(prefix="portdocs-") as folder:
+        with local_folder() as folder:
             original, converted = Path(folder, "original"), Path(folder, "converted")
-            self._intake.download(document.source, original)
+            self._download(document, original)
             checked = check_for_target(
                 original,
                 converted,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from portdocs import aws
-from portdocs.config import Settings
+from portdocs.config import Settings, check_content_types_known
 from portdocs.events import DocumentEvents, EventBus
 from portdocs.intake import IntakeStore
 from portdocs.ledger import Ledger
@@ -42,9 +42,12 @@ if TYPE_CHECKING:
 @cache
 def upload_service() -> UploadService:
     from portdocs.association_queue import AssociationQueue
+    from portdocs.file_check import clear_leftovers
     from portdocs.upload_service import UploadService
 
     parts = _Parts.build(Settings.from_environ())
+    check_content_types_known(parts.settings)
+    clear_leftovers()
     return UploadService(
         settings=parts.settings,
         flows=parts.flows(),
