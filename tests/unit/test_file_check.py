@@ -16,7 +16,7 @@ from PIL import Image
 from portdocs import file_check
 from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget, sniff_content_type
 from portdocs.errors import ConfigurationError, DeferredError, PermanentError
-from portdocs.file_check import check_file, check_for_target
+from portdocs.file_check import CheckedFile, check_file, check_for_target
 from portdocs.file_check_worker import CHECKS, CONVERSIONS
 from portdocs.flows.porting_order import DOCUMENTS_SERVICE_CONTENT_TYPES, PortingOrderFlow
 from portdocs.formats import CONTENT_TYPES, CONVERTED, FORMATS, Handling, converted_name, format_of
@@ -37,6 +37,13 @@ def written(tmp_path: Path, body: bytes) -> Path:
     path = tmp_path / "original"
     path.write_bytes(body)
     return path
+
+
+def check_a_pdf(tmp_path: Path) -> CheckedFile:
+    """The sample LOA through the worker, as the uploader sends a PDF to a porting order."""
+    return check_file(
+        written(tmp_path, LOA_PDF), tmp_path / "out", "loa.pdf", "application/pdf", Handling.AS_IS, ample()
+    )
 
 
 def stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: str, code: str) -> None:
@@ -137,14 +144,7 @@ def test_a_reader_that_never_finishes_is_stopped_and_the_file_refused(monkeypatc
 
     started = time.monotonic()
     with pytest.raises(PermanentError, match="could not be read within 1 seconds"):
-        check_file(
-            written(tmp_path, LOA_PDF),
-            tmp_path / "out",
-            "loa.pdf",
-            "application/pdf",
-            Handling.AS_IS,
-            ample(),
-        )
+        check_a_pdf(tmp_path)
     assert time.monotonic() - started < 10
 
 
@@ -171,28 +171,14 @@ def test_a_reader_that_crashes_refuses_the_file_and_the_lambda_lives_on(monkeypa
     stand_in(monkeypatch, tmp_path, "pypdf", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
 
     with pytest.raises(PermanentError, match="crashed the reader of its type"):
-        check_file(
-            written(tmp_path, LOA_PDF),
-            tmp_path / "out",
-            "loa.pdf",
-            "application/pdf",
-            Handling.AS_IS,
-            ample(),
-        )
+        check_a_pdf(tmp_path)
 
 
 def test_a_worker_that_cannot_start_keeps_the_document_for_redrive(monkeypatch, tmp_path: Path):
     stand_in(monkeypatch, tmp_path, "img2pdf", "raise ImportError('img2pdf is missing from the layer')\n")
 
     with pytest.raises(ConfigurationError, match="img2pdf is missing from the layer"):
-        check_file(
-            written(tmp_path, LOA_PDF),
-            tmp_path / "out",
-            "loa.pdf",
-            "application/pdf",
-            Handling.AS_IS,
-            ample(),
-        )
+        check_a_pdf(tmp_path)
 
 
 def test_an_image_that_needs_more_memory_than_the_worker_has_is_refused(monkeypatch, tmp_path: Path):
@@ -219,14 +205,7 @@ def test_the_worker_gets_no_credential_from_the_lambdas_environment(monkeypatch,
     stand_in(monkeypatch, tmp_path, "pypdf", "import os\nraise ImportError(' '.join(sorted(os.environ)))\n")
 
     with pytest.raises(ConfigurationError) as raised:
-        check_file(
-            written(tmp_path, LOA_PDF),
-            tmp_path / "out",
-            "loa.pdf",
-            "application/pdf",
-            Handling.AS_IS,
-            ample(),
-        )
+        check_a_pdf(tmp_path)
 
     seen = str(raised.value)
     assert "PYTHONPATH" in seen
@@ -269,22 +248,13 @@ def test_a_worker_killed_for_memory_refuses_the_file_saying_so(monkeypatch, tmp_
     stand_in(monkeypatch, tmp_path, "pypdf", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
 
     with pytest.raises(PermanentError, match="took more memory than the function has"):
-        check_file(
-            written(tmp_path, LOA_PDF),
-            tmp_path / "out",
-            "loa.pdf",
-            "application/pdf",
-            Handling.AS_IS,
-            ample(),
-        )
+        check_a_pdf(tmp_path)
 
 
 def test_after_a_check_the_lambdas_own_environment_cannot_be_read_by_its_workers(tmp_path: Path):
     import ctypes
 
-    check_file(
-        written(tmp_path, LOA_PDF), tmp_path / "out", "loa.pdf", "application/pdf", Handling.AS_IS, ample()
-    )
+    check_a_pdf(tmp_path)
 
     # Not dumpable: /proc/<pid>/environ and mem belong to root, not to the (same) user of a worker.
     assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
