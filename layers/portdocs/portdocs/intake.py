@@ -69,21 +69,11 @@ class IntakeStore:
             raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
         return _info(latest, head)
 
-    def read_head(self, source: SourceObject, length: int) -> bytes:
-        with self.open(source, byte_range=f"bytes=0-{length - 1}") as body:
-            return body.read()
-
     @contextmanager
-    def open(self, source: SourceObject, byte_range: str | None = None) -> Iterator[ByteStream]:
+    def open(self, source: SourceObject) -> Iterator[ByteStream]:
         """The object's body as a stream, pinned to the exact version (or ETag) announced."""
-        location = _locate(source)
         try:
-            answer = (
-                self._s3.get_object(**location, Range=byte_range)
-                if byte_range
-                else self._s3.get_object(**location)
-            )
-            body = answer["Body"]
+            body = self._s3.get_object(**_locate(source))["Body"]
         except (ClientError, BotoCoreError) as error:
             raise aws.translate(error, f"reading s3://{source.bucket}/{source.key}") from None
         try:

@@ -236,11 +236,13 @@ class UploadService:
         """The file checked (portdocs.file_check) and converted where its target needs another
         format, checked again as its flow's Telnyx service would, then sent from a local copy."""
         check_size(document.size, self._settings.max_document_bytes)
-        head = self._intake.read_head(document.source, SNIFF_BYTES)
-        content_type = check_content_type(head, self._settings.allowed_content_types)
         with local_folder() as folder:
             original, converted = Path(folder, "original"), Path(folder, "converted")
-            self._download(document, original)
+            self._download(document, original)  # one read of S3: the type is sniffed from the copy
+            with original.open("rb") as file:
+                content_type = check_content_type(
+                    file.read(SNIFF_BYTES), self._settings.allowed_content_types
+                )
             checked = check_for_target(
                 original,
                 converted,
