@@ -3,9 +3,10 @@ claims and complete, and converts it where its target needs another format (port
 
 portdocs.file_check runs `python -m portdocs.file_check_worker REQUEST` with a JSON request
 (path, content type, handling, output path, memory limit) and reads one JSON line back:
-`{"content_type", "pages"}` or `{"refused": reason}`. The process is the bound a library cannot
-give: a file built to make a parser loop, explode in memory or crash in C ends this process (its
-memory limit, the parent's timeout), never the Lambda's batch. Any exception a library raises on
+`{"content_type", "pages"}`, `{"refused": reason}`, or `{"no_room": …}` when /tmp is full.
+The process is the bound a library cannot give: a file built to make a parser loop, explode in
+memory or crash in C ends this process (its memory limit, the parent's timeout), never the
+Lambda's batch. Any exception a library raises on
 the file is the file's fault and becomes its refusal; only a worker that cannot start (a broken
 install) exits without an answer."""
 
