@@ -54,7 +54,7 @@ from portdocs.documents import (
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError, PortdocsError
-from portdocs.formats import CHECK_SECONDS, FORMATS
+from portdocs.formats import CHECK_SECONDS, FORMATS_BY_TYPE
 from portdocs.ledger import Ledger, LedgerEntry
 from portdocs.orders import OrderRecord, current_documents, document_type_of, needs_action
 from portdocs.porting_status import OrderStatus, ReviewStatus
@@ -348,9 +348,13 @@ def _type_cell(entry: LedgerEntry) -> str:
         return ""
     if not entry.converted_from:
         return str(entry.target.document_type)
-    names = {format_.content_type: format_.name for format_ in FORMATS}
-    made = names.get(entry.content_type or "", entry.content_type or "?")
-    return f"{entry.target.document_type} ({names.get(entry.converted_from, entry.converted_from)} → {made})"
+    was, made = (_format_name(entry.converted_from), _format_name(entry.content_type or "?"))
+    return f"{entry.target.document_type} ({was} → {made})"
+
+
+def _format_name(content_type: str) -> str:
+    known = FORMATS_BY_TYPE.get(content_type)
+    return known.name if known else content_type
 
 
 def _review_cell(entry: LedgerEntry) -> Text:
