@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -61,6 +62,8 @@ class CheckedFile:
     pages: int
     # The sniffed content type of the file as received, when it was converted.
     converted_from: str | None = None
+    # The sha256 (hex) of the file as received, whatever was made of it.
+    received_sha256: str | None = None
 
 
 def local_folder() -> tempfile.TemporaryDirectory[str]:
@@ -125,6 +128,8 @@ def check_file(
         raise PermanentError(str(answer["refused"]))
     converted = handling is not Handling.AS_IS
     sent = output if converted else path
+    with path.open("rb") as received:
+        received_sha256 = hashlib.file_digest(received, "sha256").hexdigest()
     return CheckedFile(
         path=sent,
         file_name=converted_name(file_name, handling),
@@ -132,6 +137,7 @@ def check_file(
         size=sent.stat().st_size,
         pages=int(answer["pages"]),
         converted_from=content_type if converted else None,
+        received_sha256=received_sha256,
     )
 
 

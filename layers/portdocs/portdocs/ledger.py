@@ -73,6 +73,9 @@ class LedgerEntry:
     # (portdocs.formats).
     content_type: str | None = None
     converted_from: str | None = None
+    # The sha256 of the file as received (before any conversion): `portdocs bulk` knows by it that a
+    # manifest's row was sent before.
+    received_sha256: str | None = None
     # The last transient or configuration fault, while the document is `failed`.
     last_error: str | None = None
     # A POST to Telnyx's (non-idempotent) association endpoint was started and its outcome is
@@ -120,6 +123,7 @@ class LedgerEntry:
             reason=item.get("reason"),
             content_type=item.get("content_type"),
             converted_from=item.get("converted_from"),
+            received_sha256=item.get("received_sha256"),
             last_error=item.get("last_error"),
             send_unconfirmed=bool(item.get("send_unconfirmed")),
             version_pinned=bool(item.get("version_pinned")),
@@ -230,9 +234,16 @@ class Ledger:
         return LedgerEntry.from_item(item)
 
     def mark_uploaded(
-        self, document_id: str, upload: Upload, content_type: str, converted_from: str | None
+        self,
+        document_id: str,
+        upload: Upload,
+        content_type: str,
+        converted_from: str | None,
+        received_sha256: str | None = None,
     ) -> bool:
         conversion: dict[str, Any] = {"converted_from": converted_from} if converted_from else {}
+        if received_sha256:
+            conversion["received_sha256"] = received_sha256
         uploaded = self._transition(
             document_id,
             State.UPLOADED,

@@ -241,7 +241,7 @@ class Lifecycle:
         """False when a racing delivery ended the document meanwhile (a newer version, a deletion):
         its word stands, and nothing is to be handed to the associator."""
         if not self._ledger.mark_uploaded(
-            attempt.document_id, upload, checked.content_type, checked.converted_from
+            attempt.document_id, upload, checked.content_type, checked.converted_from, checked.received_sha256
         ):
             self.bring_tag_up_to_date(attempt)
             return False

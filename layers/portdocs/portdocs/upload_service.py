@@ -236,6 +236,7 @@ class UploadService:
         """The file checked (portdocs.file_check) and converted where its target needs another
         format, checked again as its flow's Telnyx service would, then sent from a local copy."""
         check_size(document.size, self._settings.max_document_bytes)
+        flow.check_target(document.target, deadline)  # nothing is read or sent for a closed target
         with local_folder() as folder:
             original, converted = Path(folder, "original"), Path(folder, "converted")
             self._download(document, original)  # one read of S3: the type is sniffed from the copy

@@ -41,6 +41,10 @@ class DraftFlow:
     def check_fits(file_name: str, size: int, content_type: str) -> None:
         """The files service takes what the uploader's own settings allow."""
 
+    def check_target(self, target: DraftTarget, deadline: Deadline) -> None:
+        """Telnyx offers no way to read a draft port request: a wrong id is learnt only when the
+        association is refused, and the uploaded file stays on the files service (docs/flows.md)."""
+
     def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> LocationUpload:
         # Each attempt asks for a fresh form: a retry may be curing an expired or refused one.
         form = self._api.request_upload_form(checked.content_type, deadline)

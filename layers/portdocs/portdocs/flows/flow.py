@@ -36,6 +36,10 @@ class Flow(Protocol[TargetT, UploadT]):
     def check_fits(self, file_name: str, size: int, content_type: str) -> None:
         """Raises PermanentError, with the reason, for what this flow's Telnyx service would refuse."""
 
+    def check_target(self, target: TargetT, deadline: Deadline) -> None:
+        """Raises PermanentError, with the reason, when Telnyx says the target takes no documents;
+        asked before an upload, so that nothing is uploaded for a target that cannot have it."""
+
     def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> UploadT:
         """Sends the checked (perhaps converted) file to Telnyx; once per attempt (the caller retries)."""
 

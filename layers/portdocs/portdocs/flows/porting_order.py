@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, ClassVar
 from portdocs.documents import Association, Document, DocumentUpload, PortingOrderTarget, check_size
 from portdocs.errors import AmbiguousError, PermanentError
 from portdocs.flows.flow import UNCONFIRMED_SENDS
+from portdocs.order_check import OrderCheck
 from portdocs.retrying import Deadline, note_retry, with_retries
+from portdocs.telnyx_porting import PortingApi
 from portdocs.telnyx_v2 import PortingOrdersApi
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class PortingOrderFlow:
     def __init__(self, parts: FlowParts) -> None:
         self._api = PortingOrdersApi(parts.http)
         self._ledger = parts.ledger
+        self._orders = OrderCheck(PortingApi(parts.http))
 
     @staticmethod
     def check_fits(file_name: str, size: int, content_type: str) -> None:
@@ -63,6 +66,9 @@ class PortingOrderFlow:
                 "Telnyx's documents service takes file names of up to "
                 f"{DOCUMENTS_SERVICE_NAME_MAX} printable characters"
             )
+
+    def check_target(self, target: PortingOrderTarget, deadline: Deadline) -> None:
+        self._orders.check(target.porting_order_id, deadline)
 
     def upload(self, document: Document, checked: CheckedFile, deadline: Deadline) -> DocumentUpload:
         # Taken before the upload starts: Telnyx's 30 minutes cannot have begun earlier.
