@@ -5,6 +5,7 @@
     portdocs drop PATH... --port-request ID --sub-request ID --type loa|csr|invoice|other
     portdocs status [--port-request ID] [--watch] [--json]
     portdocs orders [--needs-action] [--json]   the porting orders followed, and what Telnyx said
+    portdocs bulk MANIFEST [--dry-run] [--retry-rejected] [--report PATH]   many documents, one manifest
     portdocs send --port-request ID --sub-request ID --type TYPE --url URL [--description TEXT]
     portdocs redrive [--queue intake|association|all]
     portdocs retry DOCUMENT_ID...       put rejected, superseded or failed documents through again
@@ -26,42 +27,32 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from rich.console import Console
 from rich.live import Live
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from portdocs.config import (
-    DEFAULT_ALLOWED_CONTENT_TYPES,
-    DEFAULT_MAX_DOCUMENT_BYTES,
-    csv_setting,
-    positive_int_setting,
-)
 from portdocs.documents import (
-    SNIFF_BYTES,
     DocumentType,
     DraftTarget,
     PortingOrderTarget,
     State,
-    check_content_type,
-    check_size,
     file_name_of,
 )
 from portdocs.documents import Target as DocumentTarget
 from portdocs.errors import PermanentError, PortdocsError
-from portdocs.formats import CHECK_SECONDS, FORMATS_BY_TYPE
-from portdocs.ledger import Ledger, LedgerEntry
+from portdocs.formats import FORMATS_BY_TYPE
+from portdocs.ledger import LedgerEntry
 from portdocs.orders import OrderRecord, current_documents, document_type_of, needs_action
 from portdocs.porting_status import OrderStatus, ReviewStatus
-from portdocs.resend import Queue, resend_of
 from portdocs.shapes import ASSOCIATION_REQUEST_SCHEMA, validate
 from portdocs.timestamps import parse_utc_iso
-from portdocs_sandbox import ledger_admin, queue_policy
+from portdocs_sandbox import bulk, ledger_admin
+from portdocs_sandbox.preflight import check_before_drop, flow_of
+from portdocs_sandbox.retry import retry_document
 from portdocs_sandbox.sandbox import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_FILE,
@@ -69,13 +60,11 @@ from portdocs_sandbox.sandbox import (
     DEMO_PORTING_ORDER,
     DEMO_SUB_REQUESTS,
     Sandbox,
-    SandboxState,
 )
 from portdocs_sandbox.stack import PROJECT_ROOT
+from portdocs_sandbox.target import CliError, Target, console, errors, resolve_target
 
-if TYPE_CHECKING:
-    from portdocs.flows.draft import DraftFlow
-    from portdocs.flows.porting_order import PortingOrderFlow
+__all__ = ["CliError", "Target", "main", "retry_document"]
 
 SAMPLES = PROJECT_ROOT / "samples"
 # One document through each flow: the draft port request's, and the porting order's (Telnyx's current API).
@@ -85,121 +74,6 @@ DEMO_DOCUMENTS = (
 )
 DEMO_TIMEOUT_SECONDS = 120
 QUEUES = {"intake": "Intake", "association": "Association"}
-# Without a terminal rich assumes 80 columns; ids and reasons need more to stay readable.
-console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-class CliError(Exception):
-    """A user-facing failure: printed without a traceback, exit status 2."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the commands act: the local sandbox or a deployed stack."""
-
-    outputs: dict[str, str]
-    session: boto3.session.Session
-    endpoint_url: str | None
-    max_document_bytes: int
-    allowed_content_types: tuple[str, ...]
-    # In the sandbox, who the commands act as: every message they send is held to the queue's
-    # policy for this principal, as SQS holds it (moto does not). None on AWS, which does it itself.
-    principal_arn: str | None = None
-
-    def client(self, service: str) -> Any:
-        # The service is named at run time: the stubs' per-service overloads cannot apply.
-        session: Any = self.session
-        client = session.client(service, endpoint_url=self.endpoint_url or None)
-        if service == "sqs" and self.principal_arn:
-            _hold_to_queue_policies(client, self.principal_arn)
-        return client
-
-    def table(self) -> Any:
-        """The documents ledger."""
-        return self._dynamodb().Table(self.outputs["DocumentsTableName"])
-
-    def orders_table(self) -> Any:
-        """The porting orders table (docs/orders.md)."""
-        name = self.outputs.get("PortingOrdersTableName")
-        if not name:
-            raise CliError(
-                "this stack has no porting orders table (no PortingOrdersTableName output): "
-                "deploy a portdocs that follows porting orders"
-            )
-        return self._dynamodb().Table(name)
-
-    def _dynamodb(self) -> Any:
-        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url or None)
-
-    @classmethod
-    def from_sandbox(cls, state: SandboxState, principal_arn: str | None = None) -> Target:
-        return cls(
-            state.outputs,
-            state.session(),
-            state.endpoint_url,
-            state.max_document_bytes,
-            state.allowed_content_types,
-            principal_arn or state.operator_role_arn,
-        )
-
-    @classmethod
-    def from_stack(cls, stack_name: str, region: str | None) -> Target:
-        session = boto3.session.Session(region_name=region)
-        try:
-            stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
-        except (BotoCoreError, ClientError) as error:
-            raise CliError(f"cannot read stack {stack_name!r}: {error}") from None
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-        return cls(
-            outputs=outputs,
-            session=session,
-            endpoint_url=None,
-            max_document_bytes=positive_int_setting(
-                parameters, "MaxDocumentBytes", DEFAULT_MAX_DOCUMENT_BYTES
-            ),
-            allowed_content_types=csv_setting(
-                parameters, "AllowedContentTypes", DEFAULT_ALLOWED_CONTENT_TYPES
-            ),
-        )
-
-
-def resolve_target(args: argparse.Namespace) -> Target:
-    if args.stack_name:
-        return Target.from_stack(args.stack_name, args.region)
-    state_file = Path(args.state_file)
-    if not state_file.exists():
-        raise CliError(
-            f"no sandbox is running (no {state_file}): start one with `portdocs sandbox`, "
-            "or pass --stack-name to use a deployed stack"
-        )
-    return Target.from_sandbox(SandboxState.read(state_file), principal_arn=args.principal)
-
-
-def _hold_to_queue_policies(client: Any, principal_arn: str) -> None:
-    """Refuses a send the queue's policy would refuse on AWS, with SQS's own error code."""
-    policies: dict[str, tuple[dict[str, Any], str]] = {}
-
-    def check(params: dict[str, Any], **_: Any) -> None:
-        url = params["QueueUrl"]
-        if url not in policies:
-            attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "QueueArn"])[
-                "Attributes"
-            ]
-            policies[url] = (json.loads(attributes.get("Policy", "{}")), attributes["QueueArn"])
-        policy, queue_arn = policies[url]
-        decision = queue_policy.evaluate(
-            policy, queue_policy.Request("sqs:SendMessage", queue_arn, principal_arn)
-        )
-        same_account = principal_arn.split(":")[4] == queue_arn.split(":")[4]
-        if decision is queue_policy.Decision.DENIED or (
-            decision is queue_policy.Decision.NOT_ALLOWED_HERE and not same_account
-        ):
-            raise CliError(f"AccessDenied: the policy of {queue_arn} does not let {principal_arn} send to it")
-
-    for operation in ("SendMessage", "SendMessageBatch"):
-        client.meta.events.register(f"before-parameter-build.sqs.{operation}", check)
 
 
 # -- operations, shared by the commands and the demo -----------------------------------------------------
@@ -234,41 +108,6 @@ def document_target(args: argparse.Namespace) -> DocumentTarget:
         return DraftTarget(args.port_request, args.sub_request, DocumentType.parse(args.type))
     except PermanentError as error:
         raise CliError(str(error)) from None
-
-
-def _flow_of(destination: DocumentTarget) -> type[DraftFlow] | type[PortingOrderFlow]:
-    """The target's flow, for what it says without adapters: its limits, its message fields.
-
-    Imported here, not at the top: a sandbox worker process imports this module first (spawn
-    imports the parent's main module), before its function's environment is set; the flows bring
-    portdocs' logger, which would then be made for no function and write to the sandbox's output
-    instead of the function's log stream (tests/e2e holds both)."""
-    from portdocs.flows import flow_type
-
-    return flow_type(destination)
-
-
-def check_before_drop(file: Path, target: Target, destination: DocumentTarget) -> str:
-    """The checks the uploader makes (portdocs.file_check), made here first: a refused file is
-    named before anything is dropped. Returns the file's content type as sniffed."""
-    from portdocs.file_check import check_for_target
-    from portdocs.retrying import Deadline
-
-    check_size(file.stat().st_size, target.max_document_bytes)
-    with file.open("rb") as handle:
-        content_type = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
-    with tempfile.TemporaryDirectory(prefix="portdocs-drop-") as folder:
-        check_for_target(
-            file,
-            Path(folder, "converted"),
-            file.name,
-            content_type,
-            destination,
-            _flow_of(destination).check_fits,
-            # A whole check's time and some: a file that takes all of it is refused, not deferred.
-            Deadline(time.monotonic() + CHECK_SECONDS + 10),
-        )
-    return content_type
 
 
 def drop_documents(
@@ -530,42 +369,6 @@ def redrive(target: Target, queue: str) -> int:
     return moved
 
 
-RETRYABLE_STATES = (State.REJECTED, State.SUPERSEDED, State.FAILED)
-QUEUE_OUTPUTS = {Queue.INTAKE: "IntakeQueueUrl", Queue.ASSOCIATION: "AssociationQueueUrl"}
-
-
-def retry_document(target: Target, document_id: str) -> str:
-    """Puts one document back through the pipeline on purpose (its reason was fixed outside:
-    a sub-request created, a credential fixed). Safe to run twice: the ledger reopens a document
-    only from a retryable state, so a second run (or a run after it was associated) sends
-    nothing. Returns what was done, for the operator."""
-    table = target.table()
-    try:
-        entry = ledger_admin.entry(table, document_id)
-        if entry is None:
-            raise CliError(f"no document {document_id!r} in the ledger (see `portdocs status --json`)")
-        resend = resend_of(entry)
-    except (PermanentError, ValueError) as error:
-        raise CliError(f"{document_id}: cannot be retried as recorded: {error}") from None
-    if resend is None:
-        return f"{document_id}: cannot be retried: the message named no document; send it again, corrected"
-    queue = QUEUE_OUTPUTS[resend.queue]
-    if not ledger_admin.reopen(table, document_id, RETRYABLE_STATES):
-        retryable = ", ".join(RETRYABLE_STATES)
-        return (
-            f"{document_id}: not retried: it is {entry.state} (retried: {retryable}, "
-            f"and received or uploaded untouched for {ledger_admin.STALE_AFTER_SECONDS // 60} minutes)"
-        )
-    try:
-        target.client("sqs").send_message(QueueUrl=target.outputs[queue], MessageBody=json.dumps(resend.body))
-    except (BotoCoreError, ClientError) as error:
-        # Reopened but not sent: leave it retryable, not looking as if it were in flight.
-        Ledger(table).mark_failed(document_id, f"portdocs retry could not send it: {error}")
-        raise CliError(f"{document_id}: reopened but not sent ({error}); run portdocs retry again") from None
-    request = "association" if resend.queue is Queue.ASSOCIATION else "upload"
-    return f"{document_id}: sent again ({request} request)"
-
-
 # -- commands -----------------------------------------------------------------------------------------------
 
 
@@ -688,7 +491,7 @@ UPLOAD_OPTIONS = {"url": "--url", "telnyx_document_id": "--document-id"}
 def command_send(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     destination = document_target(args)
-    wanted = UPLOAD_OPTIONS[_flow_of(destination).UPLOAD_FIELD]
+    wanted = UPLOAD_OPTIONS[flow_of(destination).UPLOAD_FIELD]
     given = args.document_id if wanted == "--document-id" else args.url
     if given is None or (args.url is not None and args.document_id is not None):
         raise CliError(f"this target takes {wanted} (a draft: --url; a porting order: --document-id)")
@@ -907,6 +710,13 @@ def _add_sending_commands(commands: Commands) -> None:
     drop.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     drop.add_argument("--description", help="becomes the description on Telnyx (default: the file name)")
     drop.set_defaults(handler=command_drop)
+    bulk.add_command(
+        _with_target(
+            commands.add_parser(
+                "bulk", help="many documents to many targets, from a CSV or JSON Lines manifest"
+            )
+        )
+    )
     send = _with_document_target(
         commands.add_parser("send", help="send an association request, as an upstream system would")
     )
