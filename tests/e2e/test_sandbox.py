@@ -383,6 +383,54 @@ def test_unsupported_file_is_refused_by_drop_and_rejected_when_put_directly(sess
     assert code == 0 and "Document Rejected" in table
 
 
+def test_a_bulk_manifest_of_many_orders_ends_attached_once_and_a_second_run_sends_nothing(
+    session: Session, tmp_path: Path
+):
+    orders = [str(uuid.uuid4()) for _ in range(12)]
+    for order in orders:
+        session.admin("POST", "porting_orders", {"id": order})
+    cancelled = orders.pop()
+    session.admin("POST", f"porting_orders/{cancelled}/status", {"value": "cancelled"})
+    lines = ["file,type,porting_order,port_request,sub_request,description"]
+    for number, order in enumerate(orders):
+        for kind in ("loa", "invoice"):
+            (tmp_path / f"{kind}-{number}.pdf").write_bytes(pdf(f"{kind} for {order}"))
+            lines.append(f"{kind}-{number}.pdf,{kind},{order},,,")
+    (tmp_path / "late.pdf").write_bytes(pdf("an LOA too late"))
+    lines += [f"late.pdf,loa,{cancelled},,,", f"/etc/passwd,other,{orders[0]},,,"]
+    manifest = tmp_path / "onboarding.csv"
+    manifest.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig")  # as Excel saves it
+    uploads_before = len(session.calls("documents"))
+
+    code, output = session.portdocs("bulk", str(manifest), "--dry-run")
+    assert code == 1, output
+    assert f"row 24: porting order {cancelled} is cancelled on Telnyx" in output
+    assert "row 25: /etc/passwd: an absolute path" in output
+    assert len(session.calls("documents")) == uploads_before  # a dry run sends nothing
+
+    code, output = session.portdocs("bulk", str(manifest), "--report", str(tmp_path / "report.json"))
+    assert code == 1, output  # two rows did not end attached
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(line["action"], line["state"]) for line in report] == [("sent", "associated")] * 22 + [
+        ("not sent", "invalid")
+    ] * 2
+    for number, order in enumerate(orders):
+        held = session.admin("GET", f"porting_orders/{order}")["documents"]
+        assert held == {
+            kind: report[2 * number + offset]["telnyx_document_id"]
+            for offset, kind in enumerate(("loa", "invoice"))
+        }
+    assert len(session.calls("documents")) == uploads_before + 22
+    assert "24 rows: 22 attached, 2 invalid" in output
+
+    code, output = session.portdocs("bulk", str(manifest), "--report", str(tmp_path / "again.csv"))
+    assert code == 1, output
+    assert "22 sent before and associated" in output
+    assert len(session.calls("documents")) == uploads_before + 22
+    again = (tmp_path / "again.csv").read_text(encoding="utf-8").splitlines()
+    assert sum(",attached before," in line for line in again) == 22
+
+
 def test_injected_rate_limits_and_server_errors_are_survived(session: Session):
     session.admin(
         "POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2}
