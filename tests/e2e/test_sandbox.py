@@ -431,6 +431,14 @@ def test_a_bulk_manifest_of_many_orders_ends_attached_once_and_a_second_run_send
     assert sum(",attached before," in line for line in again) == 22
 
 
+def test_the_sample_manifest_passes_a_dry_run_against_the_sandbox_seeds(session: Session):
+    code, output = session.portdocs("bulk", str(SAMPLES / "bulk-onboarding.csv"), "--dry-run")
+
+    assert code == 0, output
+    assert "4 rows checked: 0 with a problem" in output
+    assert "draft port requests are not checked on Telnyx" in output
+
+
 def test_injected_rate_limits_and_server_errors_are_survived(session: Session):
     session.admin(
         "POST", "faults", {"endpoint": "upload_requests", "status": 429, "retry_after": "1", "times": 2}

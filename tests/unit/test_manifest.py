@@ -13,6 +13,7 @@ import pytest
 
 from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget
 from portdocs_sandbox.manifest import MAX_ROWS, ManifestError, Problem, Row, read_manifest
+from tests.support import SAMPLES
 
 ORDER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
 REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
@@ -240,3 +241,14 @@ def test_a_json_line_that_is_not_a_row_stops_the_run(folder: Path, line: str, me
 def test_a_problem_keeps_the_file_the_row_named_for_the_report(folder: Path):
     _, problems = read_manifest(manifest(folder, f"{HEADER}\n../secret.pdf,other,{ORDER},,,\n"))
     assert problems == [Problem(2, problems[0].message, file="../secret.pdf")]
+
+
+def test_the_sample_manifests_say_the_same_in_csv_and_json_lines():
+    (csv_rows, csv_problems), (jsonl_rows, jsonl_problems) = (
+        read_manifest(SAMPLES / name) for name in ("bulk-onboarding.csv", "bulk-onboarding.jsonl")
+    )
+    assert csv_problems == jsonl_problems == []
+    assert len(csv_rows) == 4
+    assert [(r.file, r.target, r.description) for r in csv_rows] == [
+        (r.file, r.target, r.description) for r in jsonl_rows
+    ]
