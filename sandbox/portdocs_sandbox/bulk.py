@@ -583,10 +583,18 @@ def command_bulk(args: argparse.Namespace) -> int:
         if args.dry_run:
             return 1 if found.problems else 0
         outcomes = send(target, rows, found, args.retry_rejected)
-    wait(target, outcomes, args.wait)
+    try:
+        wait(target, outcomes, args.wait)
+    except KeyboardInterrupt:  # what was sent goes on in the pipeline; the report says where it stood
+        interrupted = True
+    else:
+        interrupted = False
     console.print(summary_table(outcomes))
     write_report(report, outcomes)
     console.print(f"{counts(outcomes)}; report: {report}", markup=False)
+    if interrupted:
+        console.print("stopped waiting: run the same manifest again to wait for the rest", markup=False)
+        return 130
     return 0 if all(o.attached for o in outcomes) else 1
 
 
