@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portdocs.documents import SNIFF_BYTES, check_content_type, check_size
 from portdocs.documents import Target as DocumentTarget
+from portdocs.documents import check_size
 from portdocs.formats import CHECK_SECONDS
 from portdocs_sandbox.target import Target
 
@@ -37,17 +37,15 @@ def check_before_drop(file: Path, target: Target, destination: DocumentTarget) -
     from portdocs.retrying import Deadline
 
     check_size(file.stat().st_size, target.max_document_bytes)
-    with file.open("rb") as handle:
-        content_type = check_content_type(handle.read(SNIFF_BYTES), target.allowed_content_types)
     with tempfile.TemporaryDirectory(prefix="portdocs-drop-") as folder:
-        check_for_target(
+        checked = check_for_target(
             file,
             Path(folder, "converted"),
             file.name,
-            content_type,
+            target.allowed_content_types,
             destination,
             flow_of(destination).check_fits,
             # A whole check's time and some: a file that takes all of it is refused, not deferred.
             Deadline(time.monotonic() + CHECK_SECONDS + 10),
         )
-    return content_type
+    return checked.received_content_type

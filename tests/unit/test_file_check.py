@@ -96,10 +96,10 @@ def test_a_draft_keeps_a_tiff_and_a_porting_order_gets_the_same_pages_as_a_pdf(t
     original = written(tmp_path, FAXED_LOA)
 
     kept = check_for_target(
-        original, tmp_path / "out", "fax.tif", "image/tiff", DRAFT, lambda *_: None, ample()
+        original, tmp_path / "out", "fax.tif", ("image/tiff",), DRAFT, lambda *_: None, ample()
     )
     converted = check_for_target(
-        original, tmp_path / "out", "fax.tif", "image/tiff", ORDER, PortingOrderFlow.check_fits, ample()
+        original, tmp_path / "out", "fax.tif", ("image/tiff",), ORDER, PortingOrderFlow.check_fits, ample()
     )
 
     assert (kept.path, kept.content_type, kept.converted_from, kept.pages) == (
@@ -237,7 +237,7 @@ def test_a_conversion_too_big_for_the_documents_service_says_it_was_converted(tm
             written(tmp_path, FAXED_LOA),
             tmp_path / "out",
             "fax.tif",
-            "image/tiff",
+            ("image/tiff",),
             ORDER,
             at_most_1000_bytes,
             ample(),

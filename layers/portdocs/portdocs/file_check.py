@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from portdocs.documents import SNIFF_BYTES, check_content_type
 from portdocs.errors import ConfigurationError, DeferredError, PermanentError, TransientError
 from portdocs.formats import CHECK_SECONDS, Handling, converted_name, format_of
 from portdocs.observability import logger
@@ -65,6 +66,11 @@ class CheckedFile:
     # The sha256 (hex) of the file as received, whatever was made of it.
     received_sha256: str | None = None
 
+    @property
+    def received_content_type(self) -> str:
+        """The sniffed type of the file as received."""
+        return self.converted_from or self.content_type
+
 
 def local_folder() -> tempfile.TemporaryDirectory[str]:
     """Where one record's file and its conversion sit while it is checked and sent."""
@@ -90,14 +96,17 @@ def check_for_target(
     path: Path,
     output: Path,
     file_name: str,
-    content_type: str,
+    allowed_content_types: tuple[str, ...],
     target: Target,
     fits: Fits,
     deadline: Deadline,
 ) -> CheckedFile:
-    """The file at `path` (sniffed as `content_type`) checked, converted into `output` if its
-    target needs another format, and checked as the target's Telnyx service would (`fits`, the
-    flow's check). PermanentError, with the reason, when it is refused."""
+    """The file at `path`, its type sniffed from its bytes and held to `allowed_content_types`,
+    checked, converted into `output` if its target needs another format, and checked as the
+    target's Telnyx service would (`fits`, the flow's check). PermanentError, with the reason, when
+    it is refused. The uploader and `portdocs drop` both check a file through here."""
+    with path.open("rb") as file:
+        content_type = check_content_type(file.read(SNIFF_BYTES), allowed_content_types)
     handling = format_of(content_type).handling(target)
     if handling is Handling.AS_IS:  # what the service would refuse anyway is not read first
         fits(file_name, path.stat().st_size, content_type)

@@ -9,13 +9,11 @@ from typing import Any
 from portdocs.association_queue import AssociationQueue
 from portdocs.config import Settings
 from portdocs.documents import (
-    SNIFF_BYTES,
     Document,
     IntakeKey,
     SourceObject,
     Target,
     Upload,
-    check_content_type,
     check_size,
     file_name_of,
     is_folder_placeholder,
@@ -240,15 +238,11 @@ class UploadService:
         with local_folder() as folder:
             original, converted = Path(folder, "original"), Path(folder, "converted")
             self._download(document, original)  # one read of S3: the type is sniffed from the copy
-            with original.open("rb") as file:
-                content_type = check_content_type(
-                    file.read(SNIFF_BYTES), self._settings.allowed_content_types
-                )
             checked = check_for_target(
                 original,
                 converted,
                 document.file_name,
-                content_type,
+                self._settings.allowed_content_types,
                 document.target,
                 flow.check_fits,
                 deadline,
