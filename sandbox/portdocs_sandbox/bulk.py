@@ -55,6 +55,7 @@ REPORT_FIELDS = (
     "telnyx_document_id",
     "review_status",
 )
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DRAFTS_NOT_CHECKED = (
     "draft port requests are not checked on Telnyx: its legacy API offers no way to read one. A wrong "
     "id is refused when the document is attached, and the file stays on Telnyx's files service."
@@ -545,7 +546,14 @@ def write_report(path: Path, outcomes: list[Outcome]) -> None:
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=REPORT_FIELDS)
         writer.writeheader()
-        writer.writerows(lines)
+        writer.writerows({name: _inert(value) for name, value in line.items()} for line in lines)
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (a file name or Telnyx's text beginning with =,
+    +, - or @) is written with a leading apostrophe, which spreadsheets show as text (OWASP's
+    advice on CSV injection)."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
 
 
 def report_path(manifest: Path, given: str | None) -> Path:

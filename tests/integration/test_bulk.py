@@ -283,3 +283,19 @@ def test_the_report_has_a_line_per_row(pipeline: Pipeline, target: Target, tmp_p
     assert attached["target"] == f"porting order {PORTING_ORDER}" and attached["document_type"] == "loa"
     assert refused["row"] == "3" and refused["file"] == "../x" and refused["state"] == "invalid"
     assert refused["reason"] == "../x: outside the manifest's folder (--files-anywhere allows it)"
+
+
+def test_the_csv_report_keeps_a_file_name_that_looks_like_a_formula_as_text(
+    pipeline: Pipeline, target: Target, tmp_path: Path
+):
+    name = '=HYPERLINK("evil.example","open me")'
+    path = tmp_path / "manifest.jsonl"
+    path.write_text(json.dumps({"file": name, "type": "loa", "porting_order": PORTING_ORDER}) + "\n")
+    outcomes = run(pipeline, target, path, tmp_path)
+
+    bulk.write_report(tmp_path / "report.csv", outcomes)
+
+    with (tmp_path / "report.csv").open(newline="") as file:
+        (line,) = csv.DictReader(file)
+    assert (line["file"], line["reason"]) == (f"'{name}", f"'{name}: no such file")
+    assert line["state"] == "invalid"
