@@ -13,7 +13,7 @@ SAM := $(SAM_VENV)/bin/sam
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps --only-binary=:all:
 LOCK = $(UV_VENV)/bin/uv pip compile --quiet --generate-hashes --upgrade --custom-compile-command "make lock"
 
-.PHONY: demo test lint hooks template scan build unit integration e2e bench soak sandbox lock clean
+.PHONY: demo test lint hooks template scan build unit integration e2e bench bench-bulk soak sandbox lock clean
 
 ## demo: run the main job locally (sandbox: no AWS or Telnyx account needed)
 demo: $(VENV)/.installed
@@ -66,6 +66,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/upload_memory.py
 	$(BIN)/python bench/conversion.py
 	$(BIN)/python bench/receiver.py
+
+## bench-bulk: portdocs bulk through the sandbox, 1,000 documents to 300 porting orders: documents per minute from the first drop to the last end against the naive loop of one drop then a wait, every row attached exactly once and nothing sent by a second run, and the cost per 1,000 documents on arm64 priced from what the run measured (BENCH_BULK_DOCUMENTS, BENCH_BULK_ORDERS, BENCH_BULK_NAIVE=20)
+bench-bulk: $(VENV)/.installed
+	$(BIN)/python bench/bulk.py
 
 ## soak: hostile soak through the sandbox, one summary line (SOAK_DOCUMENTS=1000, SOAK_ARGS="--seed 7 --verbose")
 soak: $(VENV)/.installed

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,8 @@ class CheckedRow:
     row: Row
     file: Path
     sha256: str
-    content_type: str
+    # As sniffed by the checks; None for a row sent before, which is not checked again.
+    content_type: str | None = None
 
     @property
     def key(self) -> str:
@@ -160,39 +161,59 @@ def plan(
     except ManifestError as error:
         raise CliError(f"{manifest}: {error}") from None
     found = Plan(problems=problems)
-    found.checked = _check_files(target, rows, folder, found.problems)
-    found.problems += repeated_files(found.checked, shared_files)
-    found.problems += _closed_orders(target, found.checked, found.notes)
+    located = _located(target, rows, folder, found.problems)
+    found.before = sent_before(target, located)
+    # Attached, or on its way: what was checked when it was sent is not checked again.
+    settled = {n for n, entry in found.before.items() if entry.state is not State.REJECTED}
+    found.problems += repeated_files(located, shared_files)
+    checked = _check_files(target, [c for c in located if c.row.number not in settled], found.problems)
+    found.problems += _closed_orders(target, checked, found.notes)
     invalid = found.invalid()
-    found.checked = [c for c in found.checked if c.row.number not in invalid]
-    found.before = sent_before(target, found.checked)
+    found.checked = [
+        c
+        for c in sorted([*checked, *(c for c in located if c.row.number in settled)], key=_number)
+        if c.row.number not in invalid
+    ]
+    found.before = {n: entry for n, entry in found.before.items() if n not in invalid}
     return rows, found
+
+
+def _number(item: CheckedRow) -> int:
+    return item.row.number
 
 
 # -- each row's file ------------------------------------------------------------------------------------
 
 
-def _check_files(target: Target, rows: list[Row], folder: Path, problems: list[Problem]) -> list[CheckedRow]:
-    """Each row's file fetched (an S3 one into `folder`) and checked as the uploader will check it;
-    a file sent to several targets of one flow is checked once."""
+def _located(target: Target, rows: list[Row], folder: Path, problems: list[Problem]) -> list[CheckedRow]:
+    """Each row's file found (an S3 one fetched into `folder`) and its sha256 taken: not checked yet."""
+    located = []
+    for row in rows:
+        try:
+            local = _local_copy(target, row, folder)
+        except PortdocsError as error:
+            problems.append(Problem(row.number, str(error)))
+            continue
+        located.append(CheckedRow(row, local, _sha256(local)))
+    return located
+
+
+def _check_files(target: Target, located: list[CheckedRow], problems: list[Problem]) -> list[CheckedRow]:
+    """Each file checked as the uploader will check it; a file sent to several targets of one flow
+    is checked once."""
     checked, verdicts = [], {}
-    with Progress(console=console, transient=True, disable=len(rows) < 2) as progress:
-        task = progress.add_task("checking files", total=len(rows))
-        for row in rows:
+    with Progress(console=console, transient=True, disable=len(located) < 2) as progress:
+        task = progress.add_task("checking files", total=len(located))
+        for item in located:
             progress.advance(task)
-            try:
-                local = _local_copy(target, row, folder)
-                sha256 = _sha256(local)
-                key = (sha256, row.file.name, flow_of(row.target))
-                if key not in verdicts:
-                    verdicts[key] = _verdict(local, target, row.target)
-                verdict = verdicts[key]
-                if isinstance(verdict, PortdocsError):
-                    raise verdict
-            except PortdocsError as error:  # refused, or the checker itself could not run
-                problems.append(Problem(row.number, str(error)))
-                continue
-            checked.append(CheckedRow(row, local, sha256, verdict))
+            key = (item.sha256, item.row.file.name, flow_of(item.row.target))
+            if key not in verdicts:
+                verdicts[key] = _verdict(item.file, target, item.row.target)
+            verdict = verdicts[key]
+            if isinstance(verdict, PortdocsError):  # refused, or the checker itself could not run
+                problems.append(Problem(item.row.number, str(verdict)))
+            else:
+                checked.append(replace(item, content_type=verdict))
     return checked
 
 
@@ -425,6 +446,7 @@ def _drop(target: Target, items: list[CheckedRow]) -> list[Outcome]:
                 reason = f"{item.row.file} changed after it was checked: run again"
                 outcomes.append(Outcome(item.row.number, item.row, Action.INVALID, reason=reason))
                 continue
+            assert item.content_type is not None, "a row to send was checked"
             extra = {"Metadata": {"description": item.row.description}} if item.row.description else {}
             put = s3.put_object(
                 Bucket=bucket,

@@ -253,6 +253,9 @@ class IsolatedInvoker:
         self.kills_armed = 0  # invocations chaos chose; a kill is due only if they outlast its delay
         self.kills = 0  # workers killed by chaos mid-invocation
         self.replaced = 0  # workers that died, timed out or were killed, then replaced
+        # (function logical id, seconds) of every invocation, failed ones too: what Lambda bills is
+        # each invocation's wall time (bench/bulk.py prices them).
+        self.durations: list[tuple[str, float]] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -286,6 +289,7 @@ class IsolatedInvoker:
                 f"{function.name}'s worker died mid-invocation ({type(error).__name__})", remaining
             ) from None
         finally:
+            self.durations.append((function.logical_id, time.monotonic() - started))
             if killer is not None:
                 killer.cancel()
         if "errorType" in result:

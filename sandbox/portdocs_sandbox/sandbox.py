@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -26,6 +27,9 @@ from portdocs.config import (
 from portdocs_sandbox.runtime import LocalRuntime
 from portdocs_sandbox.stack import ACCOUNT_ID, Stack, provision
 from portdocs_sandbox.telnyx_emulator import TelnyxEmulator
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 HOME = Path.home() / ".portdocs"
 DEFAULT_STATE_FILE = HOME / "sandbox.json"
@@ -130,6 +134,14 @@ class Sandbox:
         self.emulator.send_webhooks_to(self.notifications_url)
         self.state = replace(self.state, notifications_url=self.notifications_url)
         return self.state
+
+    def wrap_aws(self, middleware: Callable[[WSGIApplication], WSGIApplication]) -> None:
+        """Puts a WSGI middleware in front of moto server: every AWS request of the functions, the
+        runtime's pollers and the CLI passes through it (bench/bulk.py counts them). Moto's server
+        takes no middleware of its own: its running app is swapped."""
+        server = self._moto._server
+        assert server is not None, "start the sandbox first"
+        server.app = middleware(server.app)
 
     def _webhook_path(self) -> str:
         assert self.stack is not None

@@ -5,6 +5,7 @@ with their reasons, and a second run that sends nothing."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -299,3 +300,19 @@ def test_the_csv_report_keeps_a_file_name_that_looks_like_a_formula_as_text(
         (line,) = csv.DictReader(file)
     assert (line["file"], line["reason"]) == (f"'{name}", f"'{name}: no such file")
     assert line["state"] == "invalid"
+
+
+def test_rows_attached_before_are_not_checked_again(pipeline: Pipeline, target: Target, tmp_path: Path):
+    files(tmp_path, loa=pdf("LOA"))
+    path = manifest(tmp_path, f"loa,loa,{PORTING_ORDER},,,")
+    run(pipeline, target, path, tmp_path)
+    pipeline.emulator.set_order_status(PORTING_ORDER, "ported")
+    # The stack now takes PNGs only: a check of the PDF would refuse it; none is made.
+    narrowed = dataclasses.replace(target, allowed_content_types=("image/png",))
+
+    rows, found = checked(narrowed, path, tmp_path)
+
+    assert found.problems == []
+    assert found.before[2].state == "associated"
+    (outcome,) = bulk.send(narrowed, rows, found, retry_rejected=False)
+    assert (outcome.action, outcome.state) == (Action.ATTACHED_BEFORE, "associated")
