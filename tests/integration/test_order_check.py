@@ -9,8 +9,8 @@ import hashlib
 
 import pytest
 
-from portdocs.errors import PermanentError
-from portdocs.order_check import ANSWER_SECONDS, OrderCheck
+from portdocs.errors import ConfigurationError, PermanentError
+from portdocs.order_check import ANSWER_SECONDS, OrderCheck, refusal_of
 from portdocs.retrying import Deadline
 from portdocs.telnyx_credentials import StaticCredentials, TelnyxCredentials
 from portdocs.telnyx_http import TelnyxHttp
@@ -94,8 +94,9 @@ def test_one_read_of_an_order_answers_for_the_documents_that_follow(pipeline: Pi
 
     states = sorted(entry["state"] for entry in pipeline.ledger().values())
     assert states == ["associated"] * 8 + ["rejected"] * 2
-    # In-process, every batch runs in the one execution environment: three orders, three reads.
-    assert order_reads(pipeline.emulator) == 3
+    # In-process, every batch runs in the one execution environment: an order read once; one that
+    # does not exist is read for each document (it may be being created), never remembered.
+    assert order_reads(pipeline.emulator) == 2 + 2
     assert document_uploads(pipeline.emulator) == 8
 
 
@@ -129,3 +130,40 @@ def test_an_order_closed_after_its_answer_expired_is_seen(emulator: TelnyxEmulat
     with pytest.raises(PermanentError, match="is cancelled on Telnyx"):
         check.check(PORTING_ORDER, deadline)
     assert order_reads(emulator) == 2
+
+
+def checker(emulator: TelnyxEmulator, base_url: str | None = None) -> OrderCheck:
+    credentials = StaticCredentials(TelnyxCredentials(api_key=DEFAULT_API_KEY))
+    return OrderCheck(PortingApi(TelnyxHttp(base_url or emulator.api_url, credentials)))
+
+
+@pytest.mark.parametrize("wrong", ["/v2", "/wrong"])
+def test_a_wrong_base_url_is_a_configuration_fault_not_an_unknown_order(emulator: TelnyxEmulator, wrong: str):
+    emulator.seed_porting_order(PORTING_ORDER)
+
+    with pytest.raises(ConfigurationError, match="check TELNYX_API_BASE_URL"):
+        checker(emulator, emulator.api_url + wrong).check(PORTING_ORDER, Deadline.from_context(None))
+
+
+def test_an_order_created_just_after_a_refusal_is_taken_at_once(emulator: TelnyxEmulator):
+    check, deadline = checker(emulator), Deadline.from_context(None)
+    assert "Telnyx has no porting order" in str(check.refusal(UNKNOWN_ORDER, deadline))
+
+    emulator.seed_porting_order(UNKNOWN_ORDER)
+
+    assert check.refusal(UNKNOWN_ORDER, deadline) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"),
+    [
+        ({"value": "cancelled", "details": []}, True),
+        ("ported", True),  # a plain string, not the documented object: still read
+        ({"value": ["cancelled"]}, False),
+        ({"value": None}, False),
+        (None, False),
+        ({"value": "paused-by-carrier"}, False),  # a status Telnyx adds later: Telnyx decides
+    ],
+)
+def test_a_status_in_an_odd_shape_is_read_where_it_can_be_and_never_crashes(status, refused: bool):
+    assert (refusal_of(PORTING_ORDER, {"id": PORTING_ORDER, "status": status}) is not None) is refused

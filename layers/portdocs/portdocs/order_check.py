@@ -21,6 +21,7 @@ from portdocs.errors import PermanentError
 from portdocs.porting_status import OrderStatus
 from portdocs.retrying import Deadline, note_retry, with_retries
 from portdocs.telnyx_porting import PortingApi
+from portdocs.timestamps import utc_iso
 
 CLOSED_TO_DOCUMENTS = frozenset({OrderStatus.PORTED, OrderStatus.CANCELLED, OrderStatus.CANCEL_PENDING})
 # What one read of an order answers for: long enough that a bulk run of hundreds of documents to
@@ -32,19 +33,24 @@ ORDERS_REMEMBERED = 4096
 
 
 def refusal_of(porting_order_id: str, order: dict[str, Any]) -> str | None:
-    """Why the order, as Telnyx describes it, takes no documents; None when it takes them."""
+    """Why the order, as Telnyx describes it, takes no documents; None when it takes them. A status
+    in a shape not documented (a plain string, a list) is read where it can be, else let through."""
     status = order.get("status")
-    value = status.get("value") if isinstance(status, dict) else None
-    if value in CLOSED_TO_DOCUMENTS:
+    value = status.get("value") if isinstance(status, dict) else status
+    if isinstance(value, str) and value in CLOSED_TO_DOCUMENTS:
         return f"porting order {porting_order_id} is {value} on Telnyx: it takes no more documents"
     return None
 
 
+class NoSuchOrder(PermanentError):
+    """Telnyx has no such order for this account; not remembered, as it may be being created."""
+
+
 class OrderCheck:
     """Refuses, with the reason, a document for an order that does not exist or takes no documents.
-    Answers are remembered for ANSWER_SECONDS, refusals too (a bulk run's mistyped order is read
-    once, not once per document); a read that failed is not remembered. Records a batch runs side
-    by side wait for one read of their order rather than each making its own (cachetools'
+    What an order's status says is remembered for ANSWER_SECONDS; that it does not exist is not
+    (an upload may race the order's creation), nor a read that failed. Records a batch runs side by
+    side wait for one read of their order rather than each making its own (cachetools'
     condition)."""
 
     def __init__(
@@ -52,23 +58,39 @@ class OrderCheck:
     ) -> None:
         self._api = api
         answers: TTLCache[Any, str | None] = TTLCache(ORDERS_REMEMBERED, seconds, timer=clock)
-        self.refusal = cached(answers, key=_by_order, condition=threading.Condition())(self._read)
+        self._remembered = cached(answers, key=_by_order, condition=threading.Condition())(self._read)
 
     def check(self, porting_order_id: str, deadline: Deadline) -> None:
         refusal = self.refusal(porting_order_id, deadline)
         if refusal is not None:
             raise PermanentError(refusal)
 
-    def _read(self, porting_order_id: str, deadline: Deadline) -> str | None:
+    def refusal(self, porting_order_id: str, deadline: Deadline) -> str | None:
         """None when the order takes documents; why not otherwise. TransientError (or
         ConfigurationError) when Telnyx could not be asked."""
+        try:
+            return self._remembered(porting_order_id, deadline)
+        except NoSuchOrder as missing:
+            return str(missing)
+
+    def _read(self, porting_order_id: str, deadline: Deadline) -> str | None:
         try:
             order = with_retries(
                 lambda: self._api.order(porting_order_id, deadline), deadline, on_retry=note_retry
             )
-        except PermanentError as error:  # 404 above all: a mistyped id, or another account's order
-            return f"Telnyx has no porting order {porting_order_id} for this account ({error}): check the id"
+        except PermanentError as error:  # 404 above all: a mistyped id, another account's order...
+            self._confirm_api_is_there(deadline)  # ...or a wrong base URL, which 404s every order
+            raise NoSuchOrder(
+                f"Telnyx has no porting order {porting_order_id} for this account ({error}): check the id"
+            ) from None
         return refusal_of(porting_order_id, order)
+
+    def _confirm_api_is_there(self, deadline: Deadline) -> None:
+        """ConfigurationError (the document kept for redrive) when the API itself is not at the base
+        URL: a call that names no resource cannot 404 for the resource's sake
+        (telnyx_http.ApiCall.names_a_resource)."""
+        now = utc_iso(time.time())
+        with_retries(lambda: self._api.events_since(now, 1, deadline), deadline, on_retry=note_retry)
 
 
 def _by_order(porting_order_id: str, deadline: Deadline) -> str:
