@@ -13,6 +13,9 @@ import base64
 import csv
 import hashlib
 import json
+import math
+import os
+import stat
 import tempfile
 import time
 from collections import defaultdict
@@ -191,10 +194,11 @@ def _located(target: Target, rows: list[Row], folder: Path, problems: list[Probl
     for row in rows:
         try:
             local = _local_copy(target, row, folder)
+            located.append(CheckedRow(row, local, _sha256(local)))
         except PortdocsError as error:
             problems.append(Problem(row.number, str(error)))
-            continue
-        located.append(CheckedRow(row, local, _sha256(local)))
+        except OSError as error:
+            problems.append(Problem(row.number, f"{row.file}: {error.strerror}"))
     return located
 
 
@@ -237,14 +241,23 @@ def _local_copy(target: Target, row: Row, folder: Path) -> Path:
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
         raise PermanentError(f"cannot read {row.file}: {code}") from None
-    except BotoCoreError as error:
+    except (BotoCoreError, OSError) as error:
         raise PermanentError(f"cannot read {row.file}: {error}") from None
     return copy
 
 
 def _sha256(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+    return hashlib.sha256(_read_regular_file(path)).hexdigest()
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes, if it is still a regular file: not followed if it became a symlink since
+    it was found, and never waited on if it became a pipe."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise PermanentError(f"{path}: not a regular file")
+        return file.read()
 
 
 # -- the rows against each other --------------------------------------------------------------------------
@@ -413,7 +426,7 @@ def send(target: Target, rows: list[Row], found: Plan, retry_rejected: bool) -> 
             fresh.append(item)
         else:
             outcomes[item.row.number] = _outcome_before(target, item.row, before, retry_rejected)
-    outcomes.update({o.number: o for o in _drop(target, fresh)})
+    outcomes.update({o.number: o for o in _drop(target, fresh, retry_rejected)})
     return [outcomes[number] for number in sorted(outcomes)]
 
 
@@ -425,40 +438,73 @@ def _outcome_before(target: Target, row: Row, before: LedgerEntry, retry_rejecte
     if not retry_rejected:
         reason = f"{before.reason} (not sent again: --retry-rejected sends it)"
         return Outcome(row.number, row, Action.REJECTED_BEFORE, before, reason=reason)
-    said = retry_document(target, before.document_id)
+    try:
+        said = retry_document(target, before.document_id)
+    except CliError as error:
+        return Outcome(row.number, row, Action.REJECTED_BEFORE, before, reason=str(error))
     if "sent again" not in said:  # not reopened: someone else's retry, or it moved on meanwhile
         return Outcome(row.number, row, Action.REJECTED_BEFORE, before, reason=said)
     return Outcome(row.number, row, Action.RETRIED, ledger_admin.entry(target.table(), before.document_id))
 
 
-def _drop(target: Target, items: list[CheckedRow]) -> list[Outcome]:
-    """Each file read once more, held to the sha256 it was checked with (a file changed since is not
-    sent), and put with that checksum, which S3 verifies on arrival."""
+def _drop(target: Target, items: list[CheckedRow], retry_rejected: bool) -> list[Outcome]:
+    """Each row's file put into the intake bucket, unless the key already holds these bytes (a run
+    stopped before it could wait, or one still going): that drop is waited for, not doubled. A row
+    that cannot be dropped is reported with the reason; the others go on."""
     s3, bucket = target.client("s3"), target.outputs["IntakeBucketName"]
     outcomes = []
     with Progress(console=console, transient=True, disable=len(items) < 2) as progress:
         task = progress.add_task("dropping into the intake bucket", total=len(items))
         for item in items:
             progress.advance(task)
-            body = item.file.read_bytes()
-            digest = hashlib.sha256(body)
-            if digest.hexdigest() != item.sha256:
-                reason = f"{item.row.file} changed after it was checked: run again"
+            try:
+                outcomes.append(_drop_one(target, s3, bucket, item, retry_rejected))
+            except (OSError, BotoCoreError, ClientError, PortdocsError) as error:
+                reason = f"could not be dropped: {error}"
                 outcomes.append(Outcome(item.row.number, item.row, Action.INVALID, reason=reason))
-                continue
-            assert item.content_type is not None, "a row to send was checked"
-            extra = {"Metadata": {"description": item.row.description}} if item.row.description else {}
-            put = s3.put_object(
-                Bucket=bucket,
-                Key=item.key,
-                Body=body,
-                ContentType=item.content_type,
-                ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
-                **extra,
-            )
-            source = SourceObject(bucket, item.key, put.get("VersionId"), put.get("ETag"))
-            outcomes.append(Outcome(item.row.number, item.row, Action.SENT, dropped=source))
     return outcomes
+
+
+def _drop_one(target: Target, s3: Any, bucket: str, item: CheckedRow, retry_rejected: bool) -> Outcome:
+    row = item.row
+    there = _object_at(s3, bucket, item.key)
+    if there is not None and there.get("Metadata", {}).get("sha256") == item.sha256:
+        dropped = SourceObject(bucket, item.key, there.get("VersionId"), there.get("ETag"))
+        entry = _entry_of_drop(dropped, _entries_of(target, row.target))
+        if entry is not None:
+            return _outcome_before(target, row, entry, retry_rejected)
+        return Outcome(row.number, row, Action.IN_PROGRESS, dropped=dropped)
+    body = _read_regular_file(item.file)  # held to the sha256 it was checked with
+    digest = hashlib.sha256(body)
+    if digest.hexdigest() != item.sha256:
+        return Outcome(
+            row.number, row, Action.INVALID, reason=f"{row.file} changed after it was checked: run again"
+        )
+    assert item.content_type is not None, "a row to send was checked"
+    metadata = {"sha256": item.sha256, **({"description": row.description} if row.description else {})}
+    put = s3.put_object(
+        Bucket=bucket,
+        Key=item.key,
+        Body=body,
+        ContentType=item.content_type,
+        Metadata=metadata,
+        ChecksumSHA256=base64.b64encode(digest.digest()).decode(),  # verified by S3 on arrival
+    )
+    return Outcome(
+        row.number,
+        row,
+        Action.SENT,
+        dropped=SourceObject(bucket, item.key, put.get("VersionId"), put.get("ETag")),
+    )
+
+
+def _object_at(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return dict(s3.head_object(Bucket=bucket, Key=key))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
 
 
 def wait(target: Target, outcomes: list[Outcome], seconds: float) -> None:
@@ -575,16 +621,18 @@ def _inert(cell: str) -> str:
     """A cell a spreadsheet would run as a formula (a file name or Telnyx's text beginning with =,
     +, - or @) is written with a leading apostrophe, which spreadsheets show as text (OWASP's
     advice on CSV injection)."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+    return f"'{cell}" if cell.lstrip(" ").startswith(FORMULA_STARTS) else cell
 
 
 def report_path(manifest: Path, given: str | None) -> Path:
-    if given:
-        path = Path(given)
-        if path.suffix.lower() not in (".csv", ".json"):
-            raise CliError(f"--report {given}: name it .csv or .json")
-        return path
-    return manifest.with_name(f"{manifest.stem}.report.csv")
+    path = Path(given) if given else manifest.with_name(f"{manifest.stem}.report.csv")
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise CliError(f"--report {given}: name it .csv or .json")
+    if path.resolve() == manifest.resolve():
+        raise CliError(f"--report {given}: that is the manifest")
+    if not os.access(path.parent, os.W_OK):  # found now, not after a wait of half an hour
+        raise CliError(f"cannot write the report in {path.parent}")
+    return path
 
 
 def print_plan(found: Plan, rows: int) -> None:
@@ -613,19 +661,26 @@ def command_bulk(args: argparse.Namespace) -> int:
         if args.dry_run:
             return 1 if found.problems else 0
         outcomes = send(target, rows, found, args.retry_rejected)
+    interrupted = False
     try:
         wait(target, outcomes, args.wait)
     except KeyboardInterrupt:  # what was sent goes on in the pipeline; the report says where it stood
         interrupted = True
-    else:
-        interrupted = False
+    finally:  # whatever stopped the wait, the report says where every row stood
+        write_report(report, outcomes)
     console.print(summary_table(outcomes))
-    write_report(report, outcomes)
     console.print(f"{counts(outcomes)}; report: {report}", markup=False)
     if interrupted:
         console.print("stopped waiting: run the same manifest again to wait for the rest", markup=False)
         return 130
     return 0 if all(o.attached for o in outcomes) else 1
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of seconds, 0 or more")
+    return seconds
 
 
 def add_command(command: argparse.ArgumentParser) -> None:
@@ -650,7 +705,7 @@ def add_command(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=DEFAULT_WAIT_SECONDS,
         metavar="SECONDS",
         help="how long to wait for the documents to end (default: 30 minutes)",

@@ -772,14 +772,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except CliError as error:
-        errors.print(f"portdocs {args.command}: {error}")
+        errors.print(f"portdocs {args.command}: {error}", markup=False)  # may quote a file or Telnyx
         return 2
     except EndpointConnectionError as error:
         hint = "" if getattr(args, "stack_name", None) else " (is `portdocs sandbox` still running?)"
         errors.print(f"portdocs {args.command}: cannot reach {error.kwargs.get('endpoint_url', 'AWS')}{hint}")
         return 1
     except (BotoCoreError, ClientError) as error:
-        errors.print(f"portdocs {args.command}: {error}")
+        errors.print(f"portdocs {args.command}: {error}", markup=False)
         return 1
     except KeyboardInterrupt:
         return 130

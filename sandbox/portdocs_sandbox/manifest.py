@@ -12,14 +12,16 @@ import io
 import json
 import os
 import stat
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget, Target
+from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget, Target, check_key
 from portdocs.errors import PermanentError
 
+# S3 keeps at most 2 KB of an object's metadata; Telnyx's descriptions are shorter still.
+MAX_DESCRIPTION = 1024
 COLUMNS = ("file", "type", "porting_order", "port_request", "sub_request", "description")
 REQUIRED_COLUMNS = ("file", "type")
 # More than a migration of hundreds of orders needs (each with an LOA, an invoice, a CSR), few
@@ -27,6 +29,8 @@ REQUIRED_COLUMNS = ("file", "type")
 MAX_ROWS = 5000
 # A manifest of MAX_ROWS rows of long paths and descriptions is well under this.
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+# Where a CSV row that cannot be read as one says why (no column is named this).
+NOT_A_ROW = "\x00not a row"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -127,7 +131,12 @@ def _csv_records(text: str) -> list[tuple[int, dict[str, str]]]:
                 records.append((number, {}))  # kept, so that the numbers stay the spreadsheet's
                 continue
             if len(cells) > len(columns):
-                records.append((number, {"": f"{len(cells)} cells, but the header names {len(columns)}"}))
+                records.append(
+                    (number, {NOT_A_ROW: f"{len(cells)} cells, but the header names {len(columns)}"})
+                )
+                continue
+            if any(cell.strip() for name, cell in zip(columns, cells, strict=False) if not name):
+                records.append((number, {NOT_A_ROW: "a cell under a column with no name"}))
                 continue
             records.append((number, dict(zip(columns, cells, strict=False))))
     except csv.Error as error:
@@ -137,9 +146,9 @@ def _csv_records(text: str) -> list[tuple[int, dict[str, str]]]:
 
 def _columns(header: list[str]) -> list[str]:
     columns = [name.strip().lower() for name in header]
-    unknown = sorted(set(columns) - set(COLUMNS))
+    unknown = sorted(set(columns) - set(COLUMNS) - {""})  # an unnamed column: Excel's trailing commas
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    repeated = sorted({name for name in columns if name and columns.count(name) > 1})
     problems = []
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
@@ -154,7 +163,8 @@ def _columns(header: list[str]) -> list[str]:
 
 def _jsonl_records(text: str) -> list[tuple[int, dict[str, str]]]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n alone: str.splitlines would also split at U+2028 or a form feed inside a value.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -182,22 +192,28 @@ def _text_field(number: int, name: str, value: Any) -> str:
 
 
 def _row(number: int, record: dict[str, str], folder: Path, files_anywhere: bool) -> Row:
-    if "" in record:  # a CSV row wider than its header
-        raise PermanentError(record[""])
+    if record.get(NOT_A_ROW):
+        raise PermanentError(record[NOT_A_ROW])
     given = {name: (record.get(name) or "").strip() for name in COLUMNS}
     if not given["file"]:
         raise PermanentError("no file")
     if not given["type"]:
         raise PermanentError("no type (loa, invoice, csr or other)")
     description = given["description"] or None
-    if description is not None and not description.isascii():
-        raise PermanentError("the description must be ASCII (it travels as S3 object metadata)")
-    return Row(number, _file_source(given["file"], folder, files_anywhere), _target(given), description)
+    if description is not None and not (description.isascii() and description.isprintable()):
+        raise PermanentError(
+            "the description must be printable ASCII on one line (it travels as S3 object metadata)"
+        )
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise PermanentError(f"the description is over {MAX_DESCRIPTION} characters")
+    source, target = _file_source(given["file"], folder, files_anywhere), _target(given)
+    check_key(target.intake_key(source.name))
+    return Row(number, source, target, description)
 
 
 def _target(given: dict[str, str]) -> Target:
     document_type = DocumentType.parse(given["type"])
-    order, request, sub = given["porting_order"], given["port_request"], given["sub_request"]
+    order, request, sub = (_id(given[name]) for name in ("porting_order", "port_request", "sub_request"))
     if order and (request or sub):
         raise PermanentError("names both a porting order and a draft port request: one target per row")
     if order:
@@ -209,13 +225,23 @@ def _target(given: dict[str, str]) -> Target:
     raise PermanentError("no target: give porting_order, or port_request and sub_request")
 
 
+def _id(given: str) -> str:
+    """Telnyx's ids are UUIDs, whose case means nothing: one order written two ways is one order."""
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        return given  # checked, and refused with its reason, by the target
+
+
 def _file_source(given: str, folder: Path, files_anywhere: bool) -> FileSource:
     if given.lower().startswith("s3://"):
-        parts = urlsplit(given)
-        key = parts.path.lstrip("/")
-        if not parts.netloc or not key or key.endswith("/"):
+        if not files_anywhere:  # another bucket is outside the folder too: any object the operator can read
+            raise PermanentError(f"{given}: an S3 object (--files-anywhere allows it)")
+        # Split by hand: a URL parser would take a key's '#' or '?' for a fragment or a query.
+        bucket, _, key = given[len("s3://") :].partition("/")
+        if not bucket or "@" in bucket or key.rpartition("/")[2] in ("", ".", ".."):
             raise PermanentError(f"{given!r} is not an S3 object (s3://bucket/key)")
-        return FileSource(bucket=parts.netloc, key=key)
+        return FileSource(bucket=bucket, key=key)
     named = Path(given).expanduser()
     if named.is_absolute() and not files_anywhere:
         raise PermanentError(f"{given}: an absolute path (--files-anywhere allows it)")

@@ -634,3 +634,13 @@ def test_at_debug_no_log_line_holds_a_credential_signature_policy_or_location(sa
     assert any('"message":"document associated"' in line for line in lines)
     leaks = [(value[:12], line[:200]) for line in lines for value in secrets if value in line]
     assert leaks == []
+
+
+def test_a_manifest_whose_header_looks_like_markup_is_named_as_written(session: Session, tmp_path: Path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file,type,[/notes],[bold red]x\n")
+
+    code, output = session.portdocs("bulk", str(manifest), "--dry-run")
+
+    assert code == 2, output
+    assert "unknown column(s) '[/notes]', '[bold red]x'" in output

@@ -55,7 +55,10 @@ def manifest(folder: Path, *rows: str) -> Path:
 
 
 def checked(target: Target, path: Path, tmp_path: Path, shared_files: bool = False) -> tuple[list, Plan]:
-    return bulk.plan(target, path, tmp_path / "downloads", files_anywhere=False, shared_files=shared_files)
+    files_anywhere = "s3://" in path.read_text()  # the one way these tests reach outside the folder
+    return bulk.plan(
+        target, path, tmp_path / "downloads", files_anywhere=files_anywhere, shared_files=shared_files
+    )
 
 
 def run(
@@ -316,3 +319,41 @@ def test_rows_attached_before_are_not_checked_again(pipeline: Pipeline, target: 
     assert found.before[2].state == "associated"
     (outcome,) = bulk.send(narrowed, rows, found, retry_rejected=False)
     assert (outcome.action, outcome.state) == (Action.ATTACHED_BEFORE, "associated")
+
+
+def test_a_run_again_before_the_pipeline_caught_up_waits_for_the_first_drop(
+    pipeline: Pipeline, target: Target, tmp_path: Path
+):
+    files(tmp_path, csr=pdf("CSR"))
+    path = manifest(tmp_path, f"csr,csr,{PORTING_ORDER},,,")
+    rows, found = checked(target, path, tmp_path)
+    (first,) = bulk.send(target, rows, found, retry_rejected=False)  # stopped before its wait
+
+    rows, found = checked(target, path, tmp_path)
+    (again,) = bulk.send(target, rows, found, retry_rejected=False)
+    pipeline.runtime.drain()
+    bulk.wait(target, [again], seconds=0)
+
+    assert (again.action, again.state) == (Action.IN_PROGRESS, "associated")
+    assert again.dropped == first.dropped  # no second version: on AWS it would be a second document
+    versions = boto3.client("s3").list_object_versions(Bucket=target.outputs["IntakeBucketName"])["Versions"]
+    assert len(versions) == 1
+    assert len(pipeline.emulator.porting_order(PORTING_ORDER)["additional_documents"]) == 1
+
+
+def test_a_file_deleted_before_its_drop_is_reported_and_the_others_go_on(
+    pipeline: Pipeline, target: Target, tmp_path: Path
+):
+    files(tmp_path, loa=pdf("LOA"), invoice=pdf("invoice"))
+    rows, found = checked(
+        target,
+        manifest(tmp_path, f"loa,loa,{PORTING_ORDER},,,", f"invoice,invoice,{PORTING_ORDER},,,"),
+        tmp_path,
+    )
+    (tmp_path / "loa").unlink()
+
+    gone, sent = bulk.send(target, rows, found, retry_rejected=False)
+
+    assert (gone.action, gone.state) == (Action.INVALID, "invalid")
+    assert gone.reason.startswith("could not be dropped: [Errno 2] No such file or directory")
+    assert sent.action is Action.SENT

@@ -138,16 +138,76 @@ def test_a_manifest_named_neither_csv_nor_jsonl_is_refused(folder: Path):
         (f"orders/loa.pdf,contract,{ORDER},,,", "unknown document type 'contract': use one of loa, csr"),
         (f"orders/loa.pdf,,{ORDER},,,", "no type (loa, invoice, csr or other)"),
         (f",loa,{ORDER},,,", "no file"),
-        (f"orders/loa.pdf,loa,{ORDER},,,signé", "the description must be ASCII"),
+        (f"orders/loa.pdf,loa,{ORDER},,,signé", "the description must be printable ASCII on one line"),
+        (f'orders/loa.pdf,loa,{ORDER},,,"line one\nline two"', "the description must be printable ASCII"),
+        (f"orders/loa.pdf,loa,{ORDER},,,{'x' * 1025}", "the description is over 1024 characters"),
         (f"orders/loa.pdf,loa,{ORDER},,,,extra", "7 cells, but the header names 6"),
+        (f"s3://scans/a.pdf,loa,{ORDER},,,", "s3://scans/a.pdf: an S3 object (--files-anywhere allows it)"),
         ("orders/loa.pdf,loa,not an id,,,", "porting_order_id"),
         (f"orders/nowhere.pdf,loa,{ORDER},,,", "orders/nowhere.pdf: no such file"),
         (f"orders,loa,{ORDER},,,", "orders: not a regular file"),
-        (f"s3://intake-bucket/,loa,{ORDER},,,", "'s3://intake-bucket/' is not an S3 object"),
     ],
 )
 def test_a_row_that_cannot_be_sent_is_that_rows_problem(folder: Path, line: str, problem: str):
     assert problem in one_problem(folder, line)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://intake-bucket/",
+        "s3:///key.pdf",
+        "s3://bucket/a/..",
+        "s3://bucket/x/.",
+        "s3://key:secret@bucket/a.pdf",
+    ],
+)
+def test_an_s3_url_that_names_no_object_is_refused_even_when_s3_is_allowed(folder: Path, url: str):
+    assert (
+        one_problem(folder, f"{url},loa,{ORDER},,,", files_anywhere=True)
+        == f"{url!r} is not an S3 object (s3://bucket/key)"
+    )
+
+
+def test_an_s3_key_keeps_its_hash_and_question_marks(folder: Path):
+    rows, problems = read(manifest(folder, f"{HEADER}\ns3://scans/invoice#2?.pdf,invoice,{ORDER},,,\n"), True)
+    assert problems == [] and (rows[0].file.key, rows[0].file.name) == ("invoice#2?.pdf", "invoice#2?.pdf")
+
+
+def test_one_order_written_in_two_cases_is_one_order(folder: Path):
+    rows, problems = read(
+        manifest(
+            folder,
+            f"{HEADER}\norders/loa.pdf,loa,{ORDER.upper()},,,\norders/invoice.pdf,invoice,{ORDER},,,\n",
+        )
+    )
+    assert problems == [] and {row.target.porting_order_id for row in rows} == {ORDER}  # type: ignore[union-attr]
+
+
+def test_an_intake_key_over_s3s_limit_is_the_rows_problem(folder: Path):
+    problem = one_problem(folder, f"s3://scans/{'n' * 1000}.pdf,loa,{ORDER},,,", files_anywhere=True)
+    assert problem.startswith("the object key is") and "over S3's limit of 1024" in problem
+
+
+def test_excels_trailing_commas_make_an_unnamed_column_that_is_ignored(folder: Path):
+    rows, problems = read(
+        manifest(
+            folder, f"{HEADER},,\norders/loa.pdf,loa,{ORDER},,,,,\norders/invoice.pdf,invoice,{ORDER},,,,x,\n"
+        )
+    )
+    assert [row.number for row in rows] == [2]
+    assert problems == ["row 3: a cell under a column with no name"]
+
+
+def test_a_json_line_holding_a_line_separator_is_one_line(folder: Path):
+    line = json.dumps(
+        {"file": "orders/loa.pdf", "type": "loa", "porting_order": ORDER, "description": "a\u2028b"},
+        ensure_ascii=False,
+    )
+    rows, problems = read(manifest(folder, line + "\n", name="manifest.jsonl"))
+    assert rows == [] and problems == [
+        "row 1: the description must be printable ASCII on one line (it travels as S3 object metadata)"
+    ]
 
 
 def test_a_path_out_of_the_manifests_folder_is_refused_unless_asked_for(folder: Path):
@@ -201,7 +261,7 @@ def test_rows_keep_the_numbers_a_spreadsheet_shows_and_the_good_rows_go_on(folde
 
 
 def test_an_s3_object_is_named_by_bucket_and_key(folder: Path):
-    rows, problems = read(manifest(folder, f"{HEADER}\ns3://scans/2026/12/LOA 1.pdf,loa,{ORDER},,,\n"))
+    rows, problems = read(manifest(folder, f"{HEADER}\ns3://scans/2026/12/LOA 1.pdf,loa,{ORDER},,,\n"), True)
     assert problems == []
     assert (rows[0].file.bucket, rows[0].file.key, rows[0].file.name) == (
         "scans",
