@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, unquote
 import boto3
 
 from portdocs_sandbox import bulk
+from portdocs_sandbox.pdf_objects import assemble
 from portdocs_sandbox.runtime import IsolatedInvoker, LocalRuntime
 from portdocs_sandbox.sandbox import Sandbox, SandboxState
 from portdocs_sandbox.stack import load_template
@@ -214,16 +215,7 @@ def one_page_pdf(lines: list[str]) -> bytes:
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return assemble(objects)
 
 
 def document_pdf(number: int, order: str, document_type: str, rng: random.Random) -> bytes:

@@ -59,6 +59,7 @@ import requests
 
 from portdocs.documents import UNLINKED_DOCUMENT_LIFETIME_SECONDS
 from portdocs_sandbox.cli import Target, document_events, redrive
+from portdocs_sandbox.pdf_objects import assemble
 from portdocs_sandbox.runtime import Chaos, IsolatedInvoker
 from portdocs_sandbox.sandbox import Sandbox
 from portdocs_sandbox.telnyx_emulator import ENDPOINTS, Fault, TelnyxEmulator
@@ -187,16 +188,7 @@ def pdf(nonce: str) -> bytes:
     """The smallest PDF the uploader's pre-flight check takes (one page, a correct xref table);
     the nonce makes each version's bytes (and so its ETag and what Telnyx stores) unique, which
     maps Telnyx documents back."""
-    body = bytearray(f"%PDF-1.4\n%soak {nonce}\n".encode())
-    offsets = []
-    for number, text in enumerate(SOAK_PDF_OBJECTS, start=1):
-        offsets.append(len(body))
-        body += b"%d 0 obj\n%s\nendobj\n" % (number, text)
-    xref = len(body)
-    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
-    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
-    return bytes(body)
+    return assemble(list(SOAK_PDF_OBJECTS), header=f"%PDF-1.4\n%soak {nonce}\n".encode())
 
 
 SOAK_PDF_OBJECTS = (

@@ -14,6 +14,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from pypdf import PdfWriter
 
+from portdocs_sandbox.pdf_objects import assemble
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FAXED_LOA = (SAMPLES / "faxed-loa.tif").read_bytes()
 PHONE_PHOTO = (SAMPLES / "loa-phone-photo.heic").read_bytes()
@@ -40,19 +42,7 @@ def pdf_of_streams(*streams: bytes, tail: bytes = b"") -> bytes:
 
 
 def _assemble(objects: list[bytes], tail: bytes = b"", startxref: int | None = None) -> bytes:
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
-    out.write(b"startxref\n%d\n%%%%EOF\n" % (xref if startxref is None else startxref))
-    return out.getvalue() + tail
+    return assemble(objects, tail=tail, startxref=startxref)
 
 
 def image(format_: str, size: tuple[int, int] = (120, 80), mode: str = "RGB", **options: object) -> bytes:
