@@ -65,6 +65,8 @@ SUB_REQUEST = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
 DRAFT_SUB_REQUEST = ("--port-request", PORT_REQUEST, "--sub-request", SUB_REQUEST)
 OTHER_SUB_REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 PORTING_ORDER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
+# A porting order the emulator is never told of.
+UNKNOWN_ORDER = "0e0e0e0e-1f1f-4a2a-8b3b-4c4c4c4c4c4c"
 
 
 @dataclass

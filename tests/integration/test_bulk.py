@@ -17,15 +17,15 @@ from portdocs.config import DEFAULT_ALLOWED_CONTENT_TYPES, DEFAULT_MAX_DOCUMENT_
 from portdocs.ledger import LedgerEntry
 from portdocs_sandbox import bulk
 from portdocs_sandbox.bulk import Action, Outcome, Plan
+from portdocs_sandbox.manifest import COLUMNS
 from portdocs_sandbox.target import Target
 from portdocs_sandbox.telnyx_emulator import Fault
 from tests.files import pdf
-from tests.support import PORT_REQUEST, PORTING_ORDER, SUB_REQUEST, Pipeline
+from tests.support import PORT_REQUEST, PORTING_ORDER, SUB_REQUEST, UNKNOWN_ORDER, Pipeline
 
 CANCELLED_ORDER = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 SECOND_ORDER = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
-UNKNOWN_ORDER = "0e0e0e0e-1f1f-4a2a-8b3b-4c4c4c4c4c4c"
-HEADER = "file,type,porting_order,port_request,sub_request,description"
+HEADER = ",".join(COLUMNS)
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from portdocs.telnyx_http import TelnyxHttp
 from portdocs.telnyx_porting import PortingApi
 from portdocs_sandbox.telnyx_emulator import DEFAULT_API_KEY, Fault, TelnyxEmulator
 from tests.files import pdf
-from tests.support import PORTING_ORDER, Pipeline
+from tests.support import PORTING_ORDER, UNKNOWN_ORDER, Pipeline
 
-UNKNOWN_ORDER = "0e0e0e0e-1f1f-4a2a-8b3b-4c4c4c4c4c4c"
 SECOND_ORDER = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from portdocs.documents import DocumentType, DraftTarget, PortingOrderTarget
-from portdocs_sandbox.manifest import MAX_ROWS, ManifestError, Problem, Row, read_manifest
+from portdocs_sandbox.manifest import COLUMNS, MAX_ROWS, ManifestError, Problem, Row, read_manifest
+from tests.support import PORT_REQUEST as REQUEST
+from tests.support import PORTING_ORDER as ORDER
 from tests.support import SAMPLES
+from tests.support import SUB_REQUEST as SUB
 
-ORDER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
-REQUEST = "3f9a8c2e-0b1d-4e5f-9a6b-7c8d9e0f1a2b"
-SUB = "8d7c6b5a-4e3f-4a1b-9c2d-1e0f9a8b7c6d"
-HEADER = "file,type,porting_order,port_request,sub_request,description"
+HEADER = ",".join(COLUMNS)
 
 
 @pytest.fixture
